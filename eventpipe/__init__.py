@@ -1,0 +1,1 @@
+"""eventpipe: the shared kernel (settings, contracts, CLI, embedded stack) of the pipeline."""

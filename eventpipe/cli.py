@@ -1,0 +1,189 @@
+"""The ``eventpipe`` command: one entry point for every process and the admin tasks.
+
+Each subcommand imports its implementation lazily, so ``eventpipe users add`` does not pay for
+loading Faust or the ClickHouse engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from eventpipe.errors import CommandError
+from eventpipe.settings import Settings, SettingsError
+
+ROLES = ("worker", "supervisor", "maintainer", "owner")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(
+        data_dir=getattr(args, "data_dir", None),
+        http_host=getattr(args, "host", None),
+        http_port=getattr(args, "port", None),
+        s3_endpoint=getattr(args, "s3_endpoint", None),
+    )
+
+
+# --- identity administration ---------------------------------------------------------------------
+
+
+def _users_add(args: argparse.Namespace) -> int:
+    from eventpipe.identity import IdentityStore
+
+    user = IdentityStore(_settings(args).data_dir).add_user(
+        args.username, args.password, email=args.email, admin=args.admin
+    )
+    print(f"user {user.username!r} created with id {user.id}")
+    return 0
+
+
+def _orgs_add(args: argparse.Namespace) -> int:
+    from eventpipe.identity import IdentityStore
+
+    org = IdentityStore(_settings(args).data_dir).add_org(args.slug)
+    print(f"organization {org.slug!r} created with id {org.id}")
+    return 0
+
+
+def _orgs_add_member(args: argparse.Namespace) -> int:
+    from eventpipe.identity import IdentityStore
+
+    IdentityStore(_settings(args).data_dir).add_member(args.slug, args.username, args.role)
+    print(f"{args.username!r} is now {args.role} of {args.slug!r}")
+    return 0
+
+
+def _tokens_create(args: argparse.Namespace) -> int:
+    from eventpipe.identity import IdentityStore
+
+    print(IdentityStore(_settings(args).data_dir).create_token(args.username))
+    return 0
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from eventpipe.dev_stack import run_dev_stack
+
+    return run_dev_stack(_settings(args))
+
+
+def _gateway(args: argparse.Namespace) -> int:
+    from ingest_gateway.server import serve
+
+    return serve(_settings(args), workers=args.workers)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from stream_processors.worker import run_worker
+
+    return run_worker(_settings(args), role=args.role)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from stream_processors.migrations import apply_migrations, clickhouse_client
+
+    settings = _settings(args)
+    applied = apply_migrations(clickhouse_client(settings))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from eventpipe.bench import run_bench
+
+    return run_bench(args)
+
+
+# --- parser --------------------------------------------------------------------------------------
+
+
+def _with_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", type=Path, help="data directory (default: $EVENTPIPE_DATA_DIR or ./data)"
+    )
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Callable[[argparse.Namespace], int],
+    help_text: str,
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(handler=handler)
+    _with_data_dir(parser)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eventpipe", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = _command(sub, "dev", _dev, "run broker, worker and gateway locally in the foreground")
+    dev.add_argument("--host", help="gateway listen address (default 127.0.0.1)")
+    dev.add_argument("--port", type=int, help="gateway port (default 8080)")
+    dev.add_argument("--s3-endpoint", help="store exports in this S3 endpoint, not on disk")
+
+    gateway = _command(sub, "gateway", _gateway, "serve the HTTP API")
+    gateway.add_argument("--host")
+    gateway.add_argument("--port", type=int)
+    gateway.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+
+    worker = _command(sub, "worker", _worker, "consume Kafka: process events and/or run exports")
+    worker.add_argument("--role", choices=("processor", "exporter", "all"), default="all")
+
+    _command(sub, "migrate", _migrate, "apply pending ClickHouse migrations")
+
+    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
+    add_user = _command(users, "add", _users_add, "create a user")
+    add_user.add_argument("username")
+    add_user.add_argument("--password", required=True)
+    add_user.add_argument("--email")
+    add_user.add_argument("--admin", action="store_true", help="grant the admin privilege")
+
+    orgs = sub.add_parser("orgs", help="manage organizations").add_subparsers(
+        dest="action", required=True
+    )
+    _command(orgs, "add", _orgs_add, "create an organization").add_argument("slug")
+    member = _command(orgs, "add-member", _orgs_add_member, "add a user to an organization")
+    member.add_argument("slug")
+    member.add_argument("username")
+    member.add_argument("--role", choices=ROLES, required=True)
+
+    tokens = sub.add_parser("tokens", help="manage API tokens").add_subparsers(
+        dest="action", required=True
+    )
+    _command(tokens, "create", _tokens_create, "create an API token and print it").add_argument(
+        "username"
+    )
+
+    bench = _command(sub, "bench", _bench, "measure throughput against raw baselines")
+    bench.add_argument("stage", choices=("ingest",), help="what to measure")
+    bench.add_argument("--events", type=int, default=200_000, help="events to post")
+    bench.add_argument("--concurrency", type=int, default=32, help="concurrent connections")
+    bench.add_argument("--batch", type=int, default=100, help="events per request")
+    bench.add_argument("--url", help="benchmark this running gateway instead of starting one")
+    bench.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except SettingsError as exc:
+        print(f"eventpipe: {exc}", file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"eventpipe: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""The data contracts shared by every stage: the client event, the request body, the Kafka messages.
+
+They are msgspec Structs so that one definition serves as the validator of incoming JSON (with error
+paths such as ``$.events[3].job_id``), the encoder of the Kafka message and its decoder in the
+processor. Field order follows CVAT's event schema, which is also the CSV column order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Final
+
+import msgspec
+
+# Bounds of the ClickHouse column types the values land in (see eventpipe.events_table).
+UInt64 = Annotated[int, msgspec.Meta(ge=0, le=2**64 - 1)]
+UInt32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
+
+CONTRACT_VERSION: Final = 1
+
+CLIENT_SCOPES: Final = frozenset(
+    """
+    load:cvat load:job save:job restore:job upload:annotations send:exception send:task_info
+    draw:object paste:object copy:object propagate:object drag:object resize:object delete:object
+    lock:object merge:objects split:objects group:objects slice:object join:objects
+    change:attribute change:label change:frame zoom:image fit:image rotate:image action:undo
+    action:redo debug:info run:annotations_action click:element
+    """.split()
+)
+WORKING_TIME_SCOPE: Final = "send:working_time"
+CLIENT_SOURCE: Final = "client"
+
+
+class Event(msgspec.Struct, kw_only=True):
+    """One CVAT event, as the client sends it and as the gateway echoes it after enrichment."""
+
+    scope: str
+    obj_name: str | None = None
+    obj_id: UInt64 | None = None
+    obj_val: str | None = None
+    source: str | None = None
+    timestamp: datetime
+    count: UInt32 | None = None
+    duration: UInt32 | None = 0
+    project_id: UInt64 | None = None
+    task_id: UInt64 | None = None
+    job_id: UInt64 | None = None
+    user_id: UInt64 | None = None
+    user_name: str | None = None
+    user_email: str | None = None
+    org_id: UInt64 | None = None
+    org_slug: str | None = None
+    payload: str | None = None
+
+
+class ClientEventsRequest(msgspec.Struct, kw_only=True):
+    """The body of ``POST /api/events``."""
+
+    events: list[Event]
+    previous_event: Event | None = None
+    timestamp: datetime
+
+
+class ClientEvents(msgspec.Struct, kw_only=True):
+    """The body of the 201 answer: the enriched events, without ``previous_event``."""
+
+    events: list[Event]
+    timestamp: datetime
+
+
+class Identity(msgspec.Struct, kw_only=True, frozen=True):
+    """Who sent a request and in which organization context (``org_id`` None = personal sandbox)."""
+
+    user_id: int
+    user_name: str
+    user_email: str | None = None
+    org_id: int | None = None
+    org_slug: str | None = None
+
+
+class IngestMessage(msgspec.Struct, kw_only=True):
+    """One Kafka message on the events topic: one accepted ``POST /api/events`` request.
+
+    ``events`` and ``previous_event`` are already enriched (clock skew corrected, identity
+    stamped, payload canonical), so the processor trusts them as they are.
+    """
+
+    version: int = CONTRACT_VERSION
+    request_id: uuid.UUID
+    received_at: datetime
+    identity: Identity
+    events: list[Event]
+    previous_event: Event | None = None
+
+
+def tenant_key(identity: Identity) -> bytes:
+    """The Kafka message key: one tenant's requests stay ordered on one partition."""
+    if identity.org_id is not None:
+        return b"org:%d" % identity.org_id
+    return b"user:%d" % identity.user_id
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Timestamps without an offset are taken as UTC; all stored times are UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+ingest_message_encoder: Final = msgspec.json.Encoder()
+ingest_message_decoder: Final = msgspec.json.Decoder(IngestMessage)

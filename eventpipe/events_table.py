@@ -1,0 +1,38 @@
+"""The ``events`` table contract shared by the processor (writes it) and the exporter (reads it).
+
+The DDL lives in the versioned migrations of ``stream_processors/migrations``; a test checks that the
+migrated table has exactly these columns in this order.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+TABLE: Final = "events"
+
+# The CVAT columns, in the order CVAT's CSV export uses; exports start with these.
+CVAT_COLUMNS: Final = (
+    "scope",
+    "obj_name",
+    "obj_id",
+    "obj_val",
+    "source",
+    "timestamp",
+    "count",
+    "duration",
+    "project_id",
+    "task_id",
+    "job_id",
+    "user_id",
+    "user_name",
+    "user_email",
+    "org_id",
+    "org_slug",
+    "payload",
+)
+
+# What the pipeline adds: the accepted request an event came in with and its place in it, which
+# together identify an event and let the table drop a redelivered copy; and when it was received.
+PIPELINE_COLUMNS: Final = ("request_id", "event_seq", "received_at")
+
+COLUMNS: Final = CVAT_COLUMNS + PIPELINE_COLUMNS

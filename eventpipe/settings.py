@@ -1,0 +1,148 @@
+"""One typed settings object for every eventpipe process, read from ``EVENTPIPE_*`` variables.
+
+Each field maps to the variable ``EVENTPIPE_<FIELD NAME IN UPPER CASE>``; the README lists them all.
+Command-line flags override the environment through :meth:`Settings.with_overrides`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "EVENTPIPE_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where the embedded stack keeps users, tokens, the embedded ClickHouse and exported files.
+    data_dir: Path = Path("./data")
+
+    # --- Kafka -------------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    events_topic: str = "eventpipe.events"
+    exports_topic: str = "eventpipe.exports"
+    dead_letter_topic: str = "eventpipe.events.dlq"
+    topic_partitions: int = 8
+    topic_replication_factor: int = 1
+    # The idempotent producer needs InitProducerId support from the broker; keep it switchable.
+    kafka_idempotence: bool = False
+    # How long the gateway waits for the broker to acknowledge a request before answering 503.
+    produce_timeout_seconds: float = 5.0
+    # Bytes of not-yet-acknowledged messages the gateway holds before it answers 503.
+    producer_buffer_bytes: int = 64 * 1024 * 1024
+    processor_group_id: str = "eventpipe-processor"
+    exporter_group_id: str = "eventpipe-exporter"
+
+    # --- ClickHouse --------------------------------------------------------------------------
+    # ``chdb:///abs/path`` for the embedded engine, ``http(s)://user:pass@host:8123/db`` for a server.
+    # Empty means the embedded engine under ``data_dir/clickhouse``.
+    clickhouse_dsn: str = ""
+    batch_max_rows: int = 50_000
+    batch_max_seconds: float = 1.0
+
+    # --- Gateway -----------------------------------------------------------------------------
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    max_body_bytes: int = 8 * 1024 * 1024
+    # Seconds a verified Basic-auth password stays cached, so the slow hash runs once per client.
+    auth_cache_seconds: float = 60.0
+
+    # --- Object store (exports) -----------------------------------------------------------------
+    s3_endpoint: str = ""
+    s3_bucket: str = "eventpipe-exports"
+    s3_access_key: str = ""
+    s3_secret_key: str = ""
+    s3_region: str = "us-east-1"
+    s3_secure: bool = False
+    export_ttl_seconds: int = 3600
+    csv_neutralize_formulas: bool = True
+
+    log_level: str = "INFO"
+
+    # Variables that hold secrets are never printed (see :meth:`redacted`).
+    SECRET_FIELDS: frozenset[str] = field(
+        default=frozenset({"s3_secret_key", "clickhouse_dsn"}), init=False, repr=False
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from ``EVENTPIPE_*`` variables, then apply non-None ``overrides``."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if not f.init:
+                continue
+            name = ENV_PREFIX + f.name.upper()
+            if name in env:
+                values[f.name] = _coerce(name, env[name], f.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that reproduce these settings in a child process."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            if f.init:
+                value = getattr(self, f.name)
+                env[ENV_PREFIX + f.name.upper()] = str(value).lower() if isinstance(
+                    value, bool
+                ) else str(value)
+        return env
+
+    def redacted(self) -> dict[str, str]:
+        """Settings safe to log: secret values replaced by ``***``."""
+        return {
+            k: ("***" if k.removeprefix(ENV_PREFIX).lower() in self.SECRET_FIELDS and v else v)
+            for k, v in self.to_env().items()
+        }
+
+    @property
+    def resolved_clickhouse_dsn(self) -> str:
+        if self.clickhouse_dsn:
+            return self.clickhouse_dsn
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def embedded_clickhouse(self) -> bool:
+        return self.resolved_clickhouse_dsn.startswith("chdb://")
+
+
+def setting_names() -> set[str]:
+    """Every environment variable the settings object reads."""
+    return {ENV_PREFIX + f.name.upper() for f in fields(Settings) if f.init}
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(name: str, raw: str, type_name: Any) -> Any:
+    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
+    try:
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in _TRUE:
+                return True
+            if lowered in _FALSE:
+                return False
+            raise ValueError("expected true or false")
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{name}={raw!r} is not a valid {kind}: {exc}") from None

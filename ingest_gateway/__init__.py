@@ -1,0 +1,1 @@
+"""The HTTP front door: authenticate, validate, stamp, produce to Kafka, answer."""

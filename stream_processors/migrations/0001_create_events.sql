@@ -1,0 +1,28 @@
+-- The event log. ReplacingMergeTree keyed by (timestamp, request_id, event_seq): a message Kafka
+-- redelivers produces rows with the same key, which merges collapse and FINAL reads hide.
+CREATE TABLE IF NOT EXISTS events
+(
+    `scope` String,
+    `obj_name` Nullable(String),
+    `obj_id` Nullable(UInt64),
+    `obj_val` Nullable(String),
+    `source` String,
+    `timestamp` DateTime64(3, 'UTC'),
+    `count` Nullable(UInt32),
+    `duration` UInt32 DEFAULT 0,
+    `project_id` Nullable(UInt64),
+    `task_id` Nullable(UInt64),
+    `job_id` Nullable(UInt64),
+    `user_id` Nullable(UInt64),
+    `user_name` Nullable(String),
+    `user_email` Nullable(String),
+    `org_id` Nullable(UInt64),
+    `org_slug` Nullable(String),
+    `payload` Nullable(String),
+    `request_id` UUID,
+    `event_seq` UInt32,
+    `received_at` DateTime64(3, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMM(timestamp)
+ORDER BY (timestamp, request_id, event_seq)
