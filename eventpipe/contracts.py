@@ -13,8 +13,9 @@ from typing import Annotated, Final
 
 import msgspec
 
-# Bounds of the ClickHouse column types the values land in (see eventpipe.events_table).
-UInt64 = Annotated[int, msgspec.Meta(ge=0, le=2**64 - 1)]
+# Bounds of the ClickHouse column types the values land in (see eventpipe.events_table). Ids are
+# UInt64 columns, but the validator works in int64, so ids above 2**63 - 1 are refused.
+UInt64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 UInt32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
 
 CONTRACT_VERSION: Final = 1
