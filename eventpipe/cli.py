@@ -138,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _command(sub, "migrate", _migrate, "apply pending ClickHouse migrations")
 
-    users = sub.add_parser("users", help="manage users").add_subparsers(dest="action", required=True)
+    users = sub.add_parser("users", help="manage users").add_subparsers(
+        dest="action", required=True
+    )
     add_user = _command(users, "add", _users_add, "create a user")
     add_user.add_argument("username")
     add_user.add_argument("--password", required=True)
@@ -157,9 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     tokens = sub.add_parser("tokens", help="manage API tokens").add_subparsers(
         dest="action", required=True
     )
-    _command(tokens, "create", _tokens_create, "create an API token and print it").add_argument(
-        "username"
-    )
+    create_token = _command(tokens, "create", _tokens_create, "create an API token and print it")
+    create_token.add_argument("username")
 
     bench = _command(sub, "bench", _bench, "measure throughput against raw baselines")
     bench.add_argument("stage", choices=("ingest",), help="what to measure")
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--concurrency", type=int, default=32, help="concurrent connections")
     bench.add_argument("--batch", type=int, default=100, help="events per request")
     bench.add_argument("--url", help="benchmark this running gateway instead of starting one")
+    bench.add_argument("--token", help="with --url: an API token of a user on that gateway")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 

@@ -1,7 +1,7 @@
 """The ``events`` table contract shared by the processor (writes it) and the exporter (reads it).
 
-The DDL lives in the versioned migrations of ``stream_processors/migrations``; a test checks that the
-migrated table has exactly these columns in this order.
+The DDL lives in the versioned migrations of ``stream_processors/migrations``; a test checks that
+the migrated table has exactly these columns in this order.
 """
 
 from __future__ import annotations

@@ -42,8 +42,8 @@ class Settings:
     exporter_group_id: str = "eventpipe-exporter"
 
     # --- ClickHouse --------------------------------------------------------------------------
-    # ``chdb:///abs/path`` for the embedded engine, ``http(s)://user:pass@host:8123/db`` for a server.
-    # Empty means the embedded engine under ``data_dir/clickhouse``.
+    # ``chdb:///abs/path`` for the embedded engine, ``http(s)://user:pass@host:8123/db`` for a
+    # server. Empty means the embedded engine under ``data_dir/clickhouse``.
     clickhouse_dsn: str = ""
     batch_max_rows: int = 50_000
     batch_max_seconds: float = 1.0
@@ -95,9 +95,9 @@ class Settings:
         for f in fields(self):
             if f.init:
                 value = getattr(self, f.name)
-                env[ENV_PREFIX + f.name.upper()] = str(value).lower() if isinstance(
-                    value, bool
-                ) else str(value)
+                env[ENV_PREFIX + f.name.upper()] = (
+                    str(value).lower() if isinstance(value, bool) else str(value)
+                )
         return env
 
     def redacted(self) -> dict[str, str]:

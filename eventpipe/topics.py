@@ -1,7 +1,8 @@
-"""Create the pipeline's Kafka topics if they are missing (idempotent; every process may call it)."""
+"""Create the pipeline's Kafka topics if they are missing (idempotent; any process may)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -24,7 +25,8 @@ async def ensure_topics(settings: Settings) -> None:
         missing = [name for name in pipeline_topics(settings) if name not in existing]
         if not missing:
             return
-        try:
+        # Another process may create them between our list and create: that is the goal anyway.
+        with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(
                 [
                     NewTopic(
@@ -35,9 +37,6 @@ async def ensure_topics(settings: Settings) -> None:
                     for name in missing
                 ]
             )
-        except TopicAlreadyExistsError:
-            # Another process created them between our list and create: that is the goal anyway.
-            pass
         log.info("created topics %s", missing)
     finally:
         await admin.close()

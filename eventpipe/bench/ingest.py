@@ -1,0 +1,203 @@
+"""``eventpipe bench ingest``: acknowledged and end-to-end ingest rates against raw baselines.
+
+One run measures, on the same machine and data:
+- the gateway: acknowledged events/s and request latency under a fixed number of connections;
+- end to end: the time until the processor committed every offset, which, since it commits only
+  after the rows are inserted, is the time until every acknowledged event is in ClickHouse;
+- the raw aiokafka produce rate and the raw clickhouse-connect insert rate of the same data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import msgspec
+from aiokafka import AIOKafkaProducer
+from stream_processors.rows import build_columns
+
+from eventpipe.bench.load_generator import build_post, run_load
+from eventpipe.bench.stack import BenchStack, wait_until_committed
+from eventpipe.bench.workload import request_body
+from eventpipe.contracts import (
+    ClientEventsRequest,
+    Identity,
+    IngestMessage,
+    ingest_message_decoder,
+    ingest_message_encoder,
+    tenant_key,
+)
+from eventpipe.events_table import COLUMNS, TABLE
+from eventpipe.settings import Settings
+from stream_processors.migrations import apply_migrations
+
+TENANTS = 8
+
+
+@dataclass
+class IngestBenchOptions:
+    events: int
+    concurrency: int
+    batch: int
+    url: str | None = None
+    token: str | None = None
+
+
+def _ingest_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
+    """The Kafka messages the gateway would produce for these bodies (for the raw baselines)."""
+    decoder = msgspec.json.Decoder(ClientEventsRequest)
+    now = datetime.now(UTC)
+    messages = []
+    for i, body in enumerate(bodies):
+        request = decoder.decode(body)
+        identity = Identity(user_id=1 + i % TENANTS, user_name=f"bench{i % TENANTS}")
+        message = IngestMessage(
+            request_id=uuid.uuid4(),
+            received_at=now,
+            identity=identity,
+            events=request.events,
+            previous_event=request.previous_event,
+        )
+        messages.append((tenant_key(identity), ingest_message_encoder.encode(message)))
+    return messages
+
+
+async def _raw_produce_rate(
+    settings: Settings, messages: list[tuple[bytes, bytes]], events: int
+) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
+    )
+    await producer.start()
+    try:
+        topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
+        await producer.send_and_wait(topic, messages[0][1], key=messages[0][0])
+        started = time.perf_counter()
+        futures = [await producer.send(topic, value, key=key) for key, value in messages]
+        await asyncio.gather(*futures)
+        return events / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+
+
+def _raw_insert_rate(data_dir: Path, messages: list[tuple[bytes, bytes]], batch_rows: int) -> float:
+    decoded = [ingest_message_decoder.decode(value) for _, value in messages]
+    client = clickhouse_connect.get_client(dsn=f"chdb://{(data_dir / 'raw-insert').resolve()}")
+    apply_migrations(client)
+    batches: list[tuple[list[list[Any]], int]] = []
+    chunk: list[IngestMessage] = []
+    rows_in_chunk = 0
+    for message in decoded:
+        chunk.append(message)
+        rows_in_chunk += len(message.events)
+        if rows_in_chunk >= batch_rows:
+            columns = build_columns(chunk)
+            batches.append((columns, len(columns[0])))
+            chunk, rows_in_chunk = [], 0
+    if chunk:
+        columns = build_columns(chunk)
+        batches.append((columns, len(columns[0])))
+    started = time.perf_counter()
+    total = 0
+    for columns, rows in batches:
+        client.insert(TABLE, columns, column_names=list(COLUMNS), column_oriented=True)
+        total += rows
+    rate = total / (time.perf_counter() - started)
+    client.close()
+    return rate
+
+
+def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, Any]:
+    rng = random.Random(42)
+    requests_total = max(1, options.events // options.batch)
+    events_total = requests_total * options.batch
+    print(f"building {requests_total} requests of {options.batch} events ...", flush=True)
+    bodies = [request_body(i, options.batch, rng) for i in range(requests_total)]
+
+    with tempfile.TemporaryDirectory(prefix="eventpipe-bench-") as scratch:
+        with BenchStack.start(
+            base, Path(scratch), tenants=TENANTS, url=options.url, token=options.token
+        ) as stack:
+            posts = [
+                build_post(
+                    f"{stack.url}/api/events",
+                    body,
+                    {"Authorization": f"Token {stack.tokens[i % len(stack.tokens)]}"},
+                )
+                for i, body in enumerate(bodies)
+            ]
+            stack.warm_up(posts[0])
+            print(
+                f"posting {events_total} events with {options.concurrency} connections ...",
+                flush=True,
+            )
+            load_started = time.perf_counter()
+            load = asyncio.run(run_load(stack.url, posts, options.concurrency))
+            acked = load.count(201) * options.batch
+            end_to_end: float | None = None
+            if stack.settings is not None:
+                print("waiting until every event is in ClickHouse ...", flush=True)
+                committed_at = asyncio.run(wait_until_committed(stack.settings, timeout=600))
+                end_to_end = committed_at - load_started
+            stored = stack.stop_and_count_client_events()
+            if stored is not None:
+                stored -= options.batch  # the warm-up request's events
+
+            print("measuring raw baselines on the same data ...", flush=True)
+            messages = _ingest_messages(bodies)
+            produce_settings = stack.settings or base
+            raw_produce = asyncio.run(_raw_produce_rate(produce_settings, messages, events_total))
+        raw_insert = _raw_insert_rate(Path(scratch), messages, base.batch_max_rows)
+
+    acked_rate = acked / load.elapsed if load.elapsed else 0.0
+    e2e_rate = acked / end_to_end if end_to_end else None
+    return {
+        "events_posted": events_total,
+        "events_acknowledged": acked,
+        "events_in_clickhouse": stored,
+        "statuses": {str(k): v for k, v in sorted(load.statuses.items())},
+        "concurrency": options.concurrency,
+        "events_per_request": options.batch,
+        "acknowledged_events_per_s": round(acked_rate),
+        "latency_p50_ms": round(load.percentile(0.50) * 1000, 2),
+        "latency_p99_ms": round(load.percentile(0.99) * 1000, 2),
+        "end_to_end_seconds": round(end_to_end, 3) if end_to_end else None,
+        "end_to_end_events_per_s": round(e2e_rate) if e2e_rate else None,
+        "raw_produce_events_per_s": round(raw_produce),
+        "raw_insert_events_per_s": round(raw_insert),
+        "ratio_acknowledged_to_raw_produce": round(acked_rate / raw_produce, 3),
+        "ratio_end_to_end_to_raw_insert": round(e2e_rate / raw_insert, 3) if e2e_rate else None,
+    }
+
+
+def format_ingest_report(report: dict[str, Any]) -> str:
+    lines = [
+        "eventpipe ingest benchmark",
+        f"  events posted / acknowledged / in ClickHouse: {report['events_posted']} / "
+        f"{report['events_acknowledged']} / {report['events_in_clickhouse']}",
+        f"  HTTP statuses: {report['statuses']}",
+        f"  acknowledged: {report['acknowledged_events_per_s']:,} events/s "
+        f"({report['concurrency']} connections, {report['events_per_request']} events/request)",
+        f"  request latency: p50 {report['latency_p50_ms']} ms, p99 {report['latency_p99_ms']} ms",
+    ]
+    if report["end_to_end_events_per_s"]:
+        lines.append(
+            f"  end to end (until all in ClickHouse): "
+            f"{report['end_to_end_events_per_s']:,} events/s ({report['end_to_end_seconds']} s)"
+        )
+    lines += [
+        f"  raw aiokafka produce: {report['raw_produce_events_per_s']:,} events/s",
+        f"  raw clickhouse-connect insert: {report['raw_insert_events_per_s']:,} events/s",
+        f"  ratio acknowledged / raw produce: {report['ratio_acknowledged_to_raw_produce']}",
+    ]
+    if report["ratio_end_to_end_to_raw_insert"] is not None:
+        lines.append(f"  ratio end-to-end / raw insert: {report['ratio_end_to_end_to_raw_insert']}")
+    return "\n".join(lines)
