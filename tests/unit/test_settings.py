@@ -1,0 +1,60 @@
+from pathlib import Path
+
+import pytest
+
+from eventpipe.settings import Settings, SettingsError, setting_names
+
+
+def test_defaults_without_environment() -> None:
+    settings = Settings.from_env({})
+    assert settings.http_port == 8080
+    assert settings.kafka_idempotence is False
+    assert settings.embedded_clickhouse
+    assert settings.resolved_clickhouse_dsn.endswith("/data/clickhouse")
+
+
+def test_environment_values_are_typed() -> None:
+    settings = Settings.from_env(
+        {
+            "EVENTPIPE_HTTP_PORT": "9000",
+            "EVENTPIPE_KAFKA_IDEMPOTENCE": "yes",
+            "EVENTPIPE_BATCH_MAX_SECONDS": "0.5",
+            "EVENTPIPE_DATA_DIR": "/srv/eventpipe",
+            "EVENTPIPE_CLICKHOUSE_DSN": "http://ch:8123",
+        }
+    )
+    assert settings.http_port == 9000
+    assert settings.kafka_idempotence is True
+    assert settings.batch_max_seconds == 0.5
+    assert settings.data_dir == Path("/srv/eventpipe")
+    assert not settings.embedded_clickhouse
+
+
+def test_flags_override_environment_but_none_does_not() -> None:
+    settings = Settings.from_env({"EVENTPIPE_HTTP_PORT": "9000"}, http_port=7000, http_host=None)
+    assert settings.http_port == 7000
+    assert settings.http_host == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("EVENTPIPE_HTTP_PORT", "eighty"), ("EVENTPIPE_S3_SECURE", "maybe")],
+)
+def test_bad_value_names_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_child_environment_round_trips() -> None:
+    original = Settings(http_port=1234, kafka_idempotence=True, s3_secret_key="s3cr3t")
+    assert Settings.from_env(original.to_env()) == original
+    assert set(original.to_env()) == setting_names()
+
+
+def test_redacted_hides_secrets() -> None:
+    settings = Settings(s3_secret_key="s3cr3t", clickhouse_dsn="http://u:pw@ch:8123")
+    shown = settings.redacted()
+    assert "s3cr3t" not in shown.values()
+    assert shown["EVENTPIPE_S3_SECRET_KEY"] == "***"
+    assert shown["EVENTPIPE_CLICKHOUSE_DSN"] == "***"
+    assert shown["EVENTPIPE_HTTP_PORT"] == "8080"
