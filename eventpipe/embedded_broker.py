@@ -60,6 +60,9 @@ def start_broker(
         [str(broker_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its own process group: a Ctrl-C in the terminal then reaches only the owner, which stops
+        # the broker after the clients that still flush to it (see eventpipe.dev_stack).
+        process_group=0,
     )
     broker = EmbeddedBroker(process, host, port)
     deadline = time.monotonic() + startup_timeout
