@@ -22,7 +22,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
+# Receives the supervisor's own messages.
 Log = Callable[[str], None]
+# Receives each line a child writes, with the child's name.
+Output = Callable[[str, str], None]
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,11 @@ class _Child:
 
 class Supervisor:
     def __init__(
-        self, specs: Sequence[ChildSpec], log: Log, backoff: Backoff | None = None
+        self, specs: Sequence[ChildSpec], log: Log, output: Output, backoff: Backoff | None = None
     ) -> None:
         self._children = [_Child(spec) for spec in specs]
         self._log = log
+        self._output = output
         self._backoff = backoff or Backoff()
         self._selector = selectors.DefaultSelector()
 
@@ -126,7 +130,9 @@ class Supervisor:
         child.failures = 1 if exited.uptime >= self._backoff.reset_after else child.failures + 1
         delay = self._backoff.delay(child.failures)
         child.restart_at = time.monotonic() + delay
-        self._log(f"{exited.describe()}; restarting it in {delay:g}s (failure {child.failures})")
+        self._log(
+            f"{exited.describe()}; restarting it in {delay:g}s (failure {child.failures} in a row)"
+        )
         return delay
 
     def stop(self, grace: float) -> None:
@@ -168,7 +174,7 @@ class Supervisor:
         if data == b"":
             self._unregister(child.process.stdout)
         for line in child.tail.feed(data or b""):
-            self._log_child(child, line)
+            self._output(child.spec.name, line)
 
     def _unregister(self, pipe: IO[bytes]) -> None:
         with contextlib.suppress(KeyError):
@@ -180,7 +186,7 @@ class Supervisor:
         self._forward(child)  # what it wrote just before it exited
         self._unregister(process.stdout)
         for line in child.tail.flush():
-            self._log_child(child, line)
+            self._output(child.spec.name, line)
         process.stdout.close()
         child.process = None
         return ChildExit(
@@ -200,15 +206,14 @@ class Supervisor:
         # on a full pipe.
         while child.process.poll() is None and time.monotonic() < deadline:
             self._forward_ready(0.1)
-        if child.process.poll() is None:
+        stopped = child.process.poll() is not None
+        if not stopped:
             self._log(f"{name} did not stop within {grace:g}s; killing it")
         # Also reaches anything the child started that outlived it, so no orphan is left behind.
         _signal_group(pid, signal.SIGKILL)
         child.process.wait()
-        self._log(self._reap(child).describe())
-
-    def _log_child(self, child: _Child, line: str) -> None:
-        self._log(f"{child.spec.name} | {line}")
+        self._reap(child)
+        self._log(f"{name} stopped" if stopped else f"{name} killed")
 
     def _child(self, name: str) -> _Child:
         return next(c for c in self._children if c.spec.name == name)

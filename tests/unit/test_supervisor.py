@@ -39,11 +39,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 class Recorder:
+    """Collects the supervisor's messages and its children's output as one transcript."""
+
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def __call__(self, line: str) -> None:
-        self.lines.append(line)
+    def message(self, text: str) -> None:
+        self.lines.append(text)
+
+    def output(self, name: str, line: str) -> None:
+        self.lines.append(f"{name} | {line}")
 
 
 @pytest.fixture
@@ -85,7 +90,9 @@ def test_output_tail_splits_lines_across_reads_and_keeps_the_last_ones() -> None
 def test_output_is_forwarded_by_name_and_an_exit_reports_the_last_lines(
     log: Recorder, supervisors: list[Supervisor]
 ) -> None:
-    supervisor = Supervisor([python_child("crasher", "print('hello'); raise SystemExit(3)")], log)
+    supervisor = Supervisor(
+        [python_child("crasher", "print('hello'); raise SystemExit(3)")], log.message, log.output
+    )
     supervisors.append(supervisor)
     supervisor.start()
 
@@ -102,7 +109,8 @@ def test_a_child_that_keeps_crashing_is_restarted_with_growing_delays(
 ) -> None:
     supervisor = Supervisor(
         [python_child("crasher", "raise SystemExit(1)")],
-        log,
+        log.message,
+        log.output,
         Backoff(initial=0.05, factor=2, reset_after=60),
     )
     supervisors.append(supervisor)
@@ -120,7 +128,10 @@ def test_a_child_that_ran_long_enough_restarts_after_the_initial_delay(
     log: Recorder, supervisors: list[Supervisor]
 ) -> None:
     supervisor = Supervisor(
-        [python_child("crasher", "raise SystemExit(1)")], log, Backoff(initial=0.05, reset_after=0)
+        [python_child("crasher", "raise SystemExit(1)")],
+        log.message,
+        log.output,
+        Backoff(initial=0.05, reset_after=0),
     )
     supervisors.append(supervisor)
     supervisor.start()
@@ -131,7 +142,9 @@ def test_a_child_that_ran_long_enough_restarts_after_the_initial_delay(
 
 def test_stop_goes_in_reverse_start_order(log: Recorder) -> None:
     sleeper = "import time; time.sleep(60)"
-    supervisor = Supervisor([python_child("first", sleeper), python_child("second", sleeper)], log)
+    supervisor = Supervisor(
+        [python_child("first", sleeper), python_child("second", sleeper)], log.message, log.output
+    )
     supervisor.start()
     pids = supervisor.pids()
 
@@ -142,7 +155,7 @@ def test_stop_goes_in_reverse_start_order(log: Recorder) -> None:
         f"stopping second (pid {pids['second']})",
         f"stopping first (pid {pids['first']})",
     ]
-    assert "second was killed by SIGTERM" in log.lines
+    assert log.lines[-1] == "first stopped"
     assert not any("did not stop" in line for line in log.lines)
 
 
@@ -155,7 +168,7 @@ def test_stop_kills_a_child_that_ignores_sigterm_and_what_it_started(log: Record
         print("grandchild", grandchild.pid, flush=True)
         time.sleep(60)
     """
-    supervisor = Supervisor([python_child("stubborn", stubborn)], log)
+    supervisor = Supervisor([python_child("stubborn", stubborn)], log.message, log.output)
     supervisor.start()
     child_pid = supervisor.pids()["stubborn"]
     wait_for(lambda: supervisor.pump(0.05) == [] and any("grandchild" in x for x in log.lines))
@@ -163,7 +176,7 @@ def test_stop_kills_a_child_that_ignores_sigterm_and_what_it_started(log: Record
 
     supervisor.stop(grace=0.5)
 
-    assert "stubborn did not stop within 0.5s; killing it" in log.lines
+    assert log.lines[-2:] == ["stubborn did not stop within 0.5s; killing it", "stubborn killed"]
     assert not alive(child_pid)
     wait_for(lambda: not alive(grandchild_pid))
 
@@ -175,7 +188,7 @@ def test_children_die_with_a_supervisor_that_is_killed() -> None:
         from eventpipe.supervisor import ChildSpec, Supervisor
         sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
         child = ChildSpec("sleeper", sleeper, os.environ)
-        supervisor = Supervisor([child], print)
+        supervisor = Supervisor([child], print, print)
         supervisor.start()
         print("pid", supervisor.pids()["sleeper"], flush=True)
         time.sleep(60)
