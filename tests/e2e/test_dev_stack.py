@@ -1,0 +1,211 @@
+"""``eventpipe dev`` as a user runs it: the real command, broker, worker and gateway processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from eventpipe.embedded_broker import free_port
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds processes in /proc"),
+]
+
+EVENTPIPE = Path(sys.executable).with_name("eventpipe")
+READY_TIMEOUT = 180.0
+STOP_TIMEOUT = 60.0
+
+
+def process_start_time(pid: int) -> int | None:
+    """The kernel's start time of a live process (None if gone), to tell it from a reused pid."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    state, start = fields[0], fields[19]
+    return None if state == "Z" else int(start)
+
+
+def descendants(root: int) -> dict[int, str]:
+    """Every process below ``root``, with its command line."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: dict[int, str] = {}
+    pending = list(children.get(root, []))
+    while pending:
+        pid = pending.pop()
+        try:
+            found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        pending.extend(children.get(pid, []))
+    return found
+
+
+def wait_for(what: str, condition: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def can_listen(port: int) -> bool:
+    with socket.socket() as sock:
+        # As servers do: connections this test closed may leave the port in TIME_WAIT.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def ready_status(url: str) -> int | None:
+    try:
+        return httpx.get(f"{url}/health/ready", timeout=2, trust_env=False).status_code
+    except httpx.TransportError:
+        return None
+
+
+class DevStack:
+    """One ``eventpipe dev`` process, its output collected in a file."""
+
+    def __init__(self, workdir: Path, port: int) -> None:
+        workdir.mkdir(parents=True)
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        # Not created beforehand: the command must create it.
+        self.data_dir = workdir / "data" / "nested"
+        self.output = workdir / "dev.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
+        with self.output.open("wb") as out:
+            self.process = subprocess.Popen(
+                [EVENTPIPE, "dev", "--port", str(port), "--data-dir", str(self.data_dir)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=workdir,
+            )
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")
+
+    def wait_ready(self) -> None:
+        line = f"eventpipe is ready at {self.url}"
+        deadline = time.monotonic() + READY_TIMEOUT
+        while line not in self.log():
+            assert self.process.poll() is None, f"eventpipe dev exited early:\n{self.log()}"
+            assert time.monotonic() < deadline, f"not ready in {READY_TIMEOUT}s:\n{self.log()}"
+            time.sleep(0.2)
+
+    def broker_port(self) -> int:
+        match = re.search(r"broker listening on 127\.0\.0\.1:(\d+)", self.log())
+        assert match, self.log()
+        return int(match.group(1))
+
+    def gateway_pid(self) -> int | None:
+        pids = [p for p, cmd in descendants(self.process.pid).items() if "cli gateway" in cmd]
+        return pids[0] if len(pids) == 1 else None
+
+    def interrupt(self) -> int:
+        """Ctrl-C; return the exit code."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"eventpipe dev did not stop within {STOP_TIMEOUT}s:\n{self.log()}")
+
+    def kill_everything(self) -> None:
+        for pid in [*descendants(self.process.pid), self.process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait()
+
+
+@pytest.fixture
+def start_stack(tmp_path: Path) -> Iterator[Callable[[], DevStack]]:
+    started: list[DevStack] = []
+
+    def start() -> DevStack:
+        stack = DevStack(tmp_path / f"stack{len(started)}", free_port())
+        started.append(stack)
+        return stack
+
+    yield start
+    for stack in started:
+        if stack.process.poll() is None:
+            stack.kill_everything()
+
+
+def test_dev_starts_the_stack_and_ctrl_c_stops_every_process(
+    start_stack: Callable[[], DevStack],
+) -> None:
+    stack = start_stack()
+    stack.wait_ready()
+
+    assert ready_status(stack.url) == 200
+    assert stack.data_dir.is_dir()
+    processes = descendants(stack.process.pid)
+    commands = " | ".join(processes.values())
+    for expected in ("broker --listener-url", "cli worker --role all", "cli gateway"):
+        assert expected in commands
+    started = {pid: process_start_time(pid) for pid in processes}
+    broker_port = stack.broker_port()
+
+    assert stack.interrupt() == 0
+
+    survivors = [processes[p] for p, t in started.items() if process_start_time(p) == t]
+    assert survivors == []
+    assert can_listen(stack.port)
+    assert can_listen(broker_port)
+    order = [stack.log().index(line) for line in ("gateway stopped", "worker stopped", "| stopped")]
+    assert order == sorted(order)
+
+
+def test_two_stacks_run_side_by_side(start_stack: Callable[[], DevStack]) -> None:
+    first, second = start_stack(), start_stack()
+    first.wait_ready()
+    second.wait_ready()
+
+    assert ready_status(first.url) == 200
+    assert ready_status(second.url) == 200
+    assert first.broker_port() != second.broker_port()
+
+    assert first.interrupt() == 0
+    assert ready_status(second.url) == 200
+    assert second.interrupt() == 0
+
+
+def test_a_killed_gateway_is_restarted(start_stack: Callable[[], DevStack]) -> None:
+    stack = start_stack()
+    stack.wait_ready()
+    killed = stack.gateway_pid()
+    assert killed is not None
+
+    os.kill(killed, signal.SIGKILL)
+
+    wait_for(
+        "a new gateway to answer",
+        lambda: stack.gateway_pid() not in (None, killed) and ready_status(stack.url) == 200,
+        READY_TIMEOUT,
+    )
+    assert "gateway was killed by SIGKILL; restarting it" in stack.log()
+    assert stack.interrupt() == 0
