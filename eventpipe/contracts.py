@@ -111,3 +111,33 @@ def as_utc(moment: datetime) -> datetime:
 
 ingest_message_encoder: Final = msgspec.json.Encoder()
 ingest_message_decoder: Final = msgspec.json.Decoder(IngestMessage)
+
+
+class ExportFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """Which events an export holds: ``since <= timestamp <= until`` and every id that is set.
+
+    The gateway builds it with the caller's forced permission filter already applied, so the
+    exporter runs it as it is.
+    """
+
+    since: datetime
+    until: datetime
+    org_id: UInt64 | None = None
+    user_id: UInt64 | None = None
+    project_id: UInt64 | None = None
+    task_id: UInt64 | None = None
+    job_id: UInt64 | None = None
+
+
+class ExportRequest(msgspec.Struct, kw_only=True, frozen=True):
+    """One Kafka message on the exports topic: run this export and publish it under ``query_id``."""
+
+    version: int = CONTRACT_VERSION
+    query_id: uuid.UUID
+    owner_user_id: int
+    filter: ExportFilter
+    filename: str
+
+
+export_request_encoder: Final = msgspec.json.Encoder()
+export_request_decoder: Final = msgspec.json.Decoder(ExportRequest)
