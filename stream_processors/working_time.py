@@ -5,21 +5,24 @@ when the gap is shorter than 100 s, ``change:frame`` events also count their own
 time is attributed to the (job, task, project) of the event *before* the gap. The totals go out as
 one event per (job, task, project) bucket.
 
-Times are summed in microseconds (exactly, as datetime arithmetic does) and cut to whole
-milliseconds only at the end, like CVAT's ``timedelta // WORKING_TIME_RESOLUTION``.
+Times are summed as integer microseconds (exact, as CVAT's datetime arithmetic is, and much faster
+on this hot path) and cut to whole milliseconds only at the end, like CVAT's
+``timedelta // WORKING_TIME_RESOLUTION``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Final
 
 import orjson
 
 from eventpipe.contracts import WORKING_TIME_SCOPE, Event, IngestMessage
+from stream_processors.timestamps import epoch_micros, epoch_micros_of
 
-# A gap this long or longer means the user stopped working.
-GAP_THRESHOLD: Final = timedelta(seconds=100)
+# A gap this long or longer (in microseconds: 100 s) means the user stopped working.
+GAP_THRESHOLD_US: Final = 100_000_000
 # Scopes whose events span ``duration`` ms instead of being instant.
 COLLAPSED_SCOPES: Final = frozenset({"change:frame"})
 # CVAT records derived events with ``record_server_event``, which stamps ``source="server"``.
@@ -28,63 +31,64 @@ DERIVED_SOURCE: Final = "server"
 Ids = tuple[int | None, int | None, int | None]
 
 
-def _ids(event: Event) -> Ids:
-    return event.job_id, event.task_id, event.project_id
-
-
-def _end(event: Event) -> datetime:
+def _end_us(event: Event, start_us: int) -> int:
     if event.scope in COLLAPSED_SCOPES:
-        return event.timestamp + timedelta(milliseconds=event.duration or 0)
-    return event.timestamp
+        return start_us + (event.duration or 0) * 1000
+    return start_us
 
 
-class _Bucket:
-    __slots__ = ("timestamp", "total")
+def working_time_events(
+    message: IngestMessage, event_micros: Sequence[int] | None = None
+) -> list[Event]:
+    """The ``send:working_time`` events for one request, in the order their buckets opened.
 
-    def __init__(self, timestamp: datetime) -> None:
-        self.timestamp = timestamp
-        self.total = timedelta()
-
-
-def working_time_events(message: IngestMessage) -> list[Event]:
-    """The ``send:working_time`` events for one request, in the order their buckets opened."""
+    ``event_micros`` are the events' timestamps as :func:`epoch_micros`, for a caller that has
+    them already.
+    """
     events = message.events
     if not events:
         return []
-    start = message.previous_event or events[0]
-    prev_end = _end(start) if message.previous_event else start.timestamp
-    prev_ids = _ids(start)
+    if event_micros is None:
+        event_micros = epoch_micros_of([event.timestamp for event in events])
+    previous = message.previous_event
+    if previous is not None:
+        prev_end = _end_us(previous, epoch_micros(previous.timestamp))
+        prev_ids: Ids = (previous.job_id, previous.task_id, previous.project_id)
+    else:
+        prev_end = event_micros[0]
+        prev_ids = (events[0].job_id, events[0].task_id, events[0].project_id)
 
-    buckets: dict[Ids, _Bucket] = {}
-    for event in events:
-        worked = timedelta()
-        timestamp = event.timestamp
-        if timestamp > prev_end:
-            gap = timestamp - prev_end
-            if gap < GAP_THRESHOLD:
-                worked += gap
-            prev_end = timestamp
-        end = _end(event)
+    # Per bucket: the total in microseconds and the timestamp of the first event added.
+    totals: dict[Ids, int] = {}
+    opened: dict[Ids, datetime] = {}
+    for event, start in zip(events, event_micros, strict=True):
+        worked = 0
+        if start > prev_end:
+            if start - prev_end < GAP_THRESHOLD_US:
+                worked = start - prev_end
+            prev_end = start
+        end = _end_us(event, start)
         if end > prev_end:
             worked += end - prev_end
             prev_end = end
-        bucket = buckets.get(prev_ids)
-        if bucket is None:
-            bucket = buckets[prev_ids] = _Bucket(timestamp)
-        bucket.total += worked
-        prev_ids = _ids(event)
+        if prev_ids in totals:
+            totals[prev_ids] += worked
+        else:
+            totals[prev_ids] = worked
+            opened[prev_ids] = event.timestamp
+        prev_ids = (event.job_id, event.task_id, event.project_id)
 
     identity = message.identity
     derived = []
-    for (job_id, task_id, project_id), bucket in buckets.items():
-        ms = bucket.total // timedelta(milliseconds=1)
+    for (job_id, task_id, project_id), total_us in totals.items():
+        ms = total_us // 1000
         if ms <= 0:
             continue
         derived.append(
             Event(
                 scope=WORKING_TIME_SCOPE,
                 source=DERIVED_SOURCE,
-                timestamp=bucket.timestamp,
+                timestamp=opened[(job_id, task_id, project_id)],
                 count=1,
                 duration=ms,
                 project_id=project_id,

@@ -1,0 +1,33 @@
+"""Write columnar batches into the ``events`` table without blocking the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+from clickhouse_connect.driver.client import Client
+
+from eventpipe.events_table import COLUMNS, TABLE
+from stream_processors.rows import Columns
+
+
+class ClickHouseSink:
+    def __init__(self, client: Client, table: str = TABLE) -> None:
+        self.client = client
+        self.table = table
+
+    async def insert(self, columns: Columns) -> None:
+        """Insert one batch, or raise what the client raised.
+
+        The caller then retries the whole batch: rows that landed before the failure get the same
+        key again, and the ReplacingMergeTree table collapses the copies.
+
+        The client call blocks (an HTTP request, or the embedded engine's work), so it runs in a
+        thread and the event loop keeps serving the Kafka consumer meanwhile.
+        """
+        await asyncio.to_thread(
+            self.client.insert,
+            self.table,
+            columns,
+            column_names=list(COLUMNS),
+            column_oriented=True,
+        )

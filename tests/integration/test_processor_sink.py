@@ -1,0 +1,71 @@
+"""Rows built from ingest messages, inserted through the sink and read back from ClickHouse."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from eventpipe.contracts import Event, Identity, IngestMessage
+from eventpipe.settings import Settings
+from stream_processors.clickhouse_sink import ClickHouseSink
+from stream_processors.migrations import apply_migrations, clickhouse_client
+from stream_processors.rows import build_columns
+
+T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
+
+
+async def test_rows_round_trip_with_millisecond_utc_timestamps(tmp_path: Path) -> None:
+    client = clickhouse_client(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
+    apply_migrations(client)
+    sent = IngestMessage(
+        request_id=uuid.uuid4(),
+        received_at=T0 + timedelta(minutes=1),
+        identity=Identity(user_id=7, user_name="ann"),
+        events=[
+            Event(scope="load:job", timestamp=T0, source="client", job_id=4, payload='{"a":1}'),
+            Event(scope="change:frame", timestamp=T0, source="client", job_id=4, duration=2500),
+        ],
+    )
+    columns = build_columns([sent])
+
+    sink = ClickHouseSink(client)
+    await sink.insert(columns)
+    await sink.insert(columns)  # a redelivered batch
+
+    rows = client.query(
+        "SELECT event_seq, scope, toString(timestamp), toString(received_at), duration, job_id,"
+        " payload, request_id FROM events FINAL ORDER BY event_seq"
+    ).result_rows
+    assert rows == [
+        (
+            0,
+            "load:job",
+            "2024-05-01 08:30:00.123",
+            "2024-05-01 08:31:00.123",
+            0,
+            4,
+            '{"a":1}',
+            sent.request_id,
+        ),
+        (
+            1,
+            "change:frame",
+            "2024-05-01 08:30:00.123",
+            "2024-05-01 08:31:00.123",
+            2500,
+            4,
+            None,
+            sent.request_id,
+        ),
+        (
+            2,
+            "send:working_time",
+            "2024-05-01 08:30:00.123",
+            "2024-05-01 08:31:00.123",
+            2500,
+            4,
+            '{"working_time":2500}',
+            sent.request_id,
+        ),
+    ]

@@ -1,0 +1,94 @@
+"""Columnar rows for the events table: order, keys, timestamps, working time, redelivery."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from eventpipe.contracts import Event, Identity, IngestMessage, ingest_message_decoder
+from eventpipe.contracts import ingest_message_encoder as encoder
+from eventpipe.events_table import COLUMNS, CVAT_COLUMNS
+from stream_processors.rows import build_columns, row_count
+
+T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
+T0_MS = 1714552200123  # 2024-05-01T08:30:00.123Z; the microseconds are cut, not rounded
+IDENTITY = Identity(user_id=7, user_name="ann", org_id=3, org_slug="lab")
+
+
+def message(*offsets_s: float, job_id: int = 11) -> IngestMessage:
+    return IngestMessage(
+        request_id=uuid.uuid4(),
+        received_at=T0 + timedelta(seconds=60),
+        identity=IDENTITY,
+        events=[
+            Event(
+                scope="click:element",
+                timestamp=T0 + timedelta(seconds=s),
+                source="client",
+                job_id=job_id,
+                user_id=7,
+                payload='{"x":1}',
+            )
+            for s in offsets_s
+        ],
+    )
+
+
+def as_rows(columns: list[list[object]]) -> list[dict[str, object]]:
+    return [dict(zip(COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
+
+
+def test_event_fields_are_declared_in_table_column_order() -> None:
+    # build_columns turns an event into a row by field position.
+    assert tuple(Event.__struct_fields__) == CVAT_COLUMNS
+
+
+def test_client_events_then_working_time_with_sequential_keys() -> None:
+    first, second = message(0, 2, 5), message(1, job_id=12)
+    rows = as_rows(build_columns([first, second]))
+
+    assert [(r["request_id"], r["event_seq"], r["scope"]) for r in rows] == [
+        (first.request_id, 0, "click:element"),
+        (first.request_id, 1, "click:element"),
+        (first.request_id, 2, "click:element"),
+        (first.request_id, 3, "send:working_time"),  # 2 s + 3 s of work
+        (second.request_id, 0, "click:element"),  # one event: no working time
+    ]
+    client_row, working_time = rows[0], rows[3]
+    assert client_row["timestamp"] == T0_MS
+    assert client_row["received_at"] == T0_MS + 60_000
+    assert (client_row["job_id"], client_row["user_id"]) == (11, 7)
+    assert client_row["payload"] == '{"x":1}'
+    assert working_time["duration"] == 5_000
+    # The bucket's timestamp is that of the first event added to it: the request's first event.
+    assert working_time["timestamp"] == T0_MS
+    assert working_time["source"] == "server"
+    assert working_time["org_slug"] == "lab"
+
+
+def test_a_redelivered_message_yields_identical_rows() -> None:
+    raw = encoder.encode(message(0, 1, 30))
+    once = build_columns([ingest_message_decoder.decode(raw)])
+    again = build_columns([ingest_message_decoder.decode(raw)])
+    assert once == again
+    assert row_count(once) == 4
+
+
+def test_nulls_in_non_nullable_columns_become_defaults() -> None:
+    sent = message(0)
+    sent.events[0].source = None
+    sent.events[0].duration = None
+    row = as_rows(build_columns([sent]))[0]
+    assert (row["source"], row["duration"]) == ("", 0)
+
+
+def test_timestamps_without_offset_are_utc() -> None:
+    sent = message(0)
+    sent.events[0].timestamp = T0.replace(tzinfo=None)
+    assert build_columns([sent])[COLUMNS.index("timestamp")] == [T0_MS]
+
+
+def test_empty_batch_has_every_column() -> None:
+    columns = build_columns([])
+    assert len(columns) == len(COLUMNS)
+    assert row_count(columns) == 0
