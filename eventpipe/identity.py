@@ -1,0 +1,308 @@
+"""Users, organizations, memberships and API tokens, kept in SQLite under ``data_dir``.
+
+The CLI writes here (``eventpipe users add`` ...) and every gateway process reads, so the database
+runs in WAL mode: readers never wait for a writer. Each call opens its own short-lived connection,
+which keeps the store safe to use from worker threads.
+
+Secrets never leave this module in clear: passwords are stored as salted scrypt hashes (with their
+parameters, so they can be raised later without breaking old hashes) and tokens as SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import re
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from eventpipe.errors import CommandError
+
+Privilege = Literal["admin", "user"]
+OrgRole = Literal["worker", "supervisor", "maintainer", "owner"]
+ORG_ROLES: Final[tuple[OrgRole, ...]] = ("worker", "supervisor", "maintainer", "owner")
+
+DB_FILE_NAME: Final = "identity.sqlite3"
+
+# Django's username rules (CVAT users are Django users) and CVAT's organization slug field.
+_USERNAME = re.compile(r"[\w.@+-]{1,150}", re.ASCII)
+_SLUG = re.compile(r"[A-Za-z0-9_-]{1,16}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+# scrypt cost: about 0.1 s and 16 MiB per verification, which is why the gateway caches results.
+_SCRYPT_N: Final = 2**14
+_SCRYPT_R: Final = 8
+_SCRYPT_P: Final = 1
+_SCRYPT_LEN: Final = 32
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    username TEXT NOT NULL UNIQUE,
+    email TEXT,
+    privilege TEXT NOT NULL CHECK (privilege IN ('admin', 'user')),
+    password_hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS orgs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    slug TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS memberships (
+    org_id INTEGER NOT NULL REFERENCES orgs(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    role TEXT NOT NULL CHECK (role IN ('worker', 'supervisor', 'maintainer', 'owner')),
+    PRIMARY KEY (org_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    digest TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+"""
+
+
+class UnknownUserError(CommandError):
+    def __init__(self, username: str) -> None:
+        super().__init__(
+            f"there is no user {username!r}; create it with `eventpipe users add {username} "
+            "--password ...`"
+        )
+
+
+class UnknownOrgError(CommandError):
+    def __init__(self, slug: str) -> None:
+        super().__init__(
+            f"there is no organization {slug!r}; create it with `eventpipe orgs add {slug}`"
+        )
+
+
+class DuplicateError(CommandError):
+    """A user or organization with that name already exists."""
+
+
+class InvalidIdentityValueError(CommandError):
+    """A username, slug, email, password or role that the store refuses."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    email: str | None
+    privilege: Privilege
+
+    @property
+    def is_admin(self) -> bool:
+        return self.privilege == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Org:
+    id: int
+    slug: str
+
+
+class IdentityStore:
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / DB_FILE_NAME
+        with self._connect() as db:
+            # WAL is a property of the database file, so setting it once serves every process.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    # --- administration (the CLI) ----------------------------------------------------------------
+
+    def add_user(
+        self, username: str, password: str, *, email: str | None = None, admin: bool = False
+    ) -> User:
+        _check_username(username)
+        if not password:
+            raise InvalidIdentityValueError("the password must not be empty")
+        if email is not None and not _EMAIL.fullmatch(email):
+            raise InvalidIdentityValueError(f"{email!r} is not an email address")
+        privilege: Privilege = "admin" if admin else "user"
+        try:
+            with self._connect() as db:
+                cursor = db.execute(
+                    "INSERT INTO users (username, email, privilege, password_hash)"
+                    " VALUES (?, ?, ?, ?)",
+                    (username, email, privilege, hash_password(password)),
+                )
+        except sqlite3.IntegrityError:
+            raise DuplicateError(
+                f"user {username!r} already exists; pick another username"
+            ) from None
+        return User(_row_id(cursor), username, email, privilege)
+
+    def add_org(self, slug: str) -> Org:
+        _check_slug(slug)
+        try:
+            with self._connect() as db:
+                cursor = db.execute("INSERT INTO orgs (slug) VALUES (?)", (slug,))
+        except sqlite3.IntegrityError:
+            raise DuplicateError(
+                f"organization {slug!r} already exists; pick another slug"
+            ) from None
+        return Org(_row_id(cursor), slug)
+
+    def add_member(self, slug: str, username: str, role: str) -> None:
+        """Make ``username`` a member of ``slug`` with ``role``, replacing any previous role."""
+        if role not in ORG_ROLES:
+            raise InvalidIdentityValueError(
+                f"{role!r} is not an organization role; use one of {', '.join(ORG_ROLES)}"
+            )
+        org = self.org_by_slug(slug)
+        if org is None:
+            raise UnknownOrgError(slug)
+        user = self._require_user(username)
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO memberships (org_id, user_id, role) VALUES (?, ?, ?)"
+                " ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
+                (org.id, user.id, role),
+            )
+
+    def create_token(self, username: str) -> str:
+        """A new API token for ``username``; only its digest is stored, so show it once."""
+        user = self._require_user(username)
+        token = secrets.token_urlsafe(32)
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO tokens (digest, user_id) VALUES (?, ?)",
+                (_token_digest(token), user.id),
+            )
+        return token
+
+    # --- lookups (the gateway) -------------------------------------------------------------------
+
+    def verify_password(self, username: str, password: str) -> User | None:
+        """The user if the password is right, else None (the same slow work for unknown users)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT id, username, email, privilege, password_hash FROM users"
+                " WHERE username = ?",
+                (username,),
+            ).fetchone()
+        if row is None:
+            # Hash anyway so that response times do not tell which usernames exist.
+            check_password(password, _dummy_hash())
+            return None
+        if not check_password(password, row[4]):
+            return None
+        return User(*row[:4])
+
+    def user_by_token(self, token: str) -> User | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT u.id, u.username, u.email, u.privilege FROM tokens t"
+                " JOIN users u ON u.id = t.user_id WHERE t.digest = ?",
+                (_token_digest(token),),
+            ).fetchone()
+        return None if row is None else User(*row)
+
+    def user_by_name(self, username: str) -> User | None:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT id, username, email, privilege FROM users WHERE username = ?",
+                (username,),
+            ).fetchone()
+        return None if row is None else User(*row)
+
+    def org_by_slug(self, slug: str) -> Org | None:
+        with self._connect() as db:
+            row = db.execute("SELECT id, slug FROM orgs WHERE slug = ?", (slug,)).fetchone()
+        return None if row is None else Org(row[0], row[1])
+
+    def org_by_id(self, org_id: int) -> Org | None:
+        with self._connect() as db:
+            row = db.execute("SELECT id, slug FROM orgs WHERE id = ?", (org_id,)).fetchone()
+        return None if row is None else Org(row[0], row[1])
+
+    def role_of(self, org_id: int, user_id: int) -> OrgRole | None:
+        """The user's role in the organization, None when not a member."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT role FROM memberships WHERE org_id = ? AND user_id = ?", (org_id, user_id)
+            ).fetchone()
+        return None if row is None else row[0]
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _require_user(self, username: str) -> User:
+        user = self.user_by_name(username)
+        if user is None:
+            raise UnknownUserError(username)
+        return user
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=10.0)
+        try:
+            db.execute("PRAGMA foreign_keys = ON")
+            with db:  # one transaction: commit on success, roll back on error
+                yield db
+        finally:
+            db.close()
+
+
+def hash_password(password: str) -> str:
+    """``scrypt$n$r$p$salt$hash`` with base64 salt and hash."""
+    salt = secrets.token_bytes(16)
+    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
+    return "$".join(
+        ("scrypt", str(_SCRYPT_N), str(_SCRYPT_R), str(_SCRYPT_P), _b64(salt), _b64(digest))
+    )
+
+
+def check_password(password: str, encoded: str) -> bool:
+    scheme, n, r, p, salt, expected = encoded.split("$")
+    if scheme != "scrypt":
+        raise ValueError(f"unknown password hash scheme {scheme!r}")
+    digest = _scrypt(password, base64.b64decode(salt), int(n), int(r), int(p))
+    return hmac.compare_digest(digest, base64.b64decode(expected))
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode(), salt=salt, n=n, r=r, p=p, dklen=_SCRYPT_LEN, maxmem=2 * 128 * n * r
+    )
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    assert cursor.lastrowid is not None  # an INSERT into a rowid table always sets it
+    return cursor.lastrowid
+
+
+def _check_username(username: str) -> None:
+    if not _USERNAME.fullmatch(username):
+        raise InvalidIdentityValueError(
+            f"{username!r} is not a valid username: use 1-150 letters, digits and @ . + - _"
+        )
+
+
+def _check_slug(slug: str) -> None:
+    if not _SLUG.fullmatch(slug):
+        raise InvalidIdentityValueError(
+            f"{slug!r} is not a valid organization slug: use 1-16 letters, digits, - and _"
+        )
