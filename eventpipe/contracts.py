@@ -58,7 +58,8 @@ class Event(msgspec.Struct, kw_only=True):
 class ClientEventsRequest(msgspec.Struct, kw_only=True):
     """The body of ``POST /api/events``."""
 
-    events: list[Event]
+    # CVAT defaults a missing list to empty, and the SDK omits it when the caller does.
+    events: list[Event] = msgspec.field(default_factory=list)
     previous_event: Event | None = None
     timestamp: datetime
 
