@@ -1,0 +1,52 @@
+"""The Starlette application: routes, shared services and the producer's lifespan.
+
+Endpoints reach the services through ``request.app.state`` with the typed accessors of their
+modules (:func:`ingest_gateway.auth.authenticate`, :func:`ingest_gateway.org_context
+.resolve_org_context`, :func:`ingest_gateway.producer.producer_of`). New endpoints go in
+:func:`routes`; a second route on the same path with other methods is fine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Route
+
+from eventpipe.identity import IdentityStore
+from eventpipe.settings import Settings
+from ingest_gateway import health
+from ingest_gateway.auth import Authenticator
+from ingest_gateway.errors import EXCEPTION_HANDLERS
+from ingest_gateway.events import post_events
+from ingest_gateway.org_context import OrgResolver
+from ingest_gateway.producer import EventProducer
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/api/events", post_events, methods=["POST"]),
+        Route("/health/live", health.live, methods=["GET"]),
+        Route("/health/ready", health.ready, methods=["GET"]),
+    ]
+
+
+def create_app(settings: Settings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        producer = EventProducer(settings)
+        app.state.producer = producer
+        await producer.start()
+        try:
+            yield
+        finally:
+            await producer.stop()
+
+    app = Starlette(routes=routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    identity = IdentityStore(settings.data_dir)
+    app.state.settings = settings
+    app.state.identity = identity
+    app.state.authenticator = Authenticator(identity, settings.auth_cache_seconds)
+    app.state.org_resolver = OrgResolver(identity, settings.auth_cache_seconds)
+    return app

@@ -1,0 +1,57 @@
+"""Every error the gateway answers is JSON ``{"error": ..., "field": ...}`` (plus ``index`` for an
+event), so clients can rely on one shape whatever went wrong."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+class ApiError(Exception):
+    """Raised anywhere while handling a request; becomes a JSON error response."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        *,
+        field: str | None = None,
+        index: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+        self.field = field
+        self.index = index
+        self.headers = dict(headers or {})
+
+    def body(self) -> dict[str, object]:
+        body: dict[str, object] = {"error": self.error, "field": self.field}
+        if self.index is not None:
+            body["index"] = self.index
+        return body
+
+
+def json_response(status: int, body: object, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers=headers, media_type=JSON_MEDIA_TYPE)
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return json_response(exc.status, exc.body(), exc.headers)
+
+
+async def http_exception_handler(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 answers, in the same JSON shape as ours."""
+    assert isinstance(exc, HTTPException)
+    return json_response(exc.status_code, {"error": exc.detail, "field": None}, exc.headers)
+
+
+EXCEPTION_HANDLERS = {ApiError: api_error_handler, HTTPException: http_exception_handler}

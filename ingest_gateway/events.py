@@ -1,0 +1,50 @@
+"""``POST /api/events``: authenticate, validate, enrich, produce one Kafka message, answer 201."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Final
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from eventpipe.contracts import ClientEvents, IngestMessage, ingest_message_encoder, tenant_key
+from eventpipe.settings import Settings
+from ingest_gateway import request_body
+from ingest_gateway.auth import authenticate
+from ingest_gateway.errors import JSON_MEDIA_TYPE
+from ingest_gateway.org_context import event_identity, resolve_org_context
+from ingest_gateway.producer import producer_of
+
+_response_encoder: Final = msgspec.json.Encoder()
+
+
+async def post_events(request: Request) -> Response:
+    # The clock-skew correction measures against the moment the request arrived.
+    received_at = datetime.now(UTC)
+    user = await authenticate(request)
+    context = await resolve_org_context(request, user)
+    request_body.require_json(request.headers.get("content-type"))
+    settings: Settings = request.app.state.settings
+    body = await request_body.read_body(request, settings.max_body_bytes)
+    events_request = request_body.decode(body)
+    identity = event_identity(user, context)
+    request_body.enrich(events_request, identity, received_at)
+
+    # A request without events has nothing to store (previous_event alone yields no working
+    # time), so it is answered without a round trip to the broker.
+    if events_request.events:
+        message = IngestMessage(
+            request_id=uuid.uuid4(),
+            received_at=received_at,
+            identity=identity,
+            events=events_request.events,
+            previous_event=events_request.previous_event,
+        )
+        await producer_of(request).produce(
+            tenant_key(identity), ingest_message_encoder.encode(message)
+        )
+    answer = ClientEvents(events=events_request.events, timestamp=events_request.timestamp)
+    return Response(_response_encoder.encode(answer), 201, media_type=JSON_MEDIA_TYPE)

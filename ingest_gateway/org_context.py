@@ -1,0 +1,131 @@
+"""In which organization a request acts: ``X-Organization: <slug>``, ``?org=<slug>`` or
+``?org_id=<int>``; none of them means the caller's personal sandbox.
+
+The selection rules are CVAT's: ``org_id`` may not be combined with a slug, and the header and
+``org`` may not disagree. A caller must be a member of the organization (admins may act in any).
+Successful resolutions are cached like credentials; refusals are not, so a membership granted
+with ``eventpipe orgs add-member`` takes effect at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from eventpipe.contracts import Identity
+from eventpipe.identity import IdentityStore, Org, OrgRole, User
+from ingest_gateway.errors import ApiError
+from ingest_gateway.ttl_cache import TtlCache
+
+
+@dataclass(frozen=True, slots=True)
+class OrgSelector:
+    """The organization a request names, and the parameter that named it (for error messages)."""
+
+    source: str
+    slug: str | None = None
+    org_id: int | None = None
+
+    def describe(self) -> str:
+        return repr(self.slug) if self.slug is not None else f"with id {self.org_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class OrgContext:
+    """``org`` None is the personal sandbox; ``role`` None is an admin acting in a foreign org."""
+
+    org: Org | None = None
+    role: OrgRole | None = None
+
+
+SANDBOX = OrgContext()
+
+
+def parse_org_selector(
+    header: str | None, org: str | None, org_id: str | None
+) -> OrgSelector | None:
+    """The selector the three request parameters describe, None for the sandbox, or a 400."""
+    if org_id is not None and (org is not None or header is not None):
+        raise ApiError(
+            400,
+            "use either org_id or the org slug (org / X-Organization), not both",
+            field="org_id",
+        )
+    if org is not None and header is not None and org != header:
+        raise ApiError(
+            400, f"org={org!r} disagrees with X-Organization: {header!r}; send one", field="org"
+        )
+    if org:
+        return OrgSelector("org", slug=org)
+    if header:
+        return OrgSelector("X-Organization", slug=header)
+    if org_id:
+        try:
+            return OrgSelector("org_id", org_id=int(org_id))
+        except ValueError:
+            raise ApiError(400, f"org_id={org_id!r} is not an integer", field="org_id") from None
+    return None
+
+
+class OrgResolver:
+    def __init__(self, store: IdentityStore, cache_seconds: float) -> None:
+        self._store = store
+        self._resolved: TtlCache[tuple[int, OrgSelector], OrgContext] = TtlCache(cache_seconds)
+
+    async def resolve(self, user: User, selector: OrgSelector | None) -> OrgContext:
+        """The context ``user`` acts in, or a 403 :class:`ApiError` naming the organization."""
+        if selector is None:
+            return SANDBOX
+        cache_key = (user.id, selector)
+        context = self._resolved.get(cache_key)
+        if context is None:
+            context = await asyncio.to_thread(self._lookup, user, selector)
+            self._resolved.put(cache_key, context)
+        return context
+
+    def _lookup(self, user: User, selector: OrgSelector) -> OrgContext:
+        if selector.slug is not None:
+            org = self._store.org_by_slug(selector.slug)
+        else:
+            assert selector.org_id is not None
+            org = self._store.org_by_id(selector.org_id)
+        if org is None:
+            raise ApiError(
+                403, f"there is no organization {selector.describe()}", field=selector.source
+            )
+        role = self._store.role_of(org.id, user.id)
+        if role is None and not user.is_admin:
+            raise ApiError(
+                403,
+                f"you are not a member of organization {org.slug!r}",
+                field=selector.source,
+            )
+        return OrgContext(org, role)
+
+
+def event_identity(user: User, context: OrgContext) -> Identity:
+    """The identity stamped onto the events of a request."""
+    return Identity(
+        user_id=user.id,
+        user_name=user.username,
+        user_email=user.email,
+        org_id=None if context.org is None else context.org.id,
+        org_slug=None if context.org is None else context.org.slug,
+    )
+
+
+def org_resolver_of(request: Request) -> OrgResolver:
+    resolver: OrgResolver = request.app.state.org_resolver
+    return resolver
+
+
+async def resolve_org_context(request: Request, user: User) -> OrgContext:
+    """The organization context of ``request`` for ``user`` (see the module docstring)."""
+    selector = parse_org_selector(
+        request.headers.get("x-organization"),
+        request.query_params.get("org"),
+        request.query_params.get("org_id"),
+    )
+    return await org_resolver_of(request).resolve(user, selector)

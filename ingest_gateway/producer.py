@@ -1,0 +1,161 @@
+"""The gateway's Kafka producer: one message per accepted request, acknowledged before the 201.
+
+The broker may be down when the gateway starts or go away later. A background task connects,
+(re)creates the topics when a broker came back empty, and probes the broker every second; that
+probe is what ``/health/ready`` reports, and requests are refused with 503 while it fails instead
+of queueing behind a dead broker. Every wait is bounded by ``produce_timeout_seconds``, and bytes
+not yet acknowledged by ``producer_buffer_bytes``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any, Final
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from starlette.requests import Request
+
+from eventpipe.settings import Settings
+from eventpipe.topics import ensure_topics
+from ingest_gateway.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS: Final = 1
+PROBE_INTERVAL_SECONDS: Final = 1.0
+# A message holds the request's events plus the identity stamped on each of them, so it can be
+# larger than the body; brokers (message.max.bytes) must accept this size too.
+_MESSAGE_OVERHEAD_FACTOR: Final = 2
+_MESSAGE_OVERHEAD_BYTES: Final = 1024 * 1024
+
+
+def unavailable(error: str) -> ApiError:
+    return ApiError(503, error, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+class EventProducer:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.max_message_bytes = (
+            settings.max_body_bytes * _MESSAGE_OVERHEAD_FACTOR + _MESSAGE_OVERHEAD_BYTES
+        )
+        self._producer: AIOKafkaProducer | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._unacknowledged_bytes = 0
+        self.ready = False
+        self._reported_down = False
+
+    async def start(self) -> None:
+        """Return at once; connecting happens in the background so a dead broker is no crash."""
+        self._supervisor = asyncio.create_task(self._supervise(), name="kafka-supervisor")
+
+    async def stop(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if self._producer is not None:
+            # stop() flushes pending messages, which never ends while the broker is down.
+            with contextlib.suppress(TimeoutError, KafkaError):
+                await asyncio.wait_for(
+                    self._producer.stop(), self._settings.produce_timeout_seconds
+                )
+
+    async def produce(self, key: bytes, value: bytes) -> None:
+        """Return once the broker acknowledged the message; else raise a 503 (or 413)."""
+        producer = self._producer
+        if producer is None or not self.ready:
+            raise unavailable("the event broker is unavailable; retry shortly")
+        size = len(key) + len(value)
+        if size > self.max_message_bytes:
+            raise _too_large(size)
+        if self._unacknowledged_bytes + size > self._settings.producer_buffer_bytes:
+            raise unavailable("the gateway holds too many unacknowledged events; retry shortly")
+        self._unacknowledged_bytes += size
+        delivery: asyncio.Future[Any] | None = None
+        try:
+            # send() alone can wait forever for metadata while brokers are down (aiokafka #1101).
+            async with asyncio.timeout(self._settings.produce_timeout_seconds):
+                delivery = await producer.send(self._settings.events_topic, value, key=key)
+                # Shielded so that a timeout leaves the delivery running: its bytes stay counted
+                # until the broker answers or aiokafka expires the batch.
+                await asyncio.shield(delivery)
+        except TimeoutError:
+            raise unavailable("the event broker did not acknowledge in time") from None
+        except MessageSizeTooLargeError:
+            raise _too_large(size) from None
+        except KafkaError as exc:
+            log.warning("producing to %s failed: %r", self._settings.events_topic, exc)
+            raise unavailable("the event broker did not take the events; retry shortly") from None
+        finally:
+            if delivery is None:
+                self._unacknowledged_bytes -= size
+            else:
+                delivery.add_done_callback(lambda done: self._settled(done, size))
+
+    def _settled(self, delivery: asyncio.Future[Any], size: int) -> None:
+        self._unacknowledged_bytes -= size
+        if not delivery.cancelled():
+            delivery.exception()  # retrieved here, so a late failure is not reported as lost
+
+    async def _supervise(self) -> None:
+        while True:
+            try:
+                if self._producer is None:
+                    await self._connect()
+                await self._probe()
+                self._mark(None)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                self._mark(f"{type(exc).__name__}: {exc}")
+            await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+
+    async def _connect(self) -> None:
+        async with asyncio.timeout(self._settings.produce_timeout_seconds):
+            await ensure_topics(self._settings)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.kafka_bootstrap_servers,
+            acks="all",
+            enable_idempotence=self._settings.kafka_idempotence,
+            max_request_size=self.max_message_bytes,
+            # Batches not delivered by then fail instead of arriving long after the 503.
+            request_timeout_ms=int(self._settings.produce_timeout_seconds * 1000),
+        )
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._producer = producer
+
+    async def _probe(self) -> None:
+        assert self._producer is not None
+        async with asyncio.timeout(self._settings.produce_timeout_seconds):
+            metadata = await self._producer.client.fetch_all_metadata()
+            if self._settings.events_topic not in metadata.topics():
+                # An in-memory broker restarts empty; recreate the topics before accepting again.
+                await ensure_topics(self._settings)
+
+    def _mark(self, error: str | None) -> None:
+        """Record the probe's outcome, logging only changes (the probe runs every second)."""
+        if error is None and not self.ready:
+            log.info("connected to the event broker at %s", self._settings.kafka_bootstrap_servers)
+        elif error is not None and not self._reported_down:
+            log.warning("the event broker is unavailable: %s", error)
+        self._reported_down = error is not None
+        self.ready = error is None
+
+
+def _too_large(size: int) -> ApiError:
+    return ApiError(
+        413,
+        f"the enriched events take {size} bytes, more than the broker accepts in one message; "
+        "send fewer events per request",
+    )
+
+
+def producer_of(request: Request) -> EventProducer:
+    producer: EventProducer = request.app.state.producer
+    return producer

@@ -1,0 +1,146 @@
+"""The body of ``POST /api/events``: read it within limits, decode and validate it, enrich it.
+
+Decoding goes straight into the msgspec Structs of :mod:`eventpipe.contracts`; the only per-event
+Python work left is what msgspec cannot express (allowed scopes, JSON inside ``payload``) and the
+enrichment, which edits the decoded Structs in place.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Final
+
+import msgspec
+import orjson
+from starlette.requests import Request
+
+from eventpipe.contracts import (
+    CLIENT_SCOPES,
+    CLIENT_SOURCE,
+    ClientEventsRequest,
+    Event,
+    Identity,
+    as_utc,
+)
+from ingest_gateway.errors import ApiError
+
+_decoder: Final = msgspec.json.Decoder(ClientEventsRequest)
+
+# msgspec errors end with the JSON path: "Expected `int`, got `str` - at `$.events[3].job_id`".
+_ERROR_PATH: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+_MISSING_FIELD: Final = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
+_EVENT_INDEX: Final = re.compile(r"^events\[(?P<index>\d+)\]")
+
+
+def require_json(content_type: str | None) -> None:
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type != "application/json" and not (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        raise ApiError(
+            415, f"send the body as application/json, not {media_type or 'no content type'}"
+        )
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The whole body, or a 413 as soon as it is known to exceed ``max_bytes``.
+
+    The declared Content-Length is checked first; the count while streaming catches chunked
+    uploads and lying headers.
+    """
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    received = 0
+    async for chunk in request.stream():
+        received += len(chunk)
+        if received > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> ApiError:
+    return ApiError(
+        413, f"the body exceeds {max_bytes} bytes; send the events in several smaller requests"
+    )
+
+
+def decode(body: bytes) -> ClientEventsRequest:
+    """The typed request, or a 400 naming the offending field (and the event's index)."""
+    try:
+        request = _decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise validation_error(str(exc)) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    for index, event in enumerate(request.events):
+        if event.scope not in CLIENT_SCOPES:
+            raise ApiError(
+                400,
+                f"event scope {event.scope!r} is not allowed from the client",
+                field=f"events[{index}].scope",
+                index=index,
+            )
+    return request
+
+
+def validation_error(message: str) -> ApiError:
+    """Turn a msgspec validation message into a 400 with a ``field`` like ``events[3].job_id``."""
+    located = _ERROR_PATH.search(message)
+    path = located["path"] if located else ""
+    missing = _MISSING_FIELD.match(message)
+    if missing:
+        path = f"{path}.{missing['name']}" if path else missing["name"]
+    event = _EVENT_INDEX.match(path)
+    return ApiError(400, message, field=path or None, index=int(event["index"]) if event else None)
+
+
+def enrich(request: ClientEventsRequest, identity: Identity, received_at: datetime) -> None:
+    """Apply the server-side enrichment of DESIGN.md §2 to the request, in place.
+
+    Timestamps are shifted by the client's clock skew and made UTC; source, user and organization
+    are stamped; payloads are re-serialized canonically (sorted keys).
+    """
+    try:
+        request.timestamp = as_utc(request.timestamp)
+    except OverflowError:
+        raise ApiError(400, "the timestamp is out of range", field="timestamp") from None
+    skew = received_at - request.timestamp
+    for index, event in enumerate(request.events):
+        _enrich_event(event, identity, skew, index)
+    if request.previous_event is not None:
+        _enrich_event(request.previous_event, identity, skew, None)
+
+
+def _enrich_event(event: Event, identity: Identity, skew: timedelta, index: int | None) -> None:
+    try:
+        event.timestamp = as_utc(event.timestamp) + skew
+    except OverflowError:
+        raise _event_error(
+            "the timestamp is out of range after clock-skew correction", "timestamp", index
+        ) from None
+    if event.payload is not None:
+        try:
+            event.payload = canonical_json(event.payload)
+        except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+            raise _event_error(
+                "payload must be a string holding valid JSON", "payload", index
+            ) from None
+    event.source = CLIENT_SOURCE
+    event.user_id = identity.user_id
+    event.user_name = identity.user_name
+    event.user_email = identity.user_email
+    event.org_id = identity.org_id
+    event.org_slug = identity.org_slug
+
+
+def _event_error(error: str, field: str, index: int | None) -> ApiError:
+    prefix = "previous_event" if index is None else f"events[{index}]"
+    return ApiError(400, error, field=f"{prefix}.{field}", index=index)
+
+
+def canonical_json(text: str) -> str:
+    return orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS).decode()

@@ -1,0 +1,35 @@
+"""``eventpipe gateway``: serve the app with uvicorn, in one or several worker processes."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import uvicorn
+from starlette.applications import Starlette
+
+from eventpipe.settings import Settings
+from ingest_gateway.app import create_app
+
+
+def app_from_env() -> Starlette:
+    """The app factory each uvicorn worker process calls; settings travel in the environment."""
+    return create_app(Settings.from_env())
+
+
+def serve(settings: Settings, workers: int = 1) -> int:
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    os.environ.update(settings.to_env())
+    uvicorn.run(
+        "ingest_gateway.server:app_from_env",
+        factory=True,
+        host=settings.http_host,
+        port=settings.http_port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        # One log line per request costs a large share of the throughput; errors are still logged.
+        access_log=settings.log_level.upper() == "DEBUG",
+    )
+    return 0
