@@ -1,0 +1,242 @@
+"""deploy/ cannot run here (no Docker), so check what can be checked: the files parse, they name
+only settings and commands the code has, and their pieces point at each other correctly."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from eventpipe.cli import build_parser
+from eventpipe.settings import ENV_PREFIX, Settings, setting_names
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+COMPOSE_FILE = DEPLOY / "docker-compose.yml"
+KUBERNETES = DEPLOY / "kubernetes"
+YAML_FILES = sorted([*DEPLOY.rglob("*.yml"), *DEPLOY.rglob("*.yaml")])
+SECRET_SETTINGS = {ENV_PREFIX + name.upper() for name in Settings.SECRET_FIELDS} | {
+    "EVENTPIPE_S3_ACCESS_KEY"
+}
+
+
+def load_all(path: Path) -> list[Any]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    services: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    return services
+
+
+@pytest.fixture(scope="module")
+def kube() -> dict[tuple[str, str], Any]:
+    """Every Kubernetes object by (kind, name)."""
+    return {
+        (doc["kind"], doc["metadata"]["name"]): doc
+        for path in KUBERNETES.glob("*.yaml")
+        if path.name != "kustomization.yaml"
+        for doc in load_all(path)
+    }
+
+
+def eventpipe_services(compose: dict[str, Any]) -> dict[str, Any]:
+    return {name: s for name, s in compose.items() if s.get("image", "").startswith("eventpipe:")}
+
+
+def deployments(kube: dict[tuple[str, str], Any]) -> dict[str, Any]:
+    return {name: obj for (kind, name), obj in kube.items() if kind == "Deployment"}
+
+
+def containers(deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    containers: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["containers"]
+    return containers
+
+
+def dockerfile_cmd() -> list[str]:
+    match = re.search(r"^CMD (\[.*\])$", (DEPLOY / "Dockerfile").read_text(), re.MULTILINE)
+    assert match, "the Dockerfile has no exec-form CMD"
+    cmd: list[str] = yaml.safe_load(match.group(1))
+    return cmd
+
+
+def dockerfile_http_port() -> int:
+    match = re.search(r"EVENTPIPE_HTTP_PORT=(\d+)", (DEPLOY / "Dockerfile").read_text())
+    assert match, "the Dockerfile does not set EVENTPIPE_HTTP_PORT"
+    return int(match.group(1))
+
+
+def parse_eventpipe_command(command: list[str]) -> str:
+    """Parse with the real CLI parser; return the subcommand (with --role for workers)."""
+    assert command[0] == "eventpipe", command
+    try:
+        args = build_parser().parse_args(command[1:])
+    except SystemExit:
+        pytest.fail(f"`{shlex.join(command)}` is not a valid eventpipe command")
+    return f"worker --role {args.role}" if args.command == "worker" else str(args.command)
+
+
+@pytest.mark.parametrize("path", YAML_FILES, ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_every_yaml_file_parses(path: Path) -> None:
+    assert load_all(path)
+
+
+def test_every_eventpipe_variable_in_deploy_is_a_real_setting() -> None:
+    unknown = {
+        f"{path.relative_to(DEPLOY)}: {name}"
+        for path in DEPLOY.rglob("*")
+        if path.is_file()
+        for name in re.findall(r"EVENTPIPE_[A-Z0-9_]+", path.read_text())
+        if name not in setting_names()
+    }
+    assert unknown == set()
+
+
+def test_every_eventpipe_command_exists_and_each_role_runs_on_its_own(
+    compose: dict[str, Any], kube: dict[tuple[str, str], Any]
+) -> None:
+    compose_roles = sorted(
+        parse_eventpipe_command(s["command"]) for s in eventpipe_services(compose).values()
+    )
+    kube_roles = sorted(
+        parse_eventpipe_command(c["command"])
+        for d in deployments(kube).values()
+        for c in containers(d)
+    )
+    expected = ["gateway", "worker --role exporter", "worker --role processor"]
+    assert compose_roles == expected
+    assert kube_roles == expected
+    assert parse_eventpipe_command(dockerfile_cmd()) == "gateway"
+
+
+def test_compose_runs_real_engines_on_pinned_images(compose: dict[str, Any]) -> None:
+    images = {name: s["image"] for name, s in compose.items()}
+    assert images["kafka"].startswith("apache/kafka:")
+    assert images["clickhouse"].startswith("clickhouse/clickhouse-server:")
+    assert images["minio"].startswith("minio/minio:")
+    third_party = [image for image in images.values() if not image.startswith("eventpipe:")]
+    assert all(":" in i and not i.endswith(":latest") for i in third_party), third_party
+    # KRaft: the node is its own controller, no ZooKeeper.
+    kafka_env = compose["kafka"]["environment"]
+    assert "controller" in kafka_env["KAFKA_PROCESS_ROLES"]
+    assert not any("zookeeper" in name for name in compose)
+
+
+def test_compose_builds_the_eventpipe_image_from_the_deploy_dockerfile(
+    compose: dict[str, Any],
+) -> None:
+    for name, service in eventpipe_services(compose).items():
+        context = (COMPOSE_FILE.parent / service["build"]["context"]).resolve()
+        assert (context / service["build"]["dockerfile"]).resolve() == DEPLOY / "Dockerfile", name
+        assert (context / "pyproject.toml").is_file(), name
+
+
+def test_compose_dependencies_wait_for_health_or_completion(compose: dict[str, Any]) -> None:
+    for name, service in compose.items():
+        for target, rule in service.get("depends_on", {}).items():
+            assert target in compose, f"{name} depends on unknown {target}"
+            if rule["condition"] == "service_healthy":
+                assert "healthcheck" in compose[target], f"{name} waits on {target}'s health"
+            else:
+                assert rule["condition"] == "service_completed_successfully"
+                # A one-shot job: restarting it would keep it from ever completing.
+                assert "restart" not in compose[target], target
+    assert compose["processor"]["depends_on"].keys() >= {"kafka", "clickhouse"}
+    assert compose["gateway"]["depends_on"].keys() >= {"kafka"}
+
+
+def test_compose_gateway_healthcheck_asks_the_ready_endpoint_on_the_served_port(
+    compose: dict[str, Any],
+) -> None:
+    gateway = compose["gateway"]
+    port = dockerfile_http_port()
+    assert f"{port}:{port}" in gateway["ports"]
+    probe = " ".join(gateway["healthcheck"]["test"])
+    assert f"127.0.0.1:{port}/health/ready" in probe
+    assert "/var/lib/eventpipe" in " ".join(gateway["volumes"])
+    assert gateway["environment"]["EVENTPIPE_DATA_DIR"] == "/var/lib/eventpipe"
+
+
+def test_compose_settings_point_at_the_compose_engines(compose: dict[str, Any]) -> None:
+    env = compose["processor"]["environment"]
+    kafka_host = env["EVENTPIPE_KAFKA_BOOTSTRAP_SERVERS"]
+    assert (
+        f"PLAINTEXT://{kafka_host}" in compose["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    )
+    # Compose fills ${...} in from deploy/.env; any value will do to read the URL's shape.
+    dsn = urlsplit(re.sub(r"\$\{[^}]*\}", "secret", env["EVENTPIPE_CLICKHOUSE_DSN"]))
+    assert (dsn.scheme, dsn.hostname, dsn.port) == ("http", "clickhouse", 8123)
+    assert dsn.username == compose["clickhouse"]["environment"]["CLICKHOUSE_USER"]
+    assert env["EVENTPIPE_S3_ENDPOINT"].split(":")[0] == "minio"
+    bucket_job = " ".join(compose["minio-bucket"]["entrypoint"])
+    assert f"local/{env['EVENTPIPE_S3_BUCKET']}" in bucket_job
+
+
+def test_compose_takes_credentials_from_the_environment_not_literals(
+    compose: dict[str, Any],
+) -> None:
+    for name, service in compose.items():
+        for key, value in service.get("environment", {}).items():
+            if key in SECRET_SETTINGS or "PASSWORD" in key:
+                assert "${" in str(value), f"{name}: {key} holds a literal"
+
+
+def test_kubernetes_keeps_credentials_in_secrets(kube: dict[tuple[str, str], Any]) -> None:
+    assert not [name for kind, name in kube if kind == "Secret"], "no literal Secret objects"
+    settings = kube[("ConfigMap", "eventpipe-settings")]["data"]
+    assert set(settings) & SECRET_SETTINGS == set()
+    readme = (DEPLOY / "README.md").read_text()
+    for name, deployment in deployments(kube).items():
+        for container in containers(deployment):
+            for source in container["envFrom"]:
+                if "secretRef" in source:
+                    secret = source["secretRef"]["name"]
+                    assert f"create secret generic {secret}" in readme, (name, secret)
+
+
+def test_kubernetes_gateway_probes_and_service_reach_the_served_port(
+    kube: dict[tuple[str, str], Any],
+) -> None:
+    gateway = kube[("Deployment", "eventpipe-gateway")]
+    (container,) = containers(gateway)
+    port = int(kube[("ConfigMap", "eventpipe-settings")]["data"]["EVENTPIPE_HTTP_PORT"])
+    assert container["ports"] == [{"name": "http", "containerPort": port}]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
+    service = kube[("Service", "eventpipe-gateway")]
+    assert (
+        service["spec"]["selector"].items()
+        <= gateway["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+
+
+def test_kubernetes_deployments_select_their_own_pods_and_mounts_exist(
+    kube: dict[tuple[str, str], Any],
+) -> None:
+    for name, deployment in deployments(kube).items():
+        spec = deployment["spec"]
+        assert (
+            spec["selector"]["matchLabels"].items()
+            <= spec["template"]["metadata"]["labels"].items()
+        ), name
+        volumes = {v["name"] for v in spec["template"]["spec"].get("volumes", [])}
+        for container in containers(deployment):
+            assert {m["name"] for m in container.get("volumeMounts", [])} <= volumes, name
+            sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
+            assert "eventpipe-settings" in sources, name
+        for volume in spec["template"]["spec"].get("volumes", []):
+            if "persistentVolumeClaim" in volume:
+                claim = volume["persistentVolumeClaim"]["claimName"]
+                assert ("PersistentVolumeClaim", claim) in kube, name
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    (kustomization,) = load_all(KUBERNETES / "kustomization.yaml")
+    manifests = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
+    assert set(kustomization["resources"]) == manifests
