@@ -1,0 +1,99 @@
+"""Run one export: queued → running → finished (rows, size) or failed (reason)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from clickhouse_connect.driver.client import Client
+
+from eventpipe.contracts import ExportRequest
+from exporter.csv_stream import stream_csv
+from exporter.query import build_export_query
+from exporter.status import ExportState, ExportStatus, new_status, read_status, write_status
+from exporter.stores import ObjectStore
+
+log = logging.getLogger(__name__)
+
+# Longer ClickHouse messages carry the whole query and stack; the user needs the first lines.
+MAX_ERROR_CHARS = 2000
+
+
+class ExportCancelled(Exception):
+    """The worker is stopping; the export goes back to the queue for another worker."""
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    ttl: timedelta
+    neutralize_formulas: bool = True
+    # 0 keeps the server default; see exporter.query.build_export_query.
+    max_threads: int = 0
+    # How often a running export records its progress; the sweeper reads a record that has not
+    # changed for much longer than this as a dead worker.
+    progress_every: float = 5.0
+
+
+def run_export(
+    request: ExportRequest,
+    client: Client,
+    store: ObjectStore,
+    options: JobOptions,
+    cancel: threading.Event | None = None,
+) -> ExportStatus:
+    """Run ``request`` to its end and return its final record. Blocks; run it in a thread.
+
+    Raises :class:`ExportCancelled` (with the record back in ``queued``) if ``cancel`` is set
+    before the export ends; any other failure ends in a ``failed`` record, not an exception.
+    """
+    current = read_status(store, request.query_id)
+    if current is None:
+        # The gateway writes the record before producing; it is gone only if swept meanwhile.
+        current = new_status(request.query_id, request.owner_user_id, request.filename)
+    elif current.state.terminal:
+        # A redelivered message, or an export the sweeper gave up on: its answer stands.
+        log.info("export %s is already %s; skipping", request.query_id, current.state)
+        return current
+
+    running = current.with_state(ExportState.RUNNING, rows=0, size=0, error=None)
+    write_status(store, running)
+
+    def progress(rows: int, size: int) -> None:
+        if cancel is not None and cancel.is_set():
+            raise ExportCancelled
+        write_status(store, running.with_state(ExportState.RUNNING, rows=rows, size=size))
+
+    query = build_export_query(
+        request.filter,
+        neutralize_formulas=options.neutralize_formulas,
+        max_threads=options.max_threads,
+    )
+    try:
+        result = stream_csv(
+            client,
+            query,
+            store,
+            running.object_key,
+            on_progress=progress,
+            progress_every=options.progress_every,
+        )
+    except ExportCancelled:
+        write_status(store, running.with_state(ExportState.QUEUED, rows=0, size=0))
+        raise
+    except Exception as exc:
+        log.exception("export %s failed", request.query_id)
+        failed = running.ended(ExportState.FAILED, options.ttl, error=describe_error(exc))
+        write_status(store, failed)
+        return failed
+
+    finished = running.ended(ExportState.FINISHED, options.ttl, rows=result.rows, size=result.size)
+    write_status(store, finished)
+    log.info("export %s finished: %d rows, %d bytes", request.query_id, result.rows, result.size)
+    return finished
+
+
+def describe_error(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:MAX_ERROR_CHARS]

@@ -1,0 +1,83 @@
+"""What the gateway calls: start an export, read its status, serve or link its file.
+
+Permission checks stay in the gateway: it passes the final filter (with the caller's forced
+values applied) and compares ``ExportStatus.owner_user_id`` with the caller before answering.
+Every function here is async and runs blocking store calls in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+from aiokafka import AIOKafkaProducer
+
+from eventpipe.contracts import ExportFilter, ExportRequest, export_request_encoder
+from eventpipe.settings import Settings
+from exporter.export_job import describe_error
+from exporter.status import ExportState, ExportStatus, new_status, read_status, write_status
+from exporter.stores import ObjectStore
+
+
+async def submit_export(
+    settings: Settings,
+    store: ObjectStore,
+    producer: AIOKafkaProducer,
+    owner_user_id: int,
+    export_filter: ExportFilter,
+    filename: str,
+) -> uuid.UUID:
+    """Record a queued export and ask the exporters to run it; returns its ``query_id``.
+
+    The record is written before the message is produced, so a poll right after this returns
+    finds it. If the broker refuses the message, the record says so and the error propagates.
+    """
+    query_id = uuid.uuid4()
+    status = new_status(query_id, owner_user_id, filename)
+    await asyncio.to_thread(write_status, store, status)
+    request = ExportRequest(
+        query_id=query_id, owner_user_id=owner_user_id, filter=export_filter, filename=filename
+    )
+    try:
+        await producer.send_and_wait(
+            settings.exports_topic,
+            export_request_encoder.encode(request),
+            key=str(query_id).encode(),
+        )
+    except Exception as exc:
+        ttl = timedelta(seconds=settings.export_ttl_seconds)
+        failed = status.ended(ExportState.FAILED, ttl, error=describe_error(exc))
+        await asyncio.to_thread(write_status, store, failed)
+        raise
+    return query_id
+
+
+async def get_export_status(store: ObjectStore, query_id: uuid.UUID) -> ExportStatus | None:
+    """The export's record, or None for an unknown (or expired) ``query_id``."""
+    return await asyncio.to_thread(read_status, store, query_id)
+
+
+async def open_export_download(store: ObjectStore, status: ExportStatus) -> Iterator[bytes]:
+    """The finished export's CSV as chunks, opened now (raises ``ObjectNotFound`` now, not while
+    sending). The iterator blocks per chunk: Starlette's ``StreamingResponse`` runs a plain
+    iterator in its thread pool, which is what it needs."""
+    if status.state is not ExportState.FINISHED:
+        raise ValueError(f"export {status.query_id} is {status.state}, not finished")
+    return await asyncio.to_thread(store.open_chunks, status.object_key)
+
+
+async def presign_export(
+    store: ObjectStore, status: ExportStatus, expires: timedelta
+) -> str | None:
+    """A credential-free download URL for a finished export (it names ``status.filename``), or
+    None when the store cannot make one (the filesystem store): serve the file instead."""
+    if status.state is not ExportState.FINISHED:
+        raise ValueError(f"export {status.query_id} is {status.state}, not finished")
+    return await asyncio.to_thread(store.presign_get, status.object_key, expires, status.filename)
+
+
+def default_export_filename(now: datetime) -> str:
+    """CVAT's name for an export when the request names none."""
+    return now.strftime("logs_%Y_%m_%d_%H_%M_%S.csv")

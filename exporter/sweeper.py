@@ -1,0 +1,104 @@
+"""Expire exports and settle exports nobody is running any more.
+
+Every exporter runs a sweep now and then; sweeps are idempotent, so several at once do no harm.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import msgspec
+
+from exporter.status import (
+    PREFIX,
+    STATUS_SUFFIX,
+    ExportState,
+    ExportStatus,
+    decode_status,
+    write_status,
+)
+from exporter.stores import ObjectNotFound, ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepPolicy:
+    # How long a finished or failed export stays downloadable; also the age at which a file
+    # whose status record is missing counts as abandoned.
+    ttl: timedelta
+    # A running export records progress every few seconds; silence this long means its worker
+    # died or hung. (A crashed worker's message is delivered again, which resets the clock.)
+    stale_running_after: timedelta
+    # A queued export waits for a free exporter; this long means none will take it.
+    stale_queued_after: timedelta
+
+
+@dataclass
+class SweepReport:
+    expired: int = 0
+    failed_stale: int = 0
+    orphans_deleted: int = 0
+
+
+def sweep(store: ObjectStore, policy: SweepPolicy, now: datetime) -> SweepReport:
+    """One pass over every export in ``store``. Blocks; run it in a thread."""
+    report = SweepReport()
+    objects = {info.key: info for info in store.list(PREFIX)}
+    statuses = [key for key in objects if key.endswith(STATUS_SUFFIX)]
+    owned_files: set[str] = set()
+    for key in statuses:
+        status = _read(store, key)
+        if status is None:
+            continue
+        owned_files.add(status.object_key)
+        if status.state.terminal:
+            if status.expires_at is not None and status.expires_at <= now:
+                # The file first: a record without its file would advertise a missing download.
+                store.delete(status.object_key)
+                store.delete(key)
+                report.expired += 1
+        elif _stale(status, policy, now):
+            write_status(store, _failed_stale(status, policy))
+            report.failed_stale += 1
+
+    for key, info in objects.items():
+        if key in owned_files or key.endswith(STATUS_SUFFIX):
+            continue
+        # A file whose record is gone: an export that ended after its record was swept.
+        if info.last_modified <= now - policy.ttl:
+            store.delete(key)
+            report.orphans_deleted += 1
+    if report.expired or report.failed_stale or report.orphans_deleted:
+        log.info("export sweep: %s", report)
+    return report
+
+
+def _read(store: ObjectStore, key: str) -> ExportStatus | None:
+    try:
+        return decode_status(store.get_bytes(key))
+    except ObjectNotFound:
+        return None  # another sweeper deleted it since the listing
+    except msgspec.DecodeError:
+        log.warning("ignoring unreadable export status %s", key)
+        return None
+
+
+def _stale(status: ExportStatus, policy: SweepPolicy, now: datetime) -> bool:
+    limit = (
+        policy.stale_running_after
+        if status.state is ExportState.RUNNING
+        else policy.stale_queued_after
+    )
+    return status.updated_at <= now - limit
+
+
+def _failed_stale(status: ExportStatus, policy: SweepPolicy) -> ExportStatus:
+    reason = (
+        "the export worker stopped responding"
+        if status.state is ExportState.RUNNING
+        else "no exporter picked up the export"
+    )
+    return status.ended(ExportState.FAILED, policy.ttl, error=f"{reason}; please retry")
