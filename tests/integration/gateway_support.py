@@ -1,0 +1,107 @@
+"""Run the gateway on a real port against a real broker, and look at what reached Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.structs import ConsumerRecord
+
+from eventpipe.contracts import IngestMessage, ingest_message_decoder
+from eventpipe.embedded_broker import free_port
+from eventpipe.settings import Settings
+from ingest_gateway.app import create_app
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    server: uvicorn.Server
+
+
+@contextmanager
+def running_gateway(settings: Settings, *, wait_ready: bool = True) -> Iterator[RunningGateway]:
+    """Serve the app with uvicorn in a thread (its own event loop), so sync clients work too."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    gateway = RunningGateway(f"http://127.0.0.1:{port}", server)
+    try:
+        _wait_until(lambda: server.started, "the gateway did not start")
+        if wait_ready:
+            wait_ready_status(gateway, 200)
+        yield gateway
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def wait_ready_status(gateway: RunningGateway, status: int, timeout: float = 20.0) -> None:
+    def has_status() -> bool:
+        return httpx.get(f"{gateway.url}/health/ready").status_code == status
+
+    _wait_until(has_status, f"/health/ready did not answer {status}", timeout)
+
+
+def _wait_until(condition: Callable[[], bool], message: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(message)
+        time.sleep(0.05)
+
+
+async def topic_records(
+    settings: Settings, expected: int, timeout: float = 10.0
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of the events topic, read from the beginning; waits for ``expected`` of them."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(settings.events_topic, p)
+            for p in consumer.partitions_for_topic(settings.events_topic) or ()
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(records) < expected and asyncio.get_running_loop().time() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def events_topic_size(settings: Settings) -> int:
+    """How many records the events topic holds (sum of its end offsets)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [
+            TopicPartition(settings.events_topic, p)
+            for p in consumer.partitions_for_topic(settings.events_topic) or ()
+        ]
+        assert partitions, f"topic {settings.events_topic} does not exist"
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+def decode_message(record: ConsumerRecord[bytes, bytes]) -> IngestMessage:
+    assert record.value is not None
+    return ingest_message_decoder.decode(record.value)
