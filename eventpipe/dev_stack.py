@@ -61,6 +61,7 @@ def run_dev_stack(settings: Settings) -> int:
                     say(f"eventpipe is ready at {url}")
                     say("press Ctrl-C to stop")
                     _supervise(supervisor, broker, stop_requested)
+                say(f"{stop_requested.signal_name} received")
             finally:
                 say("stopping ...")
                 supervisor.stop(STOP_GRACE_SECONDS)
@@ -184,14 +185,13 @@ def _describe(settings: Settings) -> None:
 
 
 class _Flag:
-    def __init__(self) -> None:
-        self._set = False
+    """Set by a signal handler; true once a stop signal arrived."""
 
-    def set(self) -> None:
-        self._set = True
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
 
     def __call__(self) -> bool:
-        return self._set
+        return self.signal_name is not None
 
 
 @contextmanager
@@ -200,9 +200,8 @@ def _stop_on_signals() -> Iterator[_Flag]:
     flag = _Flag()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
-        if not flag():
-            say(f"{signal.Signals(signum).name} received")
-        flag.set()
+        # Only record it: printing here could re-enter a print the main loop is in the middle of.
+        flag.signal_name = signal.Signals(signum).name
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
