@@ -1,0 +1,39 @@
+"""Decode the events topic's raw Kafka values into :class:`IngestMessage`, naming what is wrong."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+from eventpipe.contracts import CONTRACT_VERSION, IngestMessage, ingest_message_decoder
+
+# Reasons a message is undecodable; the dead-letter topic carries them in a header.
+EMPTY: Final = "empty"
+BAD_JSON: Final = "bad-json"
+WRONG_SCHEMA: Final = "wrong-schema"
+UNKNOWN_VERSION: Final = "unknown-version"
+
+
+class Undecodable(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def decode_ingest_message(raw: bytes | None) -> IngestMessage:
+    """The message in ``raw``, or :class:`Undecodable` saying why no message can come of it."""
+    if not raw:
+        raise Undecodable(EMPTY, "the message has no value")
+    try:
+        message = ingest_message_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise Undecodable(WRONG_SCHEMA, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise Undecodable(BAD_JSON, str(exc)) from None
+    if message.version != CONTRACT_VERSION:
+        raise Undecodable(
+            UNKNOWN_VERSION, f"version {message.version}, this processor reads {CONTRACT_VERSION}"
+        )
+    return message

@@ -1,0 +1,43 @@
+"""The Faust application of a worker process, built from :class:`Settings`."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import faust
+
+from eventpipe.settings import Settings
+
+# Faust commits acked offsets on this period; short, so a restart re-reads little.
+COMMIT_INTERVAL_SECONDS: Final = 1.0
+# Kafka's long-time default. Tansu answers a group join only after half the session timeout,
+# so Faust's 60 s default would keep a starting worker idle for 30 s.
+SESSION_TIMEOUT_SECONDS: Final = 10.0
+
+
+def build_app(settings: Settings) -> faust.App:
+    return faust.App(
+        # The app id is also the Kafka consumer group.
+        settings.processor_group_id,
+        broker=[
+            f"kafka://{server.strip()}" for server in settings.kafka_bootstrap_servers.split(",")
+        ],
+        # Messages are decoded by the agent, so that a bad one can be dead-lettered as it came.
+        key_serializer="raw",
+        value_serializer="raw",
+        web_enabled=False,
+        store="memory://",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication_factor,
+        # No tables, so no leader topic is needed.
+        topic_disable_leader=True,
+        broker_commit_interval=COMMIT_INTERVAL_SECONDS,
+        broker_session_timeout=SESSION_TIMEOUT_SECONDS,
+        # On a rebalance, do not wait for a batch that may be retrying an insert: its unacked
+        # messages are simply consumed again by the partition's next owner.
+        stream_wait_empty=False,
+    )
+
+
+def events_topic(app: faust.App, settings: Settings) -> faust.TopicT:
+    return app.topic(settings.events_topic, partitions=settings.topic_partitions)

@@ -1,0 +1,125 @@
+"""The ingest agent: events topic -> decode -> rows -> ClickHouse -> ack.
+
+Each step is a small function and there is one commit point: a Kafka message is acked, and so may
+have its offset committed by Faust, only after the rows it produced are in ClickHouse (or, for a
+message that cannot be decoded, after its copy is on the dead-letter topic). A crash at any other
+moment means the message is consumed again; the table's key makes the second copy harmless.
+
+The stream is read with ``noack_take``: Faust's ``take`` acks its buffer in a ``finally`` even when
+the agent raised (faust-streaming #606, #315), which would commit offsets whose rows were lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final, cast
+
+import faust
+from faust.types import EventT, StreamT
+
+from eventpipe.contracts import IngestMessage
+from eventpipe.settings import Settings
+from stream_processors.clickhouse_sink import ClickHouseSink
+from stream_processors.dead_letter import DeadLetters
+from stream_processors.decoding import Undecodable, decode_ingest_message
+from stream_processors.faust_app import events_topic
+from stream_processors.rows import build_columns, row_count
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY_DELAY_SECONDS: Final = 0.5
+MAX_RETRY_DELAY_SECONDS: Final = 30.0
+
+
+@dataclass
+class Batch:
+    """Decoded messages waiting for one insert, and every Kafka event to ack once it is done."""
+
+    events: list[EventT[bytes]] = field(default_factory=list)
+    messages: list[IngestMessage] = field(default_factory=list)
+    # Client events only: the working-time rows are few and not known before building.
+    client_events: int = 0
+
+
+class IngestProcessor:
+    def __init__(self, sink: ClickHouseSink, dead_letters: DeadLetters, max_rows: int) -> None:
+        self.sink = sink
+        self.dead_letters = dead_letters
+        self.max_rows = max_rows
+
+    async def process(self, taken: Sequence[EventT[bytes]]) -> None:
+        """Handle what the stream handed over, as inserts of at most ``max_rows`` client events.
+
+        Everything taken is flushed before returning: the stream hands over nothing more until
+        then, so a batch held back for more messages could wait forever on a quiet topic.
+        """
+        batch = Batch()
+        for event in taken:
+            batch.events.append(event)
+            try:
+                message = decode_ingest_message(event.value)
+            except Undecodable as exc:
+                await self.dead_letters.send(event, exc.reason, exc.detail)
+                continue
+            batch.messages.append(message)
+            batch.client_events += len(message.events)
+            if batch.client_events >= self.max_rows:
+                await self.flush(batch)
+                batch = Batch()
+        await self.flush(batch)
+
+    async def flush(self, batch: Batch) -> None:
+        if batch.messages:
+            await self.insert_until_done(build_columns(batch.messages))
+        # The commit point: from here on Faust may commit these offsets.
+        for event in batch.events:
+            event.ack()
+
+    async def insert_until_done(self, columns: list[list[object]]) -> None:
+        """Insert, retrying with capped exponential backoff for as long as it takes.
+
+        While this waits the agent takes nothing new, so memory stays bounded and no offset
+        moves past the batch; stopping the worker cancels the wait and leaves it unacked.
+        """
+        delay = FIRST_RETRY_DELAY_SECONDS
+        attempt = 1
+        while True:
+            try:
+                await self.sink.insert(columns)
+            except Exception as exc:
+                log.warning(
+                    "insert of %d rows failed (attempt %d), retrying in %.1f s: %s",
+                    row_count(columns),
+                    attempt,
+                    delay,
+                    exc,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
+                attempt += 1
+                continue
+            if attempt > 1:
+                log.info("insert of %d rows succeeded on attempt %d", row_count(columns), attempt)
+            return
+
+
+def add_ingest_agent(app: faust.App, settings: Settings, sink: ClickHouseSink) -> None:
+    """Register the agent that consumes ``settings.events_topic`` into ClickHouse."""
+    processor = IngestProcessor(
+        sink, DeadLetters(app, settings.dead_letter_topic), max_rows=settings.batch_max_rows
+    )
+    # noack_take counts messages, not events: a take ends after batch_max_rows messages or
+    # batch_max_seconds, whichever comes first, and ``process`` cuts it into inserts by events.
+    take_messages = settings.batch_max_rows
+
+    async def ingest(stream: StreamT[bytes]) -> None:
+        # Agents get a faust.Stream; only it has noack_take, which the StreamT protocol lacks.
+        taking = cast(faust.Stream[bytes], stream).noack_take
+        async for taken in taking(take_messages, within=settings.batch_max_seconds):
+            # Annotated as values, but noack_take hands over the events, for acking them.
+            await processor.process(cast(Sequence[EventT[bytes]], taken))
+
+    app.agent(events_topic(app, settings), name="ingest")(ingest)
