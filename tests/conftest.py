@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from clickhouse_connect.driver.client import Client
 
 from eventpipe.embedded_broker import EmbeddedBroker, start_broker
 from eventpipe.settings import Settings
@@ -36,3 +38,55 @@ def settings(tmp_path: Path, broker: EmbeddedBroker) -> Settings:
         produce_timeout_seconds=5.0,
         batch_max_seconds=0.2,
     )
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 HTTP endpoint (moto's server) as ``host:port``; tests use their own buckets."""
+    from moto.server import ThreadedMotoServer
+
+    from eventpipe.embedded_broker import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def events_clickhouse(tmp_path: Path) -> Iterator[Client]:
+    """An embedded ClickHouse engine in ``tmp_path`` with the migrated ``events`` table.
+
+    Closed after the test: a process hosts one chDB path at a time.
+    """
+    from stream_processors.migrations import apply_migrations, clickhouse_client
+
+    client = clickhouse_client(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'clickhouse'}"))
+    apply_migrations(client)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def insert_events() -> Callable[[Client, list[dict[str, Any]]], None]:
+    """Insert rows into ``events``; each dict holds CVAT columns, the rest get fresh values."""
+
+    def insert(client: Client, rows: list[dict[str, Any]]) -> None:
+        from datetime import UTC, datetime
+
+        from eventpipe.events_table import COLUMNS
+
+        defaults = {
+            "source": "client",
+            "duration": 0,
+            "event_seq": 0,
+            "received_at": datetime.now(UTC),
+        }
+        data = [
+            [row.get(name, defaults.get(name)) for name in COLUMNS]
+            for row in ({**row, "request_id": row.get("request_id", uuid.uuid4())} for row in rows)
+        ]
+        client.insert("events", data, column_names=list(COLUMNS))
+
+    return insert
