@@ -109,7 +109,7 @@ class EventProducer:
                 await self._probe()
                 self._mark(None)
             except (KafkaError, OSError, TimeoutError) as exc:
-                self._mark(f"{type(exc).__name__}: {exc}")
+                self._mark(repr(exc))
             await asyncio.sleep(PROBE_INTERVAL_SECONDS)
 
     async def _connect(self) -> None:

@@ -1,0 +1,118 @@
+"""Without a broker the gateway starts, reports unready and answers 503 in bounded time; it
+recovers by itself when a broker comes (back). It never answers 201 for unacknowledged events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from eventpipe.embedded_broker import EmbeddedBroker, free_port, start_broker
+from eventpipe.identity import IdentityStore
+from eventpipe.settings import Settings
+from tests.integration.gateway_support import (
+    RunningGateway,
+    decode_message,
+    events_topic_size,
+    running_gateway,
+    topic_records,
+    wait_ready_status,
+)
+
+PRODUCE_TIMEOUT = 2.0
+BODY = {
+    "events": [{"scope": "load:job", "timestamp": "2026-01-01T00:00:00Z", "job_id": 1}],
+    "timestamp": "2026-01-01T00:00:01Z",
+}
+
+
+@pytest.fixture
+def own_broker_settings(settings: Settings) -> Settings:
+    """Settings pointing at a port of our own, where a broker may be started and stopped."""
+    IdentityStore(settings.data_dir).add_user("alice", "alice-pw")
+    return settings.with_overrides(
+        kafka_bootstrap_servers=f"127.0.0.1:{free_port()}", produce_timeout_seconds=PRODUCE_TIMEOUT
+    )
+
+
+@pytest.fixture
+def broker_port(own_broker_settings: Settings) -> int:
+    return int(own_broker_settings.kafka_bootstrap_servers.rsplit(":", 1)[1])
+
+
+@pytest.fixture
+def brokers() -> Iterator[list[EmbeddedBroker]]:
+    started: list[EmbeddedBroker] = []
+    yield started
+    for broker in started:
+        broker.stop()
+
+
+def post(gateway: RunningGateway) -> tuple[httpx.Response, float]:
+    began = time.monotonic()
+    response = httpx.post(
+        f"{gateway.url}/api/events", json=BODY, auth=("alice", "alice-pw"), timeout=30
+    )
+    return response, time.monotonic() - began
+
+
+def assert_unavailable(gateway: RunningGateway) -> None:
+    response, elapsed = post(gateway)
+    assert response.status_code == 503, response.text
+    assert response.headers["retry-after"] == "1"
+    assert "broker" in response.json()["error"]
+    assert elapsed < PRODUCE_TIMEOUT + 1.0
+
+
+async def test_starts_without_a_broker_and_recovers_when_one_appears(
+    own_broker_settings: Settings, broker_port: int, brokers: list[EmbeddedBroker]
+) -> None:
+    with running_gateway(own_broker_settings, wait_ready=False) as gateway:
+        live = httpx.get(f"{gateway.url}/health/live")
+        assert live.status_code == 200
+        ready = httpx.get(f"{gateway.url}/health/ready")
+        assert (ready.status_code, ready.json()["status"]) == (503, "unavailable")
+        assert_unavailable(gateway)
+
+        brokers.append(start_broker(port=broker_port))
+        wait_ready_status(gateway, 200)
+        response, _ = post(gateway)
+        assert response.status_code == 201, response.text
+        [record] = await topic_records(own_broker_settings, expected=1)
+        assert decode_message(record).events[0].job_id == 1
+
+
+async def test_a_broker_that_goes_away_gives_503_and_its_return_recovers(
+    own_broker_settings: Settings, broker_port: int, brokers: list[EmbeddedBroker]
+) -> None:
+    brokers.append(start_broker(port=broker_port))
+    with running_gateway(own_broker_settings) as gateway:
+        assert post(gateway)[0].status_code == 201
+
+        brokers[0].stop()
+        # Whether the gateway already noticed (fast 503) or waits for the acknowledgement
+        # (503 after the produce timeout), the answer is a bounded 503, never a 201.
+        assert_unavailable(gateway)
+        wait_ready_status(gateway, 503)
+        assert_unavailable(gateway)
+
+        # The embedded broker restarts empty: the gateway recreates the topic and carries on.
+        brokers.append(start_broker(port=broker_port))
+        wait_ready_status(gateway, 200)
+        response, _ = post(gateway)
+        assert response.status_code == 201, response.text
+        [record] = await topic_records(own_broker_settings, expected=1)
+        assert decode_message(record).events[0].job_id == 1
+
+
+async def test_full_producer_buffer_is_503_at_once(settings: Settings) -> None:
+    IdentityStore(settings.data_dir).add_user("alice", "alice-pw")
+    with running_gateway(settings.with_overrides(producer_buffer_bytes=200)) as gateway:
+        response, elapsed = post(gateway)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert "unacknowledged" in response.json()["error"]
+        assert elapsed < 1.0
+    assert await events_topic_size(settings) == 0
