@@ -16,8 +16,6 @@ T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
 
 
 async def test_rows_round_trip_with_millisecond_utc_timestamps(tmp_path: Path) -> None:
-    client = clickhouse_client(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}"))
-    apply_migrations(client)
     sent = IngestMessage(
         request_id=uuid.uuid4(),
         received_at=T0 + timedelta(minutes=1),
@@ -29,14 +27,17 @@ async def test_rows_round_trip_with_millisecond_utc_timestamps(tmp_path: Path) -
     )
     columns = build_columns([sent])
 
-    sink = ClickHouseSink(client)
-    await sink.insert(columns)
-    await sink.insert(columns)  # a redelivered batch
+    # Closed at the end: a process may hold one embedded engine path at a time.
+    with clickhouse_client(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}")) as client:
+        apply_migrations(client)
+        sink = ClickHouseSink(client)
+        await sink.insert(columns)
+        await sink.insert(columns)  # a redelivered batch
+        rows = client.query(
+            "SELECT event_seq, scope, toString(timestamp), toString(received_at), duration,"
+            " job_id, payload, request_id FROM events FINAL ORDER BY event_seq"
+        ).result_rows
 
-    rows = client.query(
-        "SELECT event_seq, scope, toString(timestamp), toString(received_at), duration, job_id,"
-        " payload, request_id FROM events FINAL ORDER BY event_seq"
-    ).result_rows
     assert rows == [
         (
             0,

@@ -1,0 +1,251 @@
+"""The processor worker end to end: real broker, ``eventpipe worker`` in a child process, chDB.
+
+The embedded ClickHouse path admits one process at a time, so each test reads the table after the
+worker has stopped. A worker is known to be done when its group's committed offsets reach the end
+of the events topic: the agent acks a message only after its rows are inserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import msgspec
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from eventpipe.contracts import Event, Identity, IngestMessage, ingest_message_encoder
+from eventpipe.settings import Settings
+from eventpipe.topics import ensure_topics
+from stream_processors.migrations import apply_migrations, clickhouse_client
+
+T0 = datetime(2026, 3, 2, 9, 0, 0, 250000, tzinfo=UTC)
+IDENTITY = Identity(
+    user_id=5, user_name="bob", user_email="bob@example.com", org_id=2, org_slug="acme"
+)
+
+
+def ingest_message(job_id: int, *offsets_s: int) -> IngestMessage:
+    """An enriched request as the gateway produces it."""
+    return IngestMessage(
+        request_id=uuid.uuid4(),
+        received_at=T0 + timedelta(minutes=5),
+        identity=IDENTITY,
+        events=[
+            Event(
+                scope="click:element",
+                timestamp=T0 + timedelta(seconds=s),
+                source="client",
+                job_id=job_id,
+                task_id=20,
+                user_id=IDENTITY.user_id,
+                user_name=IDENTITY.user_name,
+                user_email=IDENTITY.user_email,
+                org_id=IDENTITY.org_id,
+                org_slug=IDENTITY.org_slug,
+                payload='{"n":1}',
+            )
+            for s in offsets_s
+        ],
+    )
+
+
+async def produce(settings: Settings, values: list[bytes]) -> None:
+    await ensure_topics(settings)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(settings.events_topic, value, key=b"org:2")
+    finally:
+        await producer.stop()
+
+
+async def committed_and_end(settings: Settings) -> tuple[int, int]:
+    """Offsets the processor group committed, and messages in the events topic (summed).
+
+    Read through a consumer of the group that subscribes to nothing, so it never joins the group.
+    """
+    partitions = [
+        TopicPartition(settings.events_topic, p) for p in range(settings.topic_partitions)
+    ]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.processor_group_id,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        committed = [await consumer.committed(tp) for tp in partitions]
+        end = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return sum(offset or 0 for offset in committed), sum(end.values())
+
+
+async def wait_until_committed(settings: Settings, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        done, end = await committed_and_end(settings)
+        if done == end:
+            return
+        assert time.monotonic() < deadline, f"committed {done} of {end} messages in {timeout}s"
+        await asyncio.sleep(0.5)
+
+
+@contextmanager
+def running_worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``eventpipe worker --role processor``; stopped with SIGTERM on exit unless already gone."""
+    with log.open("ab") as output:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "eventpipe.cli", "worker", "--role", "processor"],
+            env={**os.environ, **settings.to_env()},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield worker
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+
+
+def query(settings: Settings, sql: str) -> list[tuple[object, ...]]:
+    with clickhouse_client(settings) as client:
+        return [tuple(row) for row in client.query(sql).result_rows]
+
+
+async def test_worker_stores_enriched_and_working_time_rows(
+    settings: Settings, tmp_path: Path
+) -> None:
+    first = ingest_message(31, 0, 4, 10)  # 4 s + 6 s of work on job 31
+    second = ingest_message(32, 0)  # a single event: no working time
+    await produce(settings, [ingest_message_encoder.encode(m) for m in (first, second)])
+
+    with running_worker(settings, tmp_path / "worker.log") as worker:
+        await wait_until_committed(settings)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+
+    rows = query(
+        settings,
+        "SELECT request_id, event_seq, scope, source, toUnixTimestamp64Milli(timestamp), duration,"
+        " count, job_id, task_id, user_id, user_name, user_email, org_id, org_slug, payload"
+        " FROM events FINAL ORDER BY job_id, event_seq",
+    )
+    t0_ms = 1772442000250  # 2026-03-02T09:00:00.250Z
+    identity = (5, "bob", "bob@example.com", 2, "acme")
+
+    def clicked(message: IngestMessage, seq: int, at_ms: int) -> tuple[object, ...]:
+        job_id = message.events[0].job_id
+        return (message.request_id, seq, "click:element", "client", at_ms, 0, None, job_id, 20,
+                *identity, '{"n":1}')  # fmt: skip
+
+    assert rows == [
+        clicked(first, 0, t0_ms),
+        clicked(first, 1, t0_ms + 4_000),
+        clicked(first, 2, t0_ms + 10_000),
+        (first.request_id, 3, "send:working_time", "server", t0_ms, 10_000, 1, 31, 20,
+         *identity, '{"working_time":10000}'),
+        clicked(second, 0, t0_ms),
+    ]  # fmt: skip
+
+
+async def test_undecodable_messages_go_to_the_dead_letter_topic(
+    settings: Settings, tmp_path: Path
+) -> None:
+    unknown_version = msgspec.structs.replace(ingest_message(40, 0), version=99)
+    bad = {
+        "bad-json": b"{not json",
+        "wrong-schema": orjson.dumps({"request_id": "nope", "events": 3}),
+        "unknown-version": ingest_message_encoder.encode(unknown_version),
+    }
+    good = ingest_message(41, 0, 1)
+    await produce(settings, [*bad.values(), ingest_message_encoder.encode(good)])
+
+    with running_worker(settings, tmp_path / "worker.log"):
+        await wait_until_committed(settings)
+
+    consumer = AIOKafkaConsumer(
+        settings.dead_letter_topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=5000, max_records=10)
+    finally:
+        await consumer.stop()
+    parked = [record for records in batches.values() for record in records]
+    by_reason = {dict(r.headers)["eventpipe-dlq-reason"].decode(): r for r in parked}
+    assert sorted(by_reason) == sorted(bad)
+    for reason, record in by_reason.items():
+        headers = {name: value.decode() for name, value in record.headers}
+        assert record.value == bad[reason]
+        assert headers["eventpipe-source-topic"] == settings.events_topic
+        assert int(headers["eventpipe-source-partition"]) in range(settings.topic_partitions)
+        assert int(headers["eventpipe-source-offset"]) >= 0
+        assert headers["eventpipe-dlq-detail"]
+    assert (
+        "version 99" in dict(by_reason["unknown-version"].headers)["eventpipe-dlq-detail"].decode()
+    )
+
+    stored = query(settings, "SELECT request_id, scope FROM events FINAL ORDER BY event_seq")
+    assert stored == [
+        (good.request_id, "click:element"),
+        (good.request_id, "click:element"),
+        (good.request_id, "send:working_time"),
+    ]
+
+
+async def test_a_batch_whose_insert_failed_is_redelivered_not_lost(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # A real failure: the migrations are applied, then the events table is renamed away, so the
+    # worker's migrations have nothing to do and every insert fails with UNKNOWN_TABLE.
+    with clickhouse_client(settings) as client:
+        apply_migrations(client)
+        client.command("RENAME TABLE events TO events_away")
+    sent = [ingest_message(50 + i, 0, 1, 2) for i in range(6)]
+    await produce(settings, [ingest_message_encoder.encode(m) for m in sent])
+    log = tmp_path / "worker.log"
+
+    with running_worker(settings, log) as worker:
+        deadline = time.monotonic() + 60
+        while b"retrying in" not in log.read_bytes():
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.2)
+        # Several retries and commit intervals pass: the committed offsets must not move.
+        await asyncio.sleep(3)
+        assert await committed_and_end(settings) == (0, len(sent))
+        worker.kill()
+        worker.wait()
+
+    with clickhouse_client(settings) as client:
+        client.command("RENAME TABLE events_away TO events")
+
+    with running_worker(settings, log):
+        await wait_until_committed(settings)
+
+    counts = query(
+        settings,
+        "SELECT request_id, scope, count() FROM events FINAL GROUP BY request_id, scope",
+    )
+    assert sorted(counts) == sorted(
+        [(m.request_id, "click:element", 3) for m in sent]
+        + [(m.request_id, "send:working_time", 1) for m in sent]
+    )
