@@ -12,9 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from eventpipe.errors import CommandError
+from eventpipe.identity import ORG_ROLES
 from eventpipe.settings import Settings, SettingsError
-
-ROLES = ("worker", "supervisor", "maintainer", "owner")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -154,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     member = _command(orgs, "add-member", _orgs_add_member, "add a user to an organization")
     member.add_argument("slug")
     member.add_argument("username")
-    member.add_argument("--role", choices=ROLES, required=True)
+    member.add_argument("--role", choices=ORG_ROLES, required=True)
 
     tokens = sub.add_parser("tokens", help="manage API tokens").add_subparsers(
         dest="action", required=True

@@ -9,16 +9,9 @@ result.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Final, Literal
 
-
-class OrgRole(StrEnum):
-    OWNER = "owner"
-    MAINTAINER = "maintainer"
-    SUPERVISOR = "supervisor"
-    WORKER = "worker"
-
+from eventpipe.identity import ORG_ROLES, OrgRole
 
 ORG = "org_id"
 USER = "user_id"
@@ -34,11 +27,11 @@ FORCED_FILTERS: Final[dict[tuple[bool, Context], frozenset[str]]] = {
     (True, SANDBOX): frozenset(),
     (False, SANDBOX): frozenset({USER}),
     (True, NON_MEMBER): frozenset({ORG}),
-    **{(True, role): frozenset({ORG}) for role in OrgRole},
-    (False, OrgRole.OWNER): frozenset({ORG}),
-    (False, OrgRole.MAINTAINER): frozenset({ORG}),
-    (False, OrgRole.SUPERVISOR): frozenset({ORG, USER}),
-    (False, OrgRole.WORKER): frozenset({ORG, USER}),
+    **{(True, role): frozenset({ORG}) for role in ORG_ROLES},
+    (False, "owner"): frozenset({ORG}),
+    (False, "maintainer"): frozenset({ORG}),
+    (False, "supervisor"): frozenset({ORG, USER}),
+    (False, "worker"): frozenset({ORG, USER}),
 }
 
 

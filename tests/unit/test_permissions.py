@@ -6,11 +6,11 @@ import itertools
 
 import pytest
 
+from eventpipe.identity import ORG_ROLES
 from ingest_gateway.permissions import (
     EventFilter,
     ExportCaller,
     ForbiddenFilter,
-    OrgRole,
     authorize_export,
 )
 
@@ -24,7 +24,7 @@ CALLERS = {
     "admin/org, not a member": ExportCaller(ME, True, MY_ORG, None),
     **{
         f"{'admin' if admin else 'user'}/org {role}": ExportCaller(ME, admin, MY_ORG, role)
-        for admin, role in itertools.product((True, False), OrgRole)
+        for admin, role in itertools.product((True, False), ORG_ROLES)
     },
 }
 
