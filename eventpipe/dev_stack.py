@@ -49,7 +49,7 @@ def run_dev_stack(settings: Settings) -> int:
     _describe(settings)
     with _stop_on_signals() as stop_requested:
         say("starting the Kafka broker ...")
-        broker = start_broker()
+        broker = start_broker(die_with_parent=True)
         try:
             say(f"broker listening on {broker.bootstrap_servers}")
             settings = settings.with_overrides(kafka_bootstrap_servers=broker.bootstrap_servers)

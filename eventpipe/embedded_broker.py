@@ -6,11 +6,14 @@ and tests, never for production (see deploy/).
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from eventpipe import supervisor
 
 
 class BrokerStartError(RuntimeError):
@@ -51,9 +54,18 @@ class EmbeddedBroker:
 
 
 def start_broker(
-    host: str = "127.0.0.1", port: int | None = None, startup_timeout: float = 15.0
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    startup_timeout: float = 15.0,
+    *,
+    die_with_parent: bool = False,
 ) -> EmbeddedBroker:
-    """Start the broker and return once it accepts TCP connections."""
+    """Start the broker and return once it accepts TCP connections.
+
+    ``die_with_parent`` (Linux): the broker gets SIGTERM when the calling thread ends, even when
+    its process is killed by SIGKILL; ask for it only from a thread that lives as long as the
+    broker should.
+    """
     port = port or free_port(host)
     url = f"tcp://{host}:{port}"
     process = subprocess.Popen(
@@ -63,6 +75,7 @@ def start_broker(
         # Its own process group: a Ctrl-C in the terminal then reaches only the owner, which stops
         # the broker after the clients that still flush to it (see eventpipe.dev_stack).
         process_group=0,
+        preexec_fn=supervisor.die_with_parent(os.getpid()) if die_with_parent else None,
     )
     broker = EmbeddedBroker(process, host, port)
     deadline = time.monotonic() + startup_timeout

@@ -155,7 +155,7 @@ class Supervisor:
             # Its own group: a terminal's Ctrl-C reaches only us, so we choose the stop order, and
             # one signal to the group also reaches anything the child started.
             process_group=0,
-            preexec_fn=_die_with_parent(os.getpid()),
+            preexec_fn=die_with_parent(os.getpid()),
         )
         child.started_at = time.monotonic()
         assert child.process.stdout is not None
@@ -229,12 +229,12 @@ _PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None] | None:
-    """On Linux, have the child receive SIGTERM when the supervisor dies, even by SIGKILL.
+def die_with_parent(parent_pid: int) -> Callable[[], None] | None:
+    """A ``preexec_fn``: on Linux the child gets SIGTERM when its parent dies, even by SIGKILL.
 
     The kernel sends it when the *thread* that forked the child exits, which is why the supervisor
-    spawns from the caller's thread only. Elsewhere the process group still lets :meth:`stop`
-    reach every process a child started.
+    spawns from the caller's thread only. Elsewhere (None) the process group still lets
+    :meth:`Supervisor.stop` reach every process a child started.
     """
     libc = _LIBC
     if libc is None:

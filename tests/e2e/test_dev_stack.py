@@ -95,6 +95,7 @@ class DevStack:
         # Not created beforehand: the command must create it.
         self.data_dir = workdir / "data" / "nested"
         self.output = workdir / "dev.log"
+        self.seen: dict[int, int | None] = {}
         env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(
@@ -115,6 +116,17 @@ class DevStack:
             assert self.process.poll() is None, f"eventpipe dev exited early:\n{self.log()}"
             assert time.monotonic() < deadline, f"not ready in {READY_TIMEOUT}s:\n{self.log()}"
             time.sleep(0.2)
+        self.children()
+
+    def children(self) -> dict[int, str]:
+        """Every process below ``eventpipe dev`` now, remembered so orphans can be found later."""
+        found = descendants(self.process.pid)
+        self.seen.update({pid: process_start_time(pid) for pid in found})
+        return found
+
+    def leftovers(self) -> list[int]:
+        """Processes once seen below ``eventpipe dev`` that still run."""
+        return [p for p, t in self.seen.items() if t is not None and process_start_time(p) == t]
 
     def broker_port(self) -> int:
         match = re.search(r"broker listening on 127\.0\.0\.1:(\d+)", self.log())
@@ -122,7 +134,7 @@ class DevStack:
         return int(match.group(1))
 
     def gateway_pid(self) -> int | None:
-        pids = [p for p, cmd in descendants(self.process.pid).items() if "cli gateway" in cmd]
+        pids = [p for p, cmd in self.children().items() if "cli gateway" in cmd]
         return pids[0] if len(pids) == 1 else None
 
     def interrupt(self) -> int:
@@ -134,10 +146,13 @@ class DevStack:
             pytest.fail(f"eventpipe dev did not stop within {STOP_TIMEOUT}s:\n{self.log()}")
 
     def kill_everything(self) -> None:
-        for pid in [*descendants(self.process.pid), self.process.pid]:
+        if self.process.poll() is None:
+            self.children()
+            self.process.kill()
+            self.process.wait()
+        for pid in self.leftovers():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        self.process.wait()
 
 
 @pytest.fixture
@@ -151,8 +166,7 @@ def start_stack(tmp_path: Path) -> Iterator[Callable[[], DevStack]]:
 
     yield start
     for stack in started:
-        if stack.process.poll() is None:
-            stack.kill_everything()
+        stack.kill_everything()
 
 
 def test_dev_starts_the_stack_and_ctrl_c_stops_every_process(
@@ -163,17 +177,14 @@ def test_dev_starts_the_stack_and_ctrl_c_stops_every_process(
 
     assert ready_status(stack.url) == 200
     assert stack.data_dir.is_dir()
-    processes = descendants(stack.process.pid)
-    commands = " | ".join(processes.values())
+    commands = " | ".join(stack.children().values())
     for expected in ("broker --listener-url", "cli worker --role all", "cli gateway"):
         assert expected in commands
-    started = {pid: process_start_time(pid) for pid in processes}
     broker_port = stack.broker_port()
 
     assert stack.interrupt() == 0
 
-    survivors = [processes[p] for p, t in started.items() if process_start_time(p) == t]
-    assert survivors == []
+    assert stack.leftovers() == []
     assert can_listen(stack.port)
     assert can_listen(broker_port)
     order = [stack.log().index(line) for line in ("gateway stopped", "worker stopped", "| stopped")]
@@ -209,3 +220,15 @@ def test_a_killed_gateway_is_restarted(start_stack: Callable[[], DevStack]) -> N
     )
     assert "gateway was killed by SIGKILL; restarting it" in stack.log()
     assert stack.interrupt() == 0
+
+
+def test_no_process_outlives_a_killed_dev_command(start_stack: Callable[[], DevStack]) -> None:
+    stack = start_stack()
+    stack.wait_ready()
+    assert len(stack.children()) >= 3
+
+    stack.process.kill()
+    stack.process.wait()
+
+    wait_for("every child to exit", lambda: stack.leftovers() == [], STOP_TIMEOUT)
+    wait_for("the gateway port to be free", lambda: can_listen(stack.port), STOP_TIMEOUT)
