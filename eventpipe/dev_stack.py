@@ -73,7 +73,7 @@ def run_dev_stack(settings: Settings) -> int:
 
 def _children(settings: Settings) -> list[ChildSpec]:
     """Worker before gateway: events the gateway accepts then find a consumer already running."""
-    # Every setting is passed explicitly, so a stray EVENTPIPE_* in our environment cannot differ.
+    # Children get exactly these settings: to_env() names every one, no other EVENTPIPE_* leaks in.
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
     env.update(settings.to_env())
     # Child output goes through a pipe; unbuffered, each line shows up as it is written.
