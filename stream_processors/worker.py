@@ -47,7 +47,7 @@ class Worker:
         async def run() -> None:
             await service(self.settings, self.clickhouse)
 
-        self.app.task(run, name=getattr(service, "__qualname__", None))
+        self.app.task(run)
 
 
 def exporter_service() -> Service | None:
