@@ -1,1 +1,20 @@
-"""The HTTP front door: authenticate, validate, stamp, produce to Kafka, answer."""
+"""The HTTP front door: authenticate, validate, stamp, produce to Kafka, answer.
+
+``POST /api/events`` behaves as CVAT's endpoint, with these choices of our own:
+
+- every error is JSON ``{"error": "...", "field": "events[3].job_id" | null}``, plus ``"index"``
+  when one event is at fault; 401 answers carry ``WWW-Authenticate``;
+- 400 for a body that does not match the schema, a scope outside ``CLIENT_SCOPES``, a ``payload``
+  that is not JSON text, conflicting org parameters; 401 without valid credentials; 403 for an
+  unknown organization or one the caller is not a member of (admins may use any); 413 for a body
+  over ``max_body_bytes`` (or a message too large for the broker); 415 for a non-JSON body;
+  503 with ``Retry-After`` while the broker is unreachable, slow or the producer buffer is full;
+- a request with no events answers 201 with an empty list and sends nothing to Kafka (a lone
+  ``previous_event`` yields no working time);
+- a 201 means the broker acknowledged the request's single message (acks=all). After a 503 the
+  message may still arrive, so a client's retry can store a request twice (at-least-once).
+
+Modules: ``app`` (routes, lifespan), ``auth`` (who is calling), ``org_context`` (in which
+organization), ``request_body`` (read, decode, validate, enrich), ``events`` (the endpoint),
+``producer`` (Kafka), ``health`` (probes), ``errors`` (JSON errors), ``server`` (uvicorn).
+"""

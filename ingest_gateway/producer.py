@@ -30,6 +30,9 @@ PROBE_INTERVAL_SECONDS: Final = 1.0
 # larger than the body; brokers (message.max.bytes) must accept this size too.
 _MESSAGE_OVERHEAD_FACTOR: Final = 2
 _MESSAGE_OVERHEAD_BYTES: Final = 1024 * 1024
+# Per-partition batch. Only one batch per partition is in flight, and aiokafka's default (16 KiB)
+# is smaller than one typical request, which would make every request wait for the previous one.
+_BATCH_BYTES: Final = 1024 * 1024
 
 
 def unavailable(error: str) -> ApiError:
@@ -120,6 +123,7 @@ class EventProducer:
             acks="all",
             enable_idempotence=self._settings.kafka_idempotence,
             max_request_size=self.max_message_bytes,
+            max_batch_size=_BATCH_BYTES,
             # Batches not delivered by then fail instead of arriving long after the 503.
             request_timeout_ms=int(self._settings.produce_timeout_seconds * 1000),
         )
