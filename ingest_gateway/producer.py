@@ -42,7 +42,7 @@ def unavailable(error: str) -> ApiError:
 class EventProducer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self.max_message_bytes = (
+        self._max_message_bytes = (
             settings.max_body_bytes * _MESSAGE_OVERHEAD_FACTOR + _MESSAGE_OVERHEAD_BYTES
         )
         self._producer: AIOKafkaProducer | None = None
@@ -73,7 +73,7 @@ class EventProducer:
         if producer is None or not self.ready:
             raise unavailable("the event broker is unavailable; retry shortly")
         size = len(key) + len(value)
-        if size > self.max_message_bytes:
+        if size > self._max_message_bytes:
             raise _too_large(size)
         if self._unacknowledged_bytes + size > self._settings.producer_buffer_bytes:
             raise unavailable("the gateway holds too many unacknowledged events; retry shortly")
@@ -122,7 +122,7 @@ class EventProducer:
             bootstrap_servers=self._settings.kafka_bootstrap_servers,
             acks="all",
             enable_idempotence=self._settings.kafka_idempotence,
-            max_request_size=self.max_message_bytes,
+            max_request_size=self._max_message_bytes,
             max_batch_size=_BATCH_BYTES,
             # Batches not delivered by then fail instead of arriving long after the 503.
             request_timeout_ms=int(self._settings.produce_timeout_seconds * 1000),
