@@ -22,12 +22,12 @@ from typing import Any
 import clickhouse_connect
 import msgspec
 from aiokafka import AIOKafkaProducer
-from stream_processors.rows import build_columns
 
-from eventpipe.bench.load_generator import build_post, run_load
-from eventpipe.bench.stack import BenchStack, wait_until_committed
+from eventpipe.bench.load_generator import LoadResult, build_post, run_load
+from eventpipe.bench.stack import LocalPipeline
 from eventpipe.bench.workload import request_body
 from eventpipe.contracts import (
+    WORKING_TIME_SCOPE,
     ClientEventsRequest,
     Identity,
     IngestMessage,
@@ -35,9 +35,13 @@ from eventpipe.contracts import (
     ingest_message_encoder,
     tenant_key,
 )
+from eventpipe.embedded_broker import free_port, start_broker
+from eventpipe.errors import CommandError
 from eventpipe.events_table import COLUMNS, TABLE
+from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from stream_processors.migrations import apply_migrations
+from stream_processors.rows import build_columns
 
 TENANTS = 8
 
@@ -115,48 +119,85 @@ def _raw_insert_rate(data_dir: Path, messages: list[tuple[bytes, bytes]], batch_
     return rate
 
 
+def _stored_client_events(pipeline: LocalPipeline) -> int:
+    with pipeline.stopped_worker_clickhouse() as client:
+        count = client.query(
+            f"SELECT count() FROM {TABLE} FINAL WHERE scope != {{scope:String}}",
+            parameters={"scope": WORKING_TIME_SCOPE},
+        ).result_rows[0][0]
+    return int(count)
+
+
+def _bench_tokens(settings: Settings) -> list[str]:
+    """One user per tenant, so requests spread over partitions as real traffic does."""
+    store = IdentityStore(settings.data_dir)
+    tokens = []
+    for i in range(TENANTS):
+        store.add_user(f"bench{i}", f"bench-password-{i}")
+        tokens.append(store.create_token(f"bench{i}"))
+    return tokens
+
+
+def _post_all(
+    url: str, tokens: list[str], bodies: list[bytes], options: IngestBenchOptions
+) -> LoadResult:
+    posts = [
+        build_post(f"{url}/api/events", body, {"Authorization": f"Token {tokens[i % len(tokens)]}"})
+        for i, body in enumerate(bodies)
+    ]
+    warm_up = asyncio.run(run_load(url, posts[:1], 1))
+    if warm_up.count(201) != 1:
+        raise CommandError(f"the warm-up request was answered {warm_up.statuses}")
+    print(
+        f"posting {len(posts) - 1} requests with {options.concurrency} connections ...", flush=True
+    )
+    return asyncio.run(run_load(url, posts[1:], options.concurrency))
+
+
 def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, Any]:
+    if options.url and not options.token:
+        raise CommandError("--url needs --token: an API token of a user on that gateway")
     rng = random.Random(42)
-    requests_total = max(1, options.events // options.batch)
-    events_total = requests_total * options.batch
+    # One more request than asked for: the first warms the pipeline up and is not measured.
+    requests_total = max(1, options.events // options.batch) + 1
     print(f"building {requests_total} requests of {options.batch} events ...", flush=True)
     bodies = [request_body(i, options.batch, rng) for i in range(requests_total)]
+    messages = _ingest_messages(bodies[1:])
+    events_total = len(messages) * options.batch
+    end_to_end: float | None = None
+    stored: int | None = None
 
     with tempfile.TemporaryDirectory(prefix="eventpipe-bench-") as scratch:
-        with BenchStack.start(
-            base, Path(scratch), tenants=TENANTS, url=options.url, token=options.token
-        ) as stack:
-            posts = [
-                build_post(
-                    f"{stack.url}/api/events",
-                    body,
-                    {"Authorization": f"Token {stack.tokens[i % len(stack.tokens)]}"},
-                )
-                for i, body in enumerate(bodies)
-            ]
-            stack.warm_up(posts[0])
-            print(
-                f"posting {events_total} events with {options.concurrency} connections ...",
-                flush=True,
+        # Our own broker serves the raw produce baseline, and the pipeline unless --url is given.
+        broker = start_broker()
+        try:
+            settings = base.with_overrides(
+                data_dir=Path(scratch) / "data",
+                kafka_bootstrap_servers=broker.bootstrap_servers,
+                http_port=free_port(),
+                clickhouse_dsn="",
             )
-            load_started = time.perf_counter()
-            load = asyncio.run(run_load(stack.url, posts, options.concurrency))
-            acked = load.count(201) * options.batch
-            end_to_end: float | None = None
-            if stack.settings is not None:
-                print("waiting until every event is in ClickHouse ...", flush=True)
-                committed_at = asyncio.run(wait_until_committed(stack.settings, timeout=600))
-                end_to_end = committed_at - load_started
-            stored = stack.stop_and_count_client_events()
-            if stored is not None:
-                stored -= options.batch  # the warm-up request's events
-
+            if options.url:
+                assert options.token is not None
+                load = _post_all(options.url.rstrip("/"), [options.token], bodies, options)
+            else:
+                tokens = _bench_tokens(settings)
+                print("starting a worker and a gateway ...", flush=True)
+                with LocalPipeline.run(
+                    settings, Path(scratch) / "pipeline.log", worker_role="processor"
+                ) as pipeline:
+                    load = _post_all(pipeline.url, tokens, bodies, options)
+                    print("waiting until every event is in ClickHouse ...", flush=True)
+                    # Measured from the start of the load: the warm-up was stored before it.
+                    end_to_end = pipeline.wait_until_stored(timeout=600) - load.started
+                    stored = _stored_client_events(pipeline) - options.batch
             print("measuring raw baselines on the same data ...", flush=True)
-            messages = _ingest_messages(bodies)
-            produce_settings = stack.settings or base
-            raw_produce = asyncio.run(_raw_produce_rate(produce_settings, messages, events_total))
+            raw_produce = asyncio.run(_raw_produce_rate(settings, messages, events_total))
+        finally:
+            broker.stop()
         raw_insert = _raw_insert_rate(Path(scratch), messages, base.batch_max_rows)
 
+    acked = load.count(201) * options.batch
     acked_rate = acked / load.elapsed if load.elapsed else 0.0
     e2e_rate = acked / end_to_end if end_to_end else None
     return {

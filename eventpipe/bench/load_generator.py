@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 class LoadResult:
     statuses: dict[int, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
+    started: float = 0.0  # time.perf_counter() when the first request went out
     elapsed: float = 0.0
 
     def count(self, status: int) -> int:
@@ -88,11 +89,11 @@ async def run_load(
             await asyncio.sleep(progress_every)
             print(f"  ... {done}/{len(requests)} requests answered", flush=True)
 
-    started = time.perf_counter()
+    result.started = time.perf_counter()
     reporter = asyncio.create_task(report_progress())
     try:
         await asyncio.gather(*(connection() for _ in range(concurrency)))
     finally:
         reporter.cancel()
-    result.elapsed = time.perf_counter() - started
+    result.elapsed = time.perf_counter() - result.started
     return result

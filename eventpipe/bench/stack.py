@@ -1,4 +1,5 @@
-"""The pipeline a benchmark runs against: its own embedded stack or a running gateway (--url)."""
+"""A worker and a gateway started as real processes against a given broker, for benchmarks and
+end-to-end tests: start them, wait until every posted event is in ClickHouse, read the table."""
 
 from __future__ import annotations
 
@@ -15,18 +16,18 @@ from pathlib import Path
 
 import clickhouse_connect
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from clickhouse_connect.driver.client import Client
 
-from eventpipe.bench.load_generator import run_load
-from eventpipe.contracts import WORKING_TIME_SCOPE
-from eventpipe.embedded_broker import EmbeddedBroker, free_port, start_broker
 from eventpipe.errors import CommandError
-from eventpipe.events_table import TABLE
-from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 
 
 async def wait_until_committed(settings: Settings, timeout: float) -> float:
-    """Wait until the processor's committed offsets reach the topic's end; return when."""
+    """Wait until the processor's committed offsets reach the events topic's end; return when.
+
+    The processor commits an offset only after its rows are inserted, so this is the moment every
+    event produced so far is in ClickHouse.
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=settings.processor_group_id,
@@ -35,9 +36,8 @@ async def wait_until_committed(settings: Settings, timeout: float) -> float:
     await consumer.start()
     try:
         partitions = [
-            TopicPartition(settings.events_topic, p)
-            for p in sorted(consumer.partitions_for_topic(settings.events_topic) or set())
-        ] or [TopicPartition(settings.events_topic, p) for p in range(settings.topic_partitions)]
+            TopicPartition(settings.events_topic, p) for p in range(settings.topic_partitions)
+        ]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             ends = await consumer.end_offsets(partitions)
@@ -70,65 +70,51 @@ def wait_ready(url: str, timeout: float, processes: list[subprocess.Popen[bytes]
 
 
 @dataclass
-class BenchStack:
-    url: str
-    tokens: list[str]
-    # None when benchmarking a gateway started elsewhere: its broker and ClickHouse are not ours.
-    settings: Settings | None
-    broker: EmbeddedBroker | None = None
+class LocalPipeline:
+    settings: Settings
+    worker: subprocess.Popen[bytes]
+    gateway: subprocess.Popen[bytes]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.http_host}:{self.settings.http_port}"
 
     @classmethod
     @contextlib.contextmanager
-    def start(
-        cls, base: Settings, scratch: Path, *, tenants: int, url: str | None, token: str | None
-    ) -> Iterator[BenchStack]:
-        if url:
-            if not token:
-                raise CommandError("--url needs --token: an API token of a user on that gateway")
-            yield cls(url=url.rstrip("/"), tokens=[token], settings=None)
-            return
-        broker = start_broker()
-        settings = base.with_overrides(
-            data_dir=scratch / "data",
-            kafka_bootstrap_servers=broker.bootstrap_servers,
-            http_port=free_port(),
-            clickhouse_dsn="",
-        )
-        store = IdentityStore(settings.data_dir)
-        tokens = []
-        for i in range(tenants):
-            store.add_user(f"bench{i}", f"bench-password-{i}")
-            tokens.append(store.create_token(f"bench{i}"))
-        stack = cls(
-            url=f"http://{settings.http_host}:{settings.http_port}",
-            tokens=tokens,
-            settings=settings,
-            broker=broker,
-        )
-        env = settings.to_env()
-        try:
-            for role in (["worker", "--role", "processor"], ["gateway"]):
-                stack.processes.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", "eventpipe.cli", *role],
-                        env={**_inherited_env(), **env},
-                        stdout=subprocess.DEVNULL,
-                    )
-                )
-            print("starting broker, worker and gateway ...", flush=True)
-            wait_ready(stack.url, 60, stack.processes)
-            yield stack
-        finally:
-            stack.stop()
+    def run(
+        cls, settings: Settings, log_path: Path, worker_role: str = "all"
+    ) -> Iterator[LocalPipeline]:
+        """Start a worker and a gateway on ``settings`` (whose broker must be running)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
+        env.update(settings.to_env())
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        # The children's logs would drown a report; they are kept for when something fails.
+        with log_path.open("wb") as log:
 
-    def warm_up(self, request: bytes) -> None:
-        """One request through the whole pipeline, so start-up is not part of the measurement."""
-        result = asyncio.run(run_load(self.url, [request], 1))
-        if result.count(201) != 1:
-            raise CommandError(f"the warm-up request was answered {result.statuses}")
-        if self.settings is not None:
-            asyncio.run(wait_until_committed(self.settings, timeout=120))
+            def start(*command: str) -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    [sys.executable, "-m", "eventpipe.cli", *command],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+
+            worker = start("worker", "--role", worker_role)
+            gateway = start("gateway")
+            pipeline = cls(settings, worker, gateway, [worker, gateway])
+            try:
+                wait_ready(pipeline.url, 60, pipeline.processes)
+                yield pipeline
+            except BaseException:
+                lines = log_path.read_text(errors="replace").splitlines()[-30:]
+                print("the pipeline's last log lines:", *lines, sep="\n  ", flush=True)
+                raise
+            finally:
+                pipeline.stop()
+
+    def wait_until_stored(self, timeout: float = 120) -> float:
+        return asyncio.run(wait_until_committed(self.settings, timeout))
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -140,29 +126,15 @@ class BenchStack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        self.processes.clear()
-        if self.broker is not None:
-            self.broker.stop()
-            self.broker = None
 
-    def stop_and_count_client_events(self) -> int | None:
-        """Stop the worker (chDB allows one process per path) and count the stored client events."""
-        if self.settings is None:
-            return None
-        for process in self.processes:
-            process.terminate()
-            process.wait(30)
-        self.processes.clear()
+    @contextlib.contextmanager
+    def stopped_worker_clickhouse(self) -> Iterator[Client]:
+        """The worker's ClickHouse, opened here after stopping the worker: an embedded engine
+        admits one process per data path."""
+        self.worker.terminate()
+        self.worker.wait(30)
         client = clickhouse_connect.get_client(dsn=self.settings.resolved_clickhouse_dsn)
         try:
-            count = client.query(
-                f"SELECT count() FROM {TABLE} FINAL WHERE scope != {{scope:String}}",
-                parameters={"scope": WORKING_TIME_SCOPE},
-            ).result_rows[0][0]
-            return int(count)
+            yield client
         finally:
             client.close()
-
-
-def _inherited_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
