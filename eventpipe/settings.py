@@ -114,6 +114,13 @@ class Settings:
         return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
 
     @property
+    def max_message_bytes(self) -> int:
+        """The largest Kafka message the gateway produces. A message holds the request's events
+        plus the identity stamped on each of them, so it can be larger than the body; the events
+        topic is created to accept it (a real cluster's default limit is about 1 MB)."""
+        return self.max_body_bytes * 2 + 1024 * 1024
+
+    @property
     def embedded_clickhouse(self) -> bool:
         return self.resolved_clickhouse_dsn.startswith("chdb://")
 

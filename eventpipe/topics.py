@@ -33,6 +33,7 @@ async def ensure_topics(settings: Settings) -> None:
                         name,
                         num_partitions=settings.topic_partitions,
                         replication_factor=settings.topic_replication_factor,
+                        topic_configs={"max.message.bytes": str(settings.max_message_bytes)},
                     )
                     for name in missing
                 ]

@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS: Final = 1
 PROBE_INTERVAL_SECONDS: Final = 1.0
-# A message holds the request's events plus the identity stamped on each of them, so it can be
-# larger than the body; brokers (message.max.bytes) must accept this size too.
-_MESSAGE_OVERHEAD_FACTOR: Final = 2
-_MESSAGE_OVERHEAD_BYTES: Final = 1024 * 1024
 # Per-partition batch. Only one batch per partition is in flight, and aiokafka's default (16 KiB)
 # is smaller than one typical request, which would make every request wait for the previous one.
 _BATCH_BYTES: Final = 1024 * 1024
@@ -42,9 +38,7 @@ def unavailable(error: str) -> ApiError:
 class EventProducer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._max_message_bytes = (
-            settings.max_body_bytes * _MESSAGE_OVERHEAD_FACTOR + _MESSAGE_OVERHEAD_BYTES
-        )
+        self._max_message_bytes = settings.max_message_bytes
         self._producer: AIOKafkaProducer | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._unacknowledged_bytes = 0
