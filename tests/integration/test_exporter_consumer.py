@@ -1,0 +1,143 @@
+"""End to end on real engines: the gateway's functions, Kafka, the exporter, ClickHouse, a store."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import urllib.request
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import MessageSizeTooLargeError
+from clickhouse_connect.driver.client import Client
+
+from eventpipe.contracts import ExportFilter
+from eventpipe.settings import Settings
+from exporter.requests import (
+    get_export_status,
+    open_export_download,
+    presign_export,
+    submit_export,
+)
+from exporter.service import run_exporter
+from exporter.status import ExportState, ExportStatus
+from exporter.stores import ObjectStore, open_store
+
+Insert = Callable[[Client, list[dict[str, Any]]], None]
+T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
+FILTER = ExportFilter(since=T0, until=T0 + timedelta(hours=1), user_id=7)
+
+
+@pytest.fixture(params=["filesystem", "s3"])
+def export_settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
+    if request.param == "filesystem":
+        return settings
+    return settings.with_overrides(
+        s3_endpoint=request.getfixturevalue("s3_endpoint"),
+        s3_bucket=f"exports-{uuid.uuid4().hex[:12]}",
+        s3_access_key="t",
+        s3_secret_key="t",
+    )
+
+
+async def wait_until_ended(store: ObjectStore, query_id: uuid.UUID) -> ExportStatus:
+    for _ in range(600):
+        status = await get_export_status(store, query_id)
+        assert status is not None
+        if status.state.terminal:
+            return status
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"export {query_id} did not end: {status}")
+
+
+async def committed_offsets(settings: Settings) -> int:
+    """The sum of the exporter group's committed offsets on the exports topic."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, group_id=settings.exporter_group_id
+    )
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(settings.exports_topic, p) for p in range(settings.topic_partitions)
+        ]
+        return sum([await consumer.committed(partition) or 0 for partition in partitions])
+    finally:
+        await consumer.stop()
+
+
+async def test_a_submitted_export_is_run_published_and_committed(
+    export_settings: Settings, events_clickhouse: Client, insert_events: Insert
+) -> None:
+    insert_events(
+        events_clickhouse,
+        [
+            {"scope": "load:job", "timestamp": T0 + timedelta(seconds=2), "user_id": 7},
+            {"scope": "save:job", "timestamp": T0 + timedelta(seconds=1), "user_id": 7},
+            {"scope": "debug:info", "timestamp": T0, "user_id": 8},
+        ],
+    )
+    store = await asyncio.to_thread(open_store, export_settings)
+    stop = asyncio.Event()
+    exporter = asyncio.create_task(
+        run_exporter(export_settings, events_clickhouse, stop, sweep_interval=0.2)
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=export_settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        query_id = await submit_export(export_settings, store, producer, 7, FILTER, "mine.csv")
+        queued = await get_export_status(store, query_id)
+        assert queued is not None and queued.owner_user_id == 7
+
+        status = await wait_until_ended(store, query_id)
+        assert status.state is ExportState.FINISHED, status.error
+        assert (status.rows, status.filename) == (2, "mine.csv")
+
+        data = b"".join(await open_export_download(store, status))
+        rows = list(csv.reader(io.StringIO(data.decode())))
+        assert [row[0] for row in rows] == ["scope", "save:job", "load:job"]
+        assert status.size == len(data)
+
+        url = await presign_export(store, status, timedelta(minutes=5))
+        if export_settings.s3_endpoint:
+            assert url is not None
+            with urllib.request.urlopen(url) as response:
+                assert response.read() == data
+        else:
+            assert url is None
+    finally:
+        stop.set()
+        await exporter
+        await producer.stop()
+    assert await committed_offsets(export_settings) == 1
+
+
+async def test_the_exporter_stops_when_cancelled(
+    settings: Settings, events_clickhouse: Client
+) -> None:
+    exporter = asyncio.create_task(run_exporter(settings, events_clickhouse))
+    await asyncio.sleep(1)
+    exporter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await exporter
+
+
+async def test_a_refused_request_fails_the_export_it_recorded(settings: Settings) -> None:
+    store = await asyncio.to_thread(open_store, settings)
+    # The request message is larger than this producer may send, so aiokafka refuses it.
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers, max_request_size=64
+    )
+    await producer.start()
+    try:
+        with pytest.raises(MessageSizeTooLargeError):
+            await submit_export(settings, store, producer, 7, FILTER, "mine.csv")
+    finally:
+        await producer.stop()
+    [record] = [info.key for info in store.list("exports/")]
+    status = await get_export_status(store, uuid.UUID(record.removeprefix("exports/")[:36]))
+    assert status is not None and status.state is ExportState.FAILED and status.error
