@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Final
+from typing import Annotated, Final, cast
 
 import msgspec
 
@@ -108,6 +108,16 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def preencoded(events_json: bytes) -> list[Event]:
+    """Events already encoded as a JSON array, to embed verbatim in an IngestMessage or a
+    ClientEvents answer: the gateway encodes a request's events once for both.
+
+    msgspec writes a ``Raw`` value as it is; the cast keeps the declared field type, which is the
+    one decoding checks.
+    """
+    return cast(list[Event], msgspec.Raw(events_json))
 
 
 ingest_message_encoder: Final = msgspec.json.Encoder()

@@ -10,7 +10,13 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventpipe.contracts import ClientEvents, IngestMessage, ingest_message_encoder, tenant_key
+from eventpipe.contracts import (
+    ClientEvents,
+    IngestMessage,
+    ingest_message_encoder,
+    preencoded,
+    tenant_key,
+)
 from eventpipe.settings import Settings
 from ingest_gateway import request_body
 from ingest_gateway.auth import authenticate
@@ -35,16 +41,17 @@ async def post_events(request: Request) -> Response:
 
     # A request without events has nothing to store (previous_event alone yields no working
     # time), so it is answered without a round trip to the broker.
+    events = preencoded(_response_encoder.encode(events_request.events))
     if events_request.events:
         message = IngestMessage(
             request_id=uuid.uuid4(),
             received_at=received_at,
             identity=identity,
-            events=events_request.events,
+            events=events,
             previous_event=events_request.previous_event,
         )
         await producer_of(request).produce(
             tenant_key(identity), ingest_message_encoder.encode(message)
         )
-    answer = ClientEvents(events=events_request.events, timestamp=events_request.timestamp)
+    answer = ClientEvents(events=events, timestamp=events_request.timestamp)
     return Response(_response_encoder.encode(answer), 201, media_type=JSON_MEDIA_TYPE)
