@@ -55,9 +55,10 @@ def test_times_are_passed_in_utc() -> None:
 def test_max_threads_is_only_set_when_asked() -> None:
     export_filter = ExportFilter(since=SINCE, until=UNTIL)
     assert "max_threads" not in build_export_query(export_filter, neutralize_formulas=True).sql
-    assert "max_threads = 1" in build_export_query(
-        export_filter, neutralize_formulas=True, max_threads=1
-    ).sql
+    assert (
+        "max_threads = 1"
+        in build_export_query(export_filter, neutralize_formulas=True, max_threads=1).sql
+    )
 
 
 def test_header_is_the_cvat_columns_in_order() -> None:

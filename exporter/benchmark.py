@@ -1,0 +1,140 @@
+"""Measure an export against raw ClickHouse CSV output and a naive exporter, side by side.
+
+Meant for ``eventpipe bench export``; report ratios from one run, not bare times (DESIGN §4).
+Linux only: peak memory comes from ``/proc/self`` (reset through ``clear_refs``).
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+from eventpipe.contracts import ExportFilter, ExportRequest
+from eventpipe.events_table import CVAT_COLUMNS, TABLE
+from exporter.export_job import JobOptions, run_export
+from exporter.status import ExportState
+from exporter.stores import FilesystemStore
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+# Inserted in batches of the processor's default size, so the table has the many parts that
+# FINAL must merge in production.
+INSERT_BATCH = 50_000
+_INSERT_SQL = f"""
+INSERT INTO {TABLE} SELECT
+    'draw:object', if(number % 3 = 0, NULL, concat('obj', toString(number))), number,
+    if(number % 7 = 0, '=HYPERLINK("x")', 'value'), 'client',
+    {{t0:DateTime64(3, 'UTC')}} + toIntervalMillisecond(number * 37), 1, 10,
+    number % 10, number % 100, number % 1000, number % 50, 'user', 'user@example.com',
+    if(number % 2 = 0, NULL, number % 5), 'org', '{{"working_time": 1200, "note": "text"}}',
+    generateUUIDv4(), 0, now64(3)
+FROM numbers({{start:UInt64}}, {{count:UInt64}})
+"""
+
+
+@dataclass
+class _Run:
+    rows: int
+    seconds: float
+    rss_growth_mb: float
+
+    def report(self) -> dict[str, float]:
+        return {
+            "rows": self.rows,
+            "seconds": round(self.seconds, 3),
+            "rows_per_s": round(self.rows / self.seconds),
+            "peak_rss_growth_mb": round(self.rss_growth_mb, 1),
+        }
+
+
+def run_export_benchmark(
+    rows: int = 1_000_000, *, work_dir: Path | None = None, max_threads: int = 1
+) -> dict[str, Any]:
+    """Fill an embedded engine with ``rows`` events, then time and weigh three ways out:
+
+    - ``raw``: ``SELECT <CVAT columns> FROM events FORMAT CSVWithNames`` (no dedup, no order);
+    - ``export``: the exporter's job, CSV streamed into a filesystem store;
+    - ``naive``: ``client.query`` of the same rows, written with ``csv.writer``.
+
+    Must run in a process that has no other chDB path open.
+    """
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        client = clickhouse_connect.get_client(dsn=f"chdb://{Path(tmp, 'clickhouse')}")
+        try:
+            _fill(client, rows)
+            store = FilesystemStore(Path(tmp, "exports"))
+            raw = _measure(lambda: _raw(client))
+            export = _measure(lambda: _export(client, store, max_threads))
+            naive = _measure(lambda: _naive(client, Path(tmp, "naive.csv")))
+        finally:
+            client.close()
+    return {
+        "rows": rows,
+        "raw": raw.report(),
+        "export": export.report(),
+        "naive": naive.report(),
+        "export_vs_raw_rate": round(raw.seconds / export.seconds, 3),
+        "naive_vs_raw_rate": round(raw.seconds / naive.seconds, 3),
+    }
+
+
+def _fill(client: Client, rows: int) -> None:
+    from stream_processors.migrations import apply_migrations
+
+    apply_migrations(client)
+    for start in range(0, rows, INSERT_BATCH):
+        count = min(INSERT_BATCH, rows - start)
+        client.command(_INSERT_SQL, parameters={"t0": T0, "start": start, "count": count})
+
+
+def _raw(client: Client) -> int:
+    data = client.raw_query(f"SELECT {', '.join(CVAT_COLUMNS)} FROM {TABLE}", fmt="CSVWithNames")
+    return data.count(b"\n") - 1
+
+
+def _export(client: Client, store: FilesystemStore, max_threads: int) -> int:
+    request = ExportRequest(
+        query_id=uuid.uuid4(),
+        owner_user_id=1,
+        filter=ExportFilter(since=T0, until=T0 + timedelta(days=3650)),
+        filename="bench.csv",
+    )
+    options = JobOptions(ttl=timedelta(hours=1), max_threads=max_threads)
+    status = run_export(request, client, store, options)
+    if status.state is not ExportState.FINISHED:
+        raise RuntimeError(f"the benchmark export failed: {status.error}")
+    return status.rows
+
+
+def _naive(client: Client, path: Path) -> int:
+    result = client.query(f"SELECT {', '.join(CVAT_COLUMNS)} FROM {TABLE} FINAL ORDER BY timestamp")
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(CVAT_COLUMNS)
+        writer.writerows(result.result_rows)
+    return len(result.result_rows)
+
+
+def _measure(run: Callable[[], int]) -> _Run:
+    Path("/proc/self/clear_refs").write_text("5")  # resets the peak (VmHWM) to the current RSS
+    before = _proc_status_mb("VmRSS")
+    started = time.perf_counter()
+    rows = run()
+    seconds = time.perf_counter() - started
+    return _Run(rows, seconds, _proc_status_mb("VmHWM") - before)
+
+
+def _proc_status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
