@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY_DELAY_SECONDS: Final = 0.5
 MAX_RETRY_DELAY_SECONDS: Final = 30.0
+# The CVAT client sends its events in requests of up to 100.
+EVENTS_PER_FULL_REQUEST: Final = 100
 
 
 @dataclass
@@ -111,9 +113,11 @@ def add_ingest_agent(app: faust.App, settings: Settings, sink: ClickHouseSink) -
     processor = IngestProcessor(
         sink, DeadLetters(app, settings.dead_letter_topic), max_rows=settings.batch_max_rows
     )
-    # noack_take counts messages, not events: a take ends after batch_max_rows messages or
-    # batch_max_seconds, whichever comes first, and ``process`` cuts it into inserts by events.
-    take_messages = settings.batch_max_rows
+    # noack_take counts messages, not events, and waits out the whole window unless its buffer
+    # fills: sized in messages of a full CVAT request, a busy topic fills it with about
+    # batch_max_rows events and is processed at once, a quiet one within batch_max_seconds.
+    # ``process`` still cuts what it gets into inserts of at most batch_max_rows events.
+    take_messages = max(1, settings.batch_max_rows // EVENTS_PER_FULL_REQUEST)
 
     async def ingest(stream: StreamT[bytes]) -> None:
         # Agents get a faust.Stream; only it has noack_take, which the StreamT protocol lacks.
