@@ -162,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     create_token.add_argument("username")
 
     bench = _command(sub, "bench", _bench, "measure throughput against raw baselines")
-    bench.add_argument("stage", choices=("ingest",), help="what to measure")
-    bench.add_argument("--events", type=int, default=200_000, help="events to post")
+    bench.add_argument("stage", choices=("ingest", "export"), help="what to measure")
+    bench.add_argument("--events", type=int, default=200_000, help="ingest: events to post")
+    bench.add_argument("--rows", type=int, default=1_000_000, help="export: rows to export")
     bench.add_argument("--concurrency", type=int, default=32, help="concurrent connections")
     bench.add_argument("--batch", type=int, default=100, help="events per request")
     bench.add_argument("--url", help="benchmark this running gateway instead of starting one")

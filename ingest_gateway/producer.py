@@ -28,7 +28,7 @@ RETRY_AFTER_SECONDS: Final = 1
 PROBE_INTERVAL_SECONDS: Final = 1.0
 # Per-partition batch. Only one batch per partition is in flight, and aiokafka's default (16 KiB)
 # is smaller than one typical request, which would make every request wait for the previous one.
-_BATCH_BYTES: Final = 1024 * 1024
+PRODUCER_BATCH_BYTES: Final = 1024 * 1024
 
 
 def unavailable(error: str) -> ApiError:
@@ -117,7 +117,7 @@ class EventProducer:
             acks="all",
             enable_idempotence=self._settings.kafka_idempotence,
             max_request_size=self._max_message_bytes,
-            max_batch_size=_BATCH_BYTES,
+            max_batch_size=PRODUCER_BATCH_BYTES,
             # Batches not delivered by then fail instead of arriving long after the 503.
             request_timeout_ms=int(self._settings.produce_timeout_seconds * 1000),
         )

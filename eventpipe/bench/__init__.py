@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -10,19 +12,32 @@ from eventpipe.settings import Settings
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    from eventpipe.bench.ingest import IngestBenchOptions, format_ingest_report, run_ingest_bench
+    report: dict[str, Any]
+    describe: Callable[[dict[str, Any]], str]
+    if args.stage == "ingest":
+        from eventpipe.bench.ingest import (
+            IngestBenchOptions,
+            format_ingest_report,
+            run_ingest_bench,
+        )
 
-    settings = Settings.from_env(data_dir=args.data_dir)
-    options = IngestBenchOptions(
-        events=args.events,
-        concurrency=args.concurrency,
-        batch=args.batch,
-        url=args.url,
-        token=args.token,
-    )
-    report = run_ingest_bench(settings, options)
-    if args.json:
-        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        options = IngestBenchOptions(
+            events=args.events,
+            concurrency=args.concurrency,
+            batch=args.batch,
+            url=args.url,
+            token=args.token,
+        )
+        report = run_ingest_bench(Settings.from_env(data_dir=args.data_dir), options)
+        describe = format_ingest_report
     else:
-        print(format_ingest_report(report))
+        from eventpipe.bench.export import format_export_report
+        from exporter.benchmark import run_export_benchmark
+
+        print(f"filling an embedded engine with {args.rows:,} rows, then exporting them ...")
+        report = run_export_benchmark(args.rows)
+        describe = format_export_report
+    print(
+        orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else describe(report)
+    )
     return 0

@@ -40,6 +40,7 @@ from eventpipe.errors import CommandError
 from eventpipe.events_table import COLUMNS, TABLE
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
+from ingest_gateway.producer import PRODUCER_BATCH_BYTES
 from stream_processors.migrations import apply_migrations
 from stream_processors.rows import build_columns
 
@@ -77,8 +78,12 @@ def _ingest_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
 async def _raw_produce_rate(
     settings: Settings, messages: list[tuple[bytes, bytes]], events: int
 ) -> float:
+    # The gateway's own batch size: aiokafka's default is smaller than one message.
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", linger_ms=5
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        max_batch_size=PRODUCER_BATCH_BYTES,
+        max_request_size=settings.max_message_bytes,
     )
     await producer.start()
     try:
