@@ -1,0 +1,25 @@
+"""Fixtures of the end-to-end tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from eventpipe.embedded_broker import free_port
+from tests.e2e.dev_stack_support import DevStack
+
+
+@pytest.fixture
+def start_stack(tmp_path: Path) -> Iterator[Callable[[], DevStack]]:
+    started: list[DevStack] = []
+
+    def start() -> DevStack:
+        stack = DevStack(tmp_path / f"stack{len(started)}", free_port())
+        started.append(stack)
+        return stack
+
+    yield start
+    for stack in started:
+        stack.kill_everything()

@@ -1,0 +1,107 @@
+"""Events posted over HTTP end up, enriched, in ClickHouse, with their working time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from eventpipe.bench.stack import LocalPipeline
+from eventpipe.embedded_broker import free_port
+from eventpipe.identity import IdentityStore
+from eventpipe.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+# The client's clock runs 30 s behind the server's; the gateway corrects every timestamp by that.
+CLIENT_SKEW = timedelta(seconds=-30)
+
+
+@pytest.fixture
+def pipeline(settings: Settings, tmp_path: Path) -> Iterator[LocalPipeline]:
+    settings = settings.with_overrides(http_port=free_port())
+    store = IdentityStore(settings.data_dir)
+    store.add_user("alice", "alice-password", email="alice@example.com")
+    store.add_org("acme")
+    store.add_member("acme", "alice", "worker")
+    with LocalPipeline.run(settings, tmp_path / "pipeline.log", worker_role="processor") as running:
+        yield running
+
+
+def client_time(moment: datetime) -> str:
+    return (moment + CLIENT_SKEW).isoformat()
+
+
+def test_posted_events_are_stored_enriched_with_working_time(pipeline: LocalPipeline) -> None:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+    at = [start + timedelta(seconds=s) for s in (0, 10, 12, 300)]
+    body = {
+        "events": [
+            {"scope": "load:job", "timestamp": client_time(at[0]), "job_id": 7, "task_id": 3},
+            {
+                "scope": "change:frame",
+                "timestamp": client_time(at[1]),
+                "duration": 4000,
+                "job_id": 7,
+                "task_id": 3,
+                "payload": '{"to": 12,  "from": 11}',
+                "user_id": 999,
+                "org_slug": "forged",
+            },
+            {"scope": "draw:object", "timestamp": client_time(at[2]), "job_id": 7, "task_id": 3},
+            # 286 s after the previous one ended: a pause, not work.
+            {"scope": "save:job", "timestamp": client_time(at[3]), "job_id": 8, "task_id": 3},
+        ],
+        "previous_event": {
+            "scope": "load:job",
+            "timestamp": client_time(start - timedelta(seconds=5)),
+            "job_id": 7,
+            "task_id": 3,
+        },
+        "timestamp": client_time(datetime.now(UTC)),
+    }
+    answer = httpx.post(
+        f"{pipeline.url}/api/events",
+        json=body,
+        auth=("alice", "alice-password"),
+        headers={"X-Organization": "acme"},
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    echoed = answer.json()["events"]
+    assert [e["user_name"] for e in echoed] == ["alice"] * 4
+    assert echoed[1]["payload"] == '{"from":11,"to":12}'
+
+    pipeline.wait_until_stored()
+    with pipeline.stopped_worker_clickhouse() as client:
+        rows = client.query(
+            "SELECT scope, timestamp, duration, job_id, user_name, user_email, org_slug, source,"
+            " payload FROM events FINAL ORDER BY timestamp, event_seq"
+        ).named_results()
+        rows = list(rows)
+
+    client_rows = [r for r in rows if r["scope"] != "send:working_time"]
+    assert [r["scope"] for r in client_rows] == [e["scope"] for e in body["events"]]
+    for row, sent_at in zip(client_rows, at, strict=True):
+        # Stored within a second of when the event really happened (the skew is corrected; the
+        # remainder is the request's time in flight).
+        stored = row["timestamp"].replace(tzinfo=UTC)
+        assert abs(stored - sent_at) < timedelta(seconds=1), (stored, sent_at)
+        assert (row["user_name"], row["user_email"]) == ("alice", "alice@example.com")
+        assert row["org_slug"] == "acme"
+        assert row["source"] == "client"
+    assert client_rows[1]["payload"] == '{"from":11,"to":12}'
+
+    working = {r["job_id"]: r for r in rows if r["scope"] == "send:working_time"}
+    # Job 7: 5 s from the previous event to load:job, 10 s to change:frame, its 4 s of
+    # duration (which covers draw:object at +12 s): 19 s. The 286 s pause counts for nobody,
+    # and save:job, the last event, adds nothing to job 8.
+    assert set(working) == {7}
+    assert working[7]["duration"] == 19_000
+    assert orjson.loads(working[7]["payload"]) == {"working_time": 19_000}
+    assert working[7]["user_name"] == "alice"
+    assert working[7]["org_slug"] == "acme"
