@@ -61,6 +61,25 @@ def _tokens_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tokens_list(args: argparse.Namespace) -> int:
+    from eventpipe.identity import IdentityStore
+
+    tokens = IdentityStore(_settings(args).data_dir).list_tokens(args.username)
+    for token in tokens:
+        print(f"{token.id}\t{token.created_at}")
+    if not tokens:
+        print(f"{args.username!r} has no API tokens", file=sys.stderr)
+    return 0
+
+
+def _tokens_revoke(args: argparse.Namespace) -> int:
+    from eventpipe.identity import IdentityStore
+
+    token = IdentityStore(_settings(args).data_dir).revoke_token(args.token_or_id)
+    print(f"revoked token {token.id} of {token.username!r} (created {token.created_at})")
+    return 0
+
+
 # --- processes -----------------------------------------------------------------------------------
 
 
@@ -160,6 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create_token = _command(tokens, "create", _tokens_create, "create an API token and print it")
     create_token.add_argument("username")
+    list_tokens = _command(
+        tokens, "list", _tokens_list, "list a user's API tokens: id and creation time"
+    )
+    list_tokens.add_argument("username")
+    revoke = _command(
+        tokens, "revoke", _tokens_revoke, "revoke an API token, named by its id or by the token"
+    )
+    revoke.add_argument("token_or_id")
 
     bench = _command(sub, "bench", _bench, "measure throughput against raw baselines")
     bench.add_argument("stage", choices=("ingest", "export"), help="what to measure")

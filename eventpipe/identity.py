@@ -61,10 +61,25 @@ CREATE TABLE IF NOT EXISTS memberships (
     PRIMARY KEY (org_id, user_id)
 );
 CREATE TABLE IF NOT EXISTS tokens (
-    digest TEXT PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    digest TEXT NOT NULL UNIQUE,
     user_id INTEGER NOT NULL REFERENCES users(id),
     created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
+"""
+
+# Tokens once had no id of their own; such a table is rebuilt with one, keeping every token.
+_ADD_TOKEN_IDS: Final = """
+ALTER TABLE tokens RENAME TO tokens_without_ids;
+CREATE TABLE tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    digest TEXT NOT NULL UNIQUE,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+INSERT INTO tokens (digest, user_id, created_at)
+    SELECT digest, user_id, created_at FROM tokens_without_ids ORDER BY created_at;
+DROP TABLE tokens_without_ids;
 """
 
 
@@ -80,6 +95,13 @@ class UnknownOrgError(CommandError):
     def __init__(self, slug: str) -> None:
         super().__init__(
             f"there is no organization {slug!r}; create it with `eventpipe orgs add {slug}`"
+        )
+
+
+class UnknownTokenError(CommandError):
+    def __init__(self) -> None:
+        super().__init__(
+            "no such token; `eventpipe tokens list USERNAME` shows the ids of a user's tokens"
         )
 
 
@@ -109,6 +131,15 @@ class Org:
     slug: str
 
 
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What may be shown about an API token: never the token."""
+
+    id: int
+    username: str
+    created_at: str
+
+
 class IdentityStore:
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
@@ -117,6 +148,9 @@ class IdentityStore:
             # WAL is a property of the database file, so setting it once serves every process.
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            token_columns = {row[1] for row in db.execute("PRAGMA table_info(tokens)")}
+            if "id" not in token_columns:
+                db.executescript(_ADD_TOKEN_IDS)
 
     # --- administration (the CLI) ----------------------------------------------------------------
 
@@ -180,6 +214,35 @@ class IdentityStore:
                 (_token_digest(token), user.id),
             )
         return token
+
+    def list_tokens(self, username: str) -> list[TokenInfo]:
+        """The user's tokens, oldest first; the tokens themselves are not stored, only digests."""
+        user = self._require_user(username)
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT id, created_at FROM tokens WHERE user_id = ? ORDER BY id", (user.id,)
+            ).fetchall()
+        return [TokenInfo(token_id, username, created_at) for token_id, created_at in rows]
+
+    def revoke_token(self, token_or_id: str) -> TokenInfo:
+        """Delete a token named by its id (from :meth:`list_tokens`) or by the token itself.
+
+        Gateways stop accepting it within ``token_cache_seconds``.
+        """
+        if token_or_id.isdigit():
+            where, key = "t.id = ?", token_or_id
+        else:
+            where, key = "t.digest = ?", _token_digest(token_or_id)
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT t.id, u.username, t.created_at FROM tokens t"
+                f" JOIN users u ON u.id = t.user_id WHERE {where}",
+                (key,),
+            ).fetchone()
+            if row is None:
+                raise UnknownTokenError()
+            db.execute("DELETE FROM tokens WHERE id = ?", (row[0],))
+        return TokenInfo(*row)
 
     # --- lookups (the gateway) -------------------------------------------------------------------
 

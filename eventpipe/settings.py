@@ -54,6 +54,9 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     # Seconds a verified Basic-auth password stays cached, so the slow hash runs once per client.
     auth_cache_seconds: float = 60.0
+    # Seconds an API token stays cached: a revoked token keeps working in a gateway at most this
+    # long. Token checks are one indexed SQLite read, so a short time costs little.
+    token_cache_seconds: float = 5.0
 
     # --- Object store (exports) -----------------------------------------------------------------
     s3_endpoint: str = ""

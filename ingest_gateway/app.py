@@ -46,6 +46,6 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(routes=routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     identity = IdentityStore(settings.data_dir)
     app.state.settings = settings
-    app.state.authenticator = Authenticator(identity, settings.auth_cache_seconds)
+    app.state.authenticator = Authenticator.from_settings(identity, settings)
     app.state.org_resolver = OrgResolver(identity, settings.auth_cache_seconds)
     return app

@@ -1,9 +1,11 @@
 """Who is calling: HTTP Basic, ``Authorization: Token <key>`` or ``Authorization: Bearer <key>``.
 
 Checking a password runs scrypt (about 0.1 s of CPU), so successful verifications are cached for
-``settings.auth_cache_seconds`` under a SHA-256 of the header, never the secret itself. Cache misses
-run in a worker thread so the event loop keeps serving, and concurrent misses for the same header
-share one lookup. Failures are not cached: a fixed password or a new token works at once.
+``settings.auth_cache_seconds`` under a SHA-256 of the header, never the secret itself. API tokens
+are cached for at most ``settings.token_cache_seconds``, which bounds how long a revoked token keeps
+working. Cache misses run in a worker thread so the event loop keeps serving, and concurrent misses
+for the same header share one lookup. Failures are not cached: a fixed password or a new token
+works at once.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
 
 from starlette.requests import Request
 
 from eventpipe.identity import IdentityStore, User
+from eventpipe.settings import Settings
 from ingest_gateway.errors import ApiError
 from ingest_gateway.ttl_cache import TtlCache
 
@@ -28,11 +32,30 @@ def unauthorized(error: str) -> ApiError:
     return ApiError(401, error, headers=CHALLENGE)
 
 
+@dataclass(frozen=True, slots=True)
+class _Credential:
+    """How to check one Authorization header, and how long a success may be cached."""
+
+    lookup: Callable[[], User | None]
+    cache_seconds: float | None = None  # None: the cache's own time (passwords)
+
+
 class Authenticator:
-    def __init__(self, store: IdentityStore, cache_seconds: float) -> None:
+    def __init__(
+        self, store: IdentityStore, cache_seconds: float, *, token_cache_seconds: float = 5.0
+    ) -> None:
         self._store = store
+        self._token_cache_seconds = token_cache_seconds
         self._verified: TtlCache[bytes, User] = TtlCache(cache_seconds)
         self._pending: dict[bytes, asyncio.Future[User | None]] = {}
+
+    @classmethod
+    def from_settings(cls, store: IdentityStore, settings: Settings) -> Authenticator:
+        return cls(
+            store,
+            settings.auth_cache_seconds,
+            token_cache_seconds=settings.token_cache_seconds,
+        )
 
     async def authenticate(self, authorization: str | None) -> User:
         """The user the ``Authorization`` header proves, or a 401 :class:`ApiError`."""
@@ -44,21 +67,24 @@ class Authenticator:
         cache_key = hashlib.sha256(authorization.encode()).digest()
         user = self._verified.get(cache_key)
         if user is None:
-            user = await self._lookup_once(cache_key, self._lookup_for(authorization))
+            credential = self._credential_for(authorization)
+            user = await self._lookup_once(cache_key, credential.lookup)
             if user is None:
                 raise unauthorized("invalid credentials")
-            self._verified.put(cache_key, user)
+            self._verified.put(cache_key, user, credential.cache_seconds)
         return user
 
-    def _lookup_for(self, authorization: str) -> Callable[[], User | None]:
+    def _credential_for(self, authorization: str) -> _Credential:
         scheme, _, credentials = authorization.strip().partition(" ")
         credentials = credentials.strip()
         match scheme.lower():
             case "basic":
                 username, password = parse_basic(credentials)
-                return lambda: self._store.verify_password(username, password)
+                return _Credential(lambda: self._store.verify_password(username, password))
             case "token" | "bearer" if credentials:
-                return lambda: self._store.user_by_token(credentials)
+                return _Credential(
+                    lambda: self._store.user_by_token(credentials), self._token_cache_seconds
+                )
             case "token" | "bearer":
                 raise unauthorized(f"the {scheme} authorization header carries no token")
             case _:

@@ -35,10 +35,12 @@ class TtlCache(Generic[K, V]):
             return None
         return value
 
-    def put(self, key: K, value: V) -> None:
-        if self._ttl <= 0:
+    def put(self, key: K, value: V, ttl_seconds: float | None = None) -> None:
+        """Keep ``value`` for the time to live, or for ``ttl_seconds`` if that is shorter."""
+        ttl = self._ttl if ttl_seconds is None else min(self._ttl, ttl_seconds)
+        if ttl <= 0:
             return
-        self._entries[key] = (self._clock() + self._ttl, value)
+        self._entries[key] = (self._clock() + ttl, value)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
