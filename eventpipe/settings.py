@@ -57,6 +57,10 @@ class Settings:
     # Seconds an API token stays cached: a revoked token keeps working in a gateway at most this
     # long. Token checks are one indexed SQLite read, so a short time costs little.
     token_cache_seconds: float = 5.0
+    # Failed logins (per client address and username) allowed before the pair is locked out, and
+    # the first lockout; each further failure doubles it (up to 15 minutes). 0 failures: no limit.
+    login_failure_limit: int = 5
+    login_backoff_seconds: float = 1.0
 
     # --- Object store (exports) -----------------------------------------------------------------
     s3_endpoint: str = ""

@@ -6,6 +6,9 @@ are cached for at most ``settings.token_cache_seconds``, which bounds how long a
 working. Cache misses run in a worker thread so the event loop keeps serving, and concurrent misses
 for the same header share one lookup. Failures are not cached: a fixed password or a new token
 works at once.
+
+Failed checks count against the client address and username (:mod:`ingest_gateway.login_throttle`):
+past the allowance the pair gets 429 with ``Retry-After`` before any hash is computed.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from starlette.requests import Request
 from eventpipe.identity import IdentityStore, User
 from eventpipe.settings import Settings
 from ingest_gateway.errors import ApiError
+from ingest_gateway.login_throttle import LoginThrottle
 from ingest_gateway.ttl_cache import TtlCache
 
 CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="eventpipe"'}
@@ -37,15 +41,23 @@ class _Credential:
     """How to check one Authorization header, and how long a success may be cached."""
 
     lookup: Callable[[], User | None]
+    # Who the failures of this header count against: the username, "" for API tokens.
+    login: str
     cache_seconds: float | None = None  # None: the cache's own time (passwords)
 
 
 class Authenticator:
     def __init__(
-        self, store: IdentityStore, cache_seconds: float, *, token_cache_seconds: float = 5.0
+        self,
+        store: IdentityStore,
+        cache_seconds: float,
+        *,
+        token_cache_seconds: float = 5.0,
+        throttle: LoginThrottle | None = None,
     ) -> None:
         self._store = store
         self._token_cache_seconds = token_cache_seconds
+        self._throttle = throttle or LoginThrottle(free_failures=0, backoff_seconds=0)
         self._verified: TtlCache[bytes, User] = TtlCache(cache_seconds)
         self._pending: dict[bytes, asyncio.Future[User | None]] = {}
 
@@ -55,10 +67,12 @@ class Authenticator:
             store,
             settings.auth_cache_seconds,
             token_cache_seconds=settings.token_cache_seconds,
+            throttle=LoginThrottle(settings.login_failure_limit, settings.login_backoff_seconds),
         )
 
-    async def authenticate(self, authorization: str | None) -> User:
-        """The user the ``Authorization`` header proves, or a 401 :class:`ApiError`."""
+    async def authenticate(self, authorization: str | None, client: str = "") -> User:
+        """The user the ``Authorization`` header sent from address ``client`` proves, a 401
+        :class:`ApiError`, or a 429 while that client's failures for that login lock it out."""
         if not authorization:
             raise unauthorized(
                 "authentication required: send HTTP Basic credentials or "
@@ -68,9 +82,13 @@ class Authenticator:
         user = self._verified.get(cache_key)
         if user is None:
             credential = self._credential_for(authorization)
+            throttle_key = (client, credential.login)
+            self._throttle.check(throttle_key)
             user = await self._lookup_once(cache_key, credential.lookup)
             if user is None:
+                self._throttle.failed(throttle_key)
                 raise unauthorized("invalid credentials")
+            self._throttle.succeeded(throttle_key)
             self._verified.put(cache_key, user, credential.cache_seconds)
         return user
 
@@ -80,10 +98,12 @@ class Authenticator:
         match scheme.lower():
             case "basic":
                 username, password = parse_basic(credentials)
-                return _Credential(lambda: self._store.verify_password(username, password))
+                return _Credential(
+                    lambda: self._store.verify_password(username, password), username
+                )
             case "token" | "bearer" if credentials:
                 return _Credential(
-                    lambda: self._store.user_by_token(credentials), self._token_cache_seconds
+                    lambda: self._store.user_by_token(credentials), "", self._token_cache_seconds
                 )
             case "token" | "bearer":
                 raise unauthorized(f"the {scheme} authorization header carries no token")
@@ -125,4 +145,7 @@ def authenticator_of(request: Request) -> Authenticator:
 
 async def authenticate(request: Request) -> User:
     """The authenticated caller of ``request``; raises a 401 :class:`ApiError` otherwise."""
-    return await authenticator_of(request).authenticate(request.headers.get("authorization"))
+    client = request.client.host if request.client else ""
+    return await authenticator_of(request).authenticate(
+        request.headers.get("authorization"), client
+    )
