@@ -21,6 +21,7 @@ from clickhouse_connect.driver.client import Client
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
+from exporter.service import run_exporter
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.faust_app import build_app
 from stream_processors.ingest_agent import add_ingest_agent
@@ -51,13 +52,9 @@ class Worker:
 
 
 def exporter_service() -> Service | None:
-    """The exporter's entry point, once ``exporter/`` provides one.
-
-    To plug it in: ``from exporter.<module> import <run_exporter>; return <run_exporter>``,
-    where ``async def run_exporter(settings: Settings, clickhouse: Client) -> None`` consumes
-    ``settings.exports_topic`` (its own group, ``settings.exporter_group_id``) until cancelled.
-    """
-    return None
+    """The exporter's entry point: it consumes ``settings.exports_topic`` in its own group
+    (``settings.exporter_group_id``) and sweeps expired exports until cancelled."""
+    return run_exporter
 
 
 def add_processor(worker: Worker) -> None:
