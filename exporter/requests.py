@@ -11,8 +11,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-
-from aiokafka import AIOKafkaProducer
+from typing import Protocol
 
 from eventpipe.contracts import ExportFilter, ExportRequest, export_request_encoder
 from eventpipe.settings import Settings
@@ -21,10 +20,17 @@ from exporter.status import ExportState, ExportStatus, new_status, read_status, 
 from exporter.stores import ObjectStore
 
 
+class MessageSender(Protocol):
+    """What :func:`submit_export` needs of a producer: an ``AIOKafkaProducer`` has it, and so has
+    the gateway's, which bounds the wait and answers 503 while the broker is down."""
+
+    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes) -> object: ...
+
+
 async def submit_export(
     settings: Settings,
     store: ObjectStore,
-    producer: AIOKafkaProducer,
+    producer: MessageSender,
     owner_user_id: int,
     export_filter: ExportFilter,
     filename: str,

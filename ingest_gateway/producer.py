@@ -63,6 +63,11 @@ class EventProducer:
 
     async def produce(self, key: bytes, value: bytes) -> None:
         """Return once the broker acknowledged the message; else raise a 503 (or 413)."""
+        await self.send_and_wait(self._settings.events_topic, value, key=key)
+
+    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes) -> None:
+        """:meth:`produce` to any topic; named like aiokafka's, so that code written for an
+        ``AIOKafkaProducer`` (``exporter.requests.submit_export``) gets these bounds too."""
         producer = self._producer
         if producer is None or not self.ready:
             raise unavailable("the event broker is unavailable; retry shortly")
@@ -76,7 +81,7 @@ class EventProducer:
         try:
             # send() alone can wait forever for metadata while brokers are down (aiokafka #1101).
             async with asyncio.timeout(self._settings.produce_timeout_seconds):
-                delivery = await producer.send(self._settings.events_topic, value, key=key)
+                delivery = await producer.send(topic, value, key=key)
                 # Shielded so that a timeout leaves the delivery running: its bytes stay counted
                 # until the broker answers or aiokafka expires the batch.
                 await asyncio.shield(delivery)
@@ -85,7 +90,7 @@ class EventProducer:
         except MessageSizeTooLargeError:
             raise _too_large(size) from None
         except KafkaError as exc:
-            log.warning("producing to %s failed: %r", self._settings.events_topic, exc)
+            log.warning("producing to %s failed: %r", topic, exc)
             raise unavailable("the event broker did not take the events; retry shortly") from None
         finally:
             if delivery is None:
