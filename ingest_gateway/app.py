@@ -8,6 +8,7 @@ modules (:func:`ingest_gateway.auth.authenticate`, :func:`ingest_gateway.org_con
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,10 +17,12 @@ from starlette.routing import BaseRoute, Route
 
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
+from exporter.stores import open_store
 from ingest_gateway import health
 from ingest_gateway.auth import Authenticator
 from ingest_gateway.errors import EXCEPTION_HANDLERS
 from ingest_gateway.events import post_events
+from ingest_gateway.exports import get_events
 from ingest_gateway.org_context import OrgResolver
 from ingest_gateway.producer import EventProducer
 
@@ -27,6 +30,7 @@ from ingest_gateway.producer import EventProducer
 def routes() -> list[BaseRoute]:
     return [
         Route("/api/events", post_events, methods=["POST"]),
+        Route("/api/events", get_events, methods=["GET"]),
         Route("/health/live", health.live, methods=["GET"]),
         Route("/health/ready", health.ready, methods=["GET"]),
     ]
@@ -35,6 +39,8 @@ def routes() -> list[BaseRoute]:
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Exports are read from the store; opening it may create the bucket, so it blocks.
+        app.state.export_store = await asyncio.to_thread(open_store, settings)
         producer = EventProducer(settings)
         app.state.producer = producer
         await producer.start()

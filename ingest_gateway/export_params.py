@@ -1,0 +1,129 @@
+"""The query of ``GET /api/events``, checked before any export is started or looked up.
+
+CVAT's rules: ids are integers ≥ 0; ``from`` and ``to`` are ISO-8601 (a time without an offset
+is UTC); without both, the last 30 days; with only ``from``, until now; with only ``to``,
+everything before it. An empty value counts as not given (CVAT skips empty filters, and the
+cvat-sdk's polling loop sends ``query_id=`` on its first call), except ``action``, which is
+``download`` or absent.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+from urllib.parse import quote
+
+from starlette.datastructures import QueryParams
+
+from eventpipe.contracts import as_utc
+from ingest_gateway.errors import ApiError
+from ingest_gateway.permissions import EventFilter
+
+DEFAULT_WINDOW: Final = timedelta(days=30)
+# The range of the table's DateTime64 column. Bounds outside it select the same events, and
+# ClickHouse cannot parse years before 1000 as a query parameter, so they are clamped into it.
+EARLIEST: Final = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+MAX_ID: Final = 2**63 - 1
+MAX_FILENAME_CHARS: Final = 255
+DOWNLOAD: Final = "download"
+ID_PARAMETERS: Final = ("org_id", "user_id", "project_id", "task_id", "job_id")
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+@dataclass(frozen=True)
+class ExportQuery:
+    requested: EventFilter
+    since: datetime
+    until: datetime
+    # Sanitized; None when the request names no file.
+    filename: str | None
+    download: bool
+    # None starts a new export; otherwise the export to report on or serve.
+    query_id: uuid.UUID | None
+
+
+def parse_export_query(params: QueryParams, now: datetime) -> ExportQuery:
+    """The request's query, or a 400 :class:`ApiError` naming the first bad parameter."""
+    action = params.get("action")
+    if action is not None and action != DOWNLOAD:
+        raise ApiError(
+            400, f"unknown action {action!r}; the only action is 'download'", field="action"
+        )
+    since, until = time_window(_date(params, "from"), _date(params, "to"), now)
+    raw_filename = params.get("filename")
+    return ExportQuery(
+        requested=EventFilter(**{name: _id(params, name) for name in ID_PARAMETERS}),
+        since=since,
+        until=until,
+        filename=sanitize_filename(raw_filename) if raw_filename else None,
+        download=action == DOWNLOAD,
+        query_id=_query_id(params.get("query_id")),
+    )
+
+
+def time_window(
+    since: datetime | None, until: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
+    if since is not None and until is not None and since > until:
+        raise ApiError(400, "'from' must not be after 'to'", field="from")
+    if since is None and until is None:
+        since = now - DEFAULT_WINDOW
+    return max(since or EARLIEST, EARLIEST), min(until or now, LATEST)
+
+
+def sanitize_filename(raw: str) -> str | None:
+    """``raw`` without what could break out of a header or name another directory: control and
+    other invisible characters (CR, LF, bidi overrides), quotes, slashes and leading dots. None
+    when nothing is left."""
+    kept = "".join(
+        ch for ch in raw if ch not in '"\\/' and not unicodedata.category(ch).startswith("C")
+    )
+    return kept.strip().lstrip(".").strip()[:MAX_FILENAME_CHARS] or None
+
+
+def content_disposition(filename: str) -> str:
+    """An attachment header for a sanitized name: ASCII ``filename`` for every client, and the
+    exact name as RFC 5987 ``filename*`` when it is not ASCII."""
+    fallback = "".join(ch if ch.isascii() else "_" for ch in filename)
+    header = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        header += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return header
+
+
+def _id(params: QueryParams, name: str) -> int | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    # int() would also take "+5", " 5" and non-ASCII digits.
+    if not _DIGITS.fullmatch(raw) or int(raw) > MAX_ID:
+        raise ApiError(400, f"{name}={raw!r} is not an integer ≥ 0", field=name)
+    return int(raw)
+
+
+def _date(params: QueryParams, name: str) -> datetime | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(raw))
+    # OverflowError: a time at the edge of year 1 or 9999 whose offset moves it out of range.
+    except (ValueError, OverflowError):
+        raise ApiError(
+            400, f"{name}={raw!r} is not an ISO-8601 date or date and time", field=name
+        ) from None
+
+
+def _query_id(raw: str | None) -> uuid.UUID | None:
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(400, f"query_id={raw!r} is not a UUID", field="query_id") from None

@@ -1,0 +1,176 @@
+"""``GET /api/events``: start a CSV export, report on it, or serve its file (CVAT's flow).
+
+Without ``query_id`` the gateway records a new export and asks the exporters for it through
+Kafka (202). With one, it answers from the object store alone: 202 while queued or running, 201
+when the file is ready, 500 with the reason when it failed, and the file itself for
+``action=download``. An export exists only for the user who started it and until it expires;
+to anyone else, and afterwards, the answer is the 404 of an id never issued, so ids cannot be
+probed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Final
+from urllib.parse import urlencode
+
+import urllib3
+from minio.error import S3Error
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from eventpipe.contracts import ExportFilter
+from eventpipe.identity import User
+from eventpipe.settings import Settings
+from exporter.requests import (
+    default_export_filename,
+    get_export_status,
+    open_export_download,
+    presign_export,
+    submit_export,
+)
+from exporter.status import ExportState, ExportStatus, utc_now
+from exporter.stores import ObjectNotFound, ObjectStore
+from ingest_gateway.auth import authenticate
+from ingest_gateway.errors import ApiError, json_response
+from ingest_gateway.export_params import (
+    DOWNLOAD,
+    ExportQuery,
+    content_disposition,
+    parse_export_query,
+)
+from ingest_gateway.org_context import OrgContext, resolve_org_context
+from ingest_gateway.permissions import ExportCaller, ForbiddenFilter, authorize_export
+from ingest_gateway.producer import producer_of, unavailable
+
+log = logging.getLogger(__name__)
+
+# What a store raises when its storage cannot be reached or read: the filesystem's OSError;
+# minio's S3Error, and urllib3's errors when the S3 endpoint does not answer.
+_STORE_ERRORS: Final = (OSError, S3Error, urllib3.exceptions.HTTPError)
+# The longest validity S3 allows a presigned URL.
+_MAX_PRESIGN: Final = timedelta(days=7)
+
+
+def export_store_of(request: Request) -> ObjectStore:
+    store: ObjectStore = request.app.state.export_store
+    return store
+
+
+async def get_events(request: Request) -> Response:
+    user = await authenticate(request)
+    now = utc_now()
+    query = parse_export_query(request.query_params, now)
+    context = await resolve_org_context(request, user)
+    if query.query_id is None:
+        return await _start_export(request, user, context, query, now)
+    status = await _own_export(request, user, query.query_id, now)
+    if query.download and status.state is ExportState.FINISHED:
+        return await _download(request, status, query.filename or status.filename)
+    return await _report(request, status, now)
+
+
+async def _start_export(
+    request: Request, user: User, context: OrgContext, query: ExportQuery, now: datetime
+) -> Response:
+    caller = ExportCaller(
+        user.id, user.is_admin, None if context.org is None else context.org.id, context.role
+    )
+    try:
+        allowed = authorize_export(caller, query.requested)
+    except ForbiddenFilter as exc:
+        raise ApiError(403, str(exc), field=exc.parameter) from None
+    export_filter = ExportFilter(
+        since=query.since, until=query.until, **dataclasses.asdict(allowed)
+    )
+    settings: Settings = request.app.state.settings
+    with _store_errors():
+        query_id = await submit_export(
+            settings,
+            export_store_of(request),
+            producer_of(request),
+            user.id,
+            export_filter,
+            query.filename or default_export_filename(now),
+        )
+    return json_response(202, {"query_id": query_id})
+
+
+async def _own_export(
+    request: Request, user: User, query_id: uuid.UUID, now: datetime
+) -> ExportStatus:
+    with _store_errors():
+        status = await get_export_status(export_store_of(request), query_id)
+    expired = status is not None and status.expires_at is not None and status.expires_at <= now
+    if status is None or status.owner_user_id != user.id or expired:
+        raise _no_such_export()
+    return status
+
+
+async def _report(request: Request, status: ExportStatus, now: datetime) -> Response:
+    body: dict[str, object] = {"query_id": status.query_id, "status": status.state}
+    if status.state is ExportState.FAILED:
+        return json_response(500, {"error": status.error or "the export failed", **body})
+    body["rows"] = status.rows
+    if status.state is not ExportState.FINISHED:
+        return json_response(202, body)
+    assert status.expires_at is not None  # every ended export has one
+    body |= {
+        "size": status.size,
+        "expires_at": status.expires_at,
+        "url": await _download_url(request, status, status.expires_at - now),
+    }
+    return json_response(201, body)
+
+
+async def _download_url(request: Request, status: ExportStatus, valid_for: timedelta) -> str:
+    """A presigned store URL, or this endpoint's download when the store makes none."""
+    with _store_errors():
+        url = await presign_export(
+            export_store_of(request),
+            status,
+            min(max(valid_for, timedelta(seconds=1)), _MAX_PRESIGN),
+        )
+    if url is not None:
+        return url
+    query = urlencode({"query_id": str(status.query_id), "action": DOWNLOAD})
+    return str(request.url.replace(query=query))
+
+
+async def _download(request: Request, status: ExportStatus, filename: str) -> Response:
+    with _store_errors():
+        try:
+            chunks = await open_export_download(export_store_of(request), status)
+        except ObjectNotFound:
+            # Swept between reading the record and opening the file: it just expired.
+            raise _no_such_export() from None
+    return StreamingResponse(
+        chunks,
+        media_type="text/csv",
+        headers={
+            "Content-Disposition": content_disposition(filename),
+            "Content-Length": str(status.size),
+        },
+    )
+
+
+def _no_such_export() -> ApiError:
+    return ApiError(
+        404,
+        "you have no export with this query_id (exports expire a while after they end)",
+        field="query_id",
+    )
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    try:
+        yield
+    except _STORE_ERRORS as exc:
+        log.warning("the export store failed: %r", exc)
+        raise unavailable("the export storage is unavailable; retry shortly") from None
