@@ -22,22 +22,28 @@ def broker() -> Iterator[EmbeddedBroker]:
     running.stop()
 
 
+def isolated_settings(data_dir: Path, broker: EmbeddedBroker, **overrides: Any) -> Settings:
+    """Settings with their own data directory, topics and consumer groups on ``broker``."""
+    suffix = uuid.uuid4().hex[:10]
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "kafka_bootstrap_servers": broker.bootstrap_servers,
+        "events_topic": f"events-{suffix}",
+        "exports_topic": f"exports-{suffix}",
+        "dead_letter_topic": f"dlq-{suffix}",
+        "topic_partitions": 4,
+        "processor_group_id": f"processor-{suffix}",
+        "exporter_group_id": f"exporter-{suffix}",
+        "produce_timeout_seconds": 5.0,
+        "batch_max_seconds": 0.2,
+    }
+    return Settings(**(values | overrides))
+
+
 @pytest.fixture
 def settings(tmp_path: Path, broker: EmbeddedBroker) -> Settings:
     """Settings for one test: its own data directory, topics and consumer groups."""
-    suffix = uuid.uuid4().hex[:10]
-    return Settings(
-        data_dir=tmp_path / "data",
-        kafka_bootstrap_servers=broker.bootstrap_servers,
-        events_topic=f"events-{suffix}",
-        exports_topic=f"exports-{suffix}",
-        dead_letter_topic=f"dlq-{suffix}",
-        topic_partitions=4,
-        processor_group_id=f"processor-{suffix}",
-        exporter_group_id=f"exporter-{suffix}",
-        produce_timeout_seconds=5.0,
-        batch_max_seconds=0.2,
-    )
+    return isolated_settings(tmp_path / "data", broker)
 
 
 @pytest.fixture(scope="session")

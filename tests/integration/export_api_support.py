@@ -1,0 +1,82 @@
+"""Drive ``GET /api/events`` over HTTP the way CVAT's clients do: start, poll, download."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from eventpipe.embedded_broker import EmbeddedBroker, free_port
+from eventpipe.settings import Settings
+from tests.conftest import isolated_settings
+
+EVENTS = "/api/events"
+
+
+def pipeline_settings(data_dir: Path, broker: EmbeddedBroker, **overrides: Any) -> Settings:
+    """Isolated settings with a free gateway port, for ``LocalPipeline.run``."""
+    return isolated_settings(data_dir, broker, http_port=free_port(), **overrides)
+
+
+def event(scope: str, at: datetime, **fields: Any) -> dict[str, Any]:
+    return {"scope": scope, "timestamp": at.isoformat(), **fields}
+
+
+def post_events(
+    url: str, auth: httpx.Auth, events: list[dict[str, Any]], org: str | None = None
+) -> None:
+    """Post ``events`` sent now, so the clock-skew correction keeps their timestamps."""
+    headers = {"X-Organization": org} if org else {}
+    body = {"events": events, "timestamp": datetime.now(UTC).isoformat()}
+    answer = httpx.post(f"{url}{EVENTS}", json=body, auth=auth, headers=headers)
+    assert answer.status_code == 201, answer.text
+
+
+class ExportClient:
+    def __init__(self, url: str, auth: httpx.Auth) -> None:
+        self.url = url
+        self.auth = auth
+
+    def get(self, headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
+        return httpx.get(
+            f"{self.url}{EVENTS}", params=params, auth=self.auth, headers=headers, timeout=30
+        )
+
+    def start(self, headers: dict[str, str] | None = None, **params: Any) -> uuid.UUID:
+        answer = self.get(headers, **params)
+        assert answer.status_code == 202, answer.text
+        return uuid.UUID(answer.json()["query_id"])
+
+    def wait_until_ended(self, query_id: uuid.UUID, timeout: float = 60) -> httpx.Response:
+        """The first poll that is not a 202 (queued or running)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.get(query_id=str(query_id))
+            if answer.status_code != 202:
+                return answer
+            assert answer.json()["status"] in ("queued", "running"), answer.text
+            assert time.monotonic() < deadline, f"export {query_id} did not end in {timeout}s"
+            time.sleep(0.1)
+
+    def download(self, query_id: uuid.UUID, **params: Any) -> httpx.Response:
+        return self.get(query_id=str(query_id), action="download", **params)
+
+    def export_rows(
+        self, headers: dict[str, str] | None = None, **params: Any
+    ) -> list[dict[str, str]]:
+        """Start an export, wait for it, download it: its CSV rows."""
+        query_id = self.start(headers, **params)
+        ended = self.wait_until_ended(query_id)
+        assert ended.status_code == 201, ended.text
+        return csv_rows(self.download(query_id))
+
+
+def csv_rows(answer: httpx.Response) -> list[dict[str, str]]:
+    assert answer.status_code == 200, answer.text
+    return list(csv.DictReader(io.StringIO(answer.text)))

@@ -1,0 +1,294 @@
+"""GET /api/events against the whole pipeline: ``eventpipe worker --role all`` and ``eventpipe
+gateway`` as processes, a real broker, chDB, exports in the filesystem store.
+
+One pipeline serves the module. Its events go in through POST /api/events and are in ClickHouse
+before any test starts; each event is told apart by its ``obj_val``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from eventpipe.bench.stack import LocalPipeline
+from eventpipe.embedded_broker import EmbeddedBroker
+from eventpipe.events_table import CVAT_COLUMNS
+from eventpipe.identity import IdentityStore, Org
+from tests.integration.export_api_support import (
+    ExportClient,
+    csv_rows,
+    event,
+    pipeline_settings,
+    post_events,
+)
+
+NOW = datetime.now(UTC)
+WORKING_TIME = "send:working_time"
+ALICE = httpx.BasicAuth("alice", "alice-pw")
+BOB = httpx.BasicAuth("bob", "bob-pw")
+ROOT = httpx.BasicAuth("root", "root-pw")
+
+
+@dataclass
+class Stack:
+    pipeline: LocalPipeline
+    acme: Org
+    globex: Org
+    user_ids: dict[str, int]
+
+    def client(self, auth: httpx.BasicAuth) -> ExportClient:
+        return ExportClient(self.pipeline.url, auth)
+
+    @property
+    def store_root(self) -> Path:
+        return self.pipeline.settings.data_dir / "exports"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, broker: EmbeddedBroker) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("export-api")
+    settings = pipeline_settings(root / "data", broker)
+    identity = IdentityStore(settings.data_dir)
+    users = {
+        name: identity.add_user(name, f"{name}-pw", admin=name == "root").id
+        for name in ("alice", "bob", "carol", "root")
+    }
+    acme, globex = identity.add_org("acme"), identity.add_org("globex")
+    identity.add_member("acme", "alice", "owner")
+    identity.add_member("acme", "bob", "worker")
+    identity.add_member("globex", "carol", "owner")
+
+    with LocalPipeline.run(settings, root / "pipeline.log") as pipeline:
+        url, hour = pipeline.url, timedelta(hours=1)
+        two_hours_ago = NOW - 2 * hour
+        ids = {"job_id": 1, "task_id": 10, "project_id": 100}
+        # Two events 5 s apart: the pipeline adds 5 s of working time on job 1.
+        post_events(
+            url,
+            ALICE,
+            [
+                event("load:job", two_hours_ago, obj_val="alice-sandbox-1", **ids),
+                event(
+                    "save:job",
+                    two_hours_ago + timedelta(seconds=5),
+                    obj_val="alice-sandbox-2",
+                    **ids,
+                ),
+            ],
+        )
+        post_events(
+            url, ALICE, [event("debug:info", NOW - timedelta(days=40), obj_val="alice-old")]
+        )
+        acme_ids = {"task_id": 20, "project_id": 200}
+        post_events(
+            url,
+            ALICE,
+            [event("click:element", NOW - hour, obj_val="alice-acme", job_id=2, **acme_ids)],
+            org="acme",
+        )
+        post_events(
+            url,
+            BOB,
+            [
+                event(
+                    "click:element",
+                    NOW - 50 * timedelta(minutes=1),
+                    obj_val="bob-acme",
+                    job_id=3,
+                    **acme_ids,
+                )
+            ],
+            org="acme",
+        )
+        post_events(
+            url,
+            BOB,
+            [
+                event(
+                    "click:element",
+                    NOW - 40 * timedelta(minutes=1),
+                    obj_val="bob-sandbox",
+                    job_id=5,
+                    task_id=50,
+                )
+            ],
+        )
+        post_events(
+            url,
+            httpx.BasicAuth("carol", "carol-pw"),
+            [
+                event(
+                    "click:element",
+                    NOW - 30 * timedelta(minutes=1),
+                    obj_val="carol-globex",
+                    job_id=4,
+                )
+            ],
+            org="globex",
+        )
+        pipeline.wait_until_stored(60)
+        yield Stack(pipeline, acme, globex, users)
+
+
+def labels(rows: list[dict[str, str]]) -> set[str]:
+    """Each row's ``obj_val``, or its scope for the derived working-time rows (they have none)."""
+    return {row["obj_val"] or row["scope"] for row in rows}
+
+
+def test_a_user_exports_their_own_events_of_the_last_30_days(stack: Stack) -> None:
+    alice = stack.client(ALICE)
+    query_id = alice.start()
+    ended = alice.wait_until_ended(query_id)
+
+    assert ended.status_code == 201
+    body = ended.json()
+    assert (body["query_id"], body["status"], body["rows"]) == (str(query_id), "finished", 4)
+    assert datetime.fromisoformat(body["expires_at"]) > datetime.now(UTC)
+    # The filesystem store has no presigned links: the URL is the gateway's own download.
+    assert body["url"] == f"{stack.pipeline.url}/api/events?query_id={query_id}&action=download"
+
+    download = httpx.get(body["url"], auth=ALICE)
+    assert download.headers["content-type"] == "text/csv; charset=utf-8"
+    assert re.fullmatch(
+        r'attachment; filename="logs_\d{4}(_\d\d){5}\.csv"', download.headers["content-disposition"]
+    )
+    assert int(download.headers["content-length"]) == body["size"] == len(download.content)
+    assert download.text.splitlines()[0].split(",")[: len(CVAT_COLUMNS)] == list(CVAT_COLUMNS)
+    rows = csv_rows(download)
+    # Her events in any org context; not the one from 40 days ago, nobody else's.
+    assert labels(rows) == {"alice-sandbox-1", "alice-sandbox-2", WORKING_TIME, "alice-acme"}
+    assert [row["timestamp"] for row in rows] == sorted(row["timestamp"] for row in rows)
+    [working_time] = [row for row in rows if row["scope"] == WORKING_TIME]
+    assert (working_time["duration"], working_time["job_id"]) == ("5000", "1")
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"user_id": "bob"}, {"bob-acme", "bob-sandbox"}),
+        ({"org_id": "acme"}, {"alice-acme", "bob-acme"}),
+        ({"project_id": 200}, {"alice-acme", "bob-acme"}),
+        ({"task_id": 10}, {"alice-sandbox-1", "alice-sandbox-2", WORKING_TIME}),
+        ({"job_id": 5}, {"bob-sandbox"}),
+        ({"from": NOW - timedelta(days=41), "to": NOW - timedelta(days=39)}, {"alice-old"}),
+        # Only `from`: until now. Only `to`: everything before it.
+        ({"from": NOW - timedelta(minutes=45)}, {"bob-sandbox", "carol-globex"}),
+        ({"to": NOW - timedelta(days=30)}, {"alice-old"}),
+        ({"project_id": 200, "job_id": 3}, {"bob-acme"}),
+    ],
+)
+def test_each_filter_narrows_an_admins_export(
+    stack: Stack, params: dict[str, object], expected: set[str]
+) -> None:
+    names = {"user_id": stack.user_ids, "org_id": {"acme": stack.acme.id}}
+    query = {
+        key: names[key][value]
+        if key in names
+        else value.isoformat()
+        if isinstance(value, datetime)
+        else value
+        for key, value in params.items()
+    }
+    assert labels(stack.client(ROOT).export_rows(**query)) == expected
+
+
+def test_an_org_worker_sees_only_their_own_events_there(stack: Stack) -> None:
+    rows = stack.client(BOB).export_rows({"X-Organization": "acme"})
+    assert labels(rows) == {"bob-acme"}
+
+
+def test_an_org_owner_sees_the_whole_org(stack: Stack) -> None:
+    rows = stack.client(ALICE).export_rows(org_id=stack.acme.id)
+    assert labels(rows) == {"alice-acme", "bob-acme"}
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"user_id": "-1"}, "user_id"),
+        ({"org_id": "-3"}, "org_id"),
+        ({"job_id": "x"}, "job_id"),
+        ({"project_id": "1.5"}, "project_id"),
+        ({"task_id": str(2**64)}, "task_id"),
+        ({"from": "yesterday"}, "from"),
+        ({"to": "2026-13-01"}, "to"),
+        ({"from": "2026-02-01", "to": "2026-01-31T23:59:59Z"}, "from"),
+        ({"action": "delete"}, "action"),
+        ({"query_id": "not-a-uuid"}, "query_id"),
+    ],
+)
+def test_bad_parameters_are_refused_by_name(
+    stack: Stack, params: dict[str, str], field: str
+) -> None:
+    answer = stack.client(ALICE).get(**params)
+    assert answer.status_code == 400
+    assert answer.json()["field"] == field
+
+
+@pytest.mark.parametrize("auth", [None, httpx.BasicAuth("alice", "wrong")])
+def test_unauthenticated_callers_get_401(stack: Stack, auth: httpx.BasicAuth | None) -> None:
+    answer = httpx.get(f"{stack.pipeline.url}/api/events", auth=auth)
+    assert answer.status_code == 401
+    assert "www-authenticate" in answer.headers
+
+
+def test_forbidden_exports_are_refused_by_parameter(stack: Stack) -> None:
+    alice, bob = stack.client(ALICE), stack.client(BOB)
+    not_member = alice.get({"X-Organization": "globex"})
+    assert (not_member.status_code, not_member.json()["field"]) == (403, "X-Organization")
+    by_id = alice.get(org_id=stack.globex.id)
+    assert (by_id.status_code, by_id.json()["field"]) == (403, "org_id")
+    someone_else = bob.get({"X-Organization": "acme"}, user_id=stack.user_ids["alice"])
+    assert (someone_else.status_code, someone_else.json()["field"]) == (403, "user_id")
+    in_sandbox = alice.get(user_id=stack.user_ids["bob"])
+    assert (in_sandbox.status_code, in_sandbox.json()["field"]) == (403, "user_id")
+
+
+def test_an_export_exists_only_for_the_user_who_started_it(stack: Stack) -> None:
+    alice, bob = stack.client(ALICE), stack.client(BOB)
+    query_id = alice.start(job_id=1)
+    assert alice.wait_until_ended(query_id).status_code == 201
+
+    unknown = bob.get(query_id=str(uuid.uuid4()))
+    for answer in (bob.get(query_id=str(query_id)), bob.download(query_id), unknown):
+        assert answer.status_code == 404
+        assert answer.json() == unknown.json()
+    assert alice.download(query_id).status_code == 200
+
+
+def test_the_download_names_a_safe_file(stack: Stack) -> None:
+    alice = stack.client(ALICE)
+    injection = '../../etc/"evil"\r\nSet-Cookie: pwned=1\x00\u202e.csv'
+    query_id = alice.start(job_id=1, filename=injection)
+    assert alice.wait_until_ended(query_id).status_code == 201
+
+    download = alice.download(query_id)
+    assert download.status_code == 200
+    assert download.headers["content-disposition"] == (
+        'attachment; filename="etcevilSet-Cookie: pwned=1.csv"'
+    )
+    assert "set-cookie" not in download.headers
+    # A name given with the download wins; a name that is not ASCII also goes as RFC 5987.
+    renamed = alice.download(query_id, filename="отчёт 2026.csv")
+    assert renamed.headers["content-disposition"] == (
+        'attachment; filename="_____ 2026.csv"; '
+        f"filename*=UTF-8''{quote('отчёт 2026.csv', safe='')}"
+    )
+    assert renamed.content == download.content
+
+
+def test_an_unreadable_store_answers_503(stack: Stack) -> None:
+    query_id = uuid.uuid4()
+    # A directory where the export's status record belongs: reading it fails, like a dead disk.
+    (stack.store_root / "exports" / f"{query_id}.json").mkdir(parents=True)
+    answer = stack.client(ALICE).get(query_id=str(query_id))
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "1"
