@@ -25,7 +25,8 @@ from typing import Final, Literal
 
 from eventpipe.errors import CommandError
 
-Privilege = Literal["admin", "user"]
+# The store grants admin or user; "worker" (CVAT's lowest privilege) comes only from JWT claims.
+Privilege = Literal["admin", "user", "worker"]
 OrgRole = Literal["worker", "supervisor", "maintainer", "owner"]
 ORG_ROLES: Final[tuple[OrgRole, ...]] = ("worker", "supervisor", "maintainer", "owner")
 
@@ -119,6 +120,8 @@ class User:
     username: str
     email: str | None
     privilege: Privilege
+    # None: memberships live in this store. A JWT caller brings its own from the token's claims.
+    memberships: tuple[Membership, ...] | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -129,6 +132,12 @@ class User:
 class Org:
     id: int
     slug: str
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    org: Org
+    role: OrgRole
 
 
 @dataclass(frozen=True, slots=True)

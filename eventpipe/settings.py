@@ -61,6 +61,14 @@ class Settings:
     # the first lockout; each further failure doubles it (up to 15 minutes). 0 failures: no limit.
     login_failure_limit: int = 5
     login_backoff_seconds: float = 1.0
+    # JWT bearer tokens from an identity provider (see README "Security"): HS256 with this secret
+    # and/or RS256/ES256 with the keys of this JWKS file. Neither set: JWTs are not accepted.
+    jwt_hs256_secret: str = field(default="", repr=False)
+    jwt_jwks_file: str = ""
+    # When set, a token's iss / aud must match; a token with an aud needs jwt_audience set.
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_leeway_seconds: float = 30.0
 
     # --- Object store (exports) -----------------------------------------------------------------
     s3_endpoint: str = ""
@@ -76,7 +84,9 @@ class Settings:
 
     # Variables that hold secrets are never printed (see :meth:`redacted`).
     SECRET_FIELDS: frozenset[str] = field(
-        default=frozenset({"s3_secret_key", "clickhouse_dsn"}), init=False, repr=False
+        default=frozenset({"s3_secret_key", "clickhouse_dsn", "jwt_hs256_secret"}),
+        init=False,
+        repr=False,
     )
 
     @classmethod

@@ -1,4 +1,6 @@
-"""Who is calling: HTTP Basic, ``Authorization: Token <key>`` or ``Authorization: Bearer <key>``.
+"""Who is calling: HTTP Basic, ``Authorization: Token <key>`` or ``Authorization: Bearer <key>``,
+where a Bearer credential is a JWT (:mod:`ingest_gateway.jwt_tokens`, when configured) or else an
+API token.
 
 Checking a password runs scrypt (about 0.1 s of CPU), so successful verifications are cached for
 ``settings.auth_cache_seconds`` under a SHA-256 of the header, never the secret itself. API tokens
@@ -8,7 +10,10 @@ for the same header share one lookup. Failures are not cached: a fixed password 
 works at once.
 
 Failed checks count against the client address and username (:mod:`ingest_gateway.login_throttle`):
-past the allowance the pair gets 429 with ``Retry-After`` before any hash is computed.
+past the allowance the pair gets 429 with ``Retry-After`` before any hash is computed. JWT
+failures are not counted: signatures cannot be guessed, and a client retrying with an expired token
+must not be locked out once it has a fresh one. A verified JWT is cached until it expires, at most
+``settings.auth_cache_seconds``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from starlette.requests import Request
 from eventpipe.identity import IdentityStore, User
 from eventpipe.settings import Settings
 from ingest_gateway.errors import ApiError
+from ingest_gateway.jwt_tokens import InvalidJwtError, JwtVerifier, looks_like_jwt
 from ingest_gateway.login_throttle import LoginThrottle
 from ingest_gateway.ttl_cache import TtlCache
 
@@ -54,8 +60,10 @@ class Authenticator:
         *,
         token_cache_seconds: float = 5.0,
         throttle: LoginThrottle | None = None,
+        jwt_verifier: JwtVerifier | None = None,
     ) -> None:
         self._store = store
+        self._jwt = jwt_verifier
         self._token_cache_seconds = token_cache_seconds
         self._throttle = throttle or LoginThrottle(free_failures=0, backoff_seconds=0)
         self._verified: TtlCache[bytes, User] = TtlCache(cache_seconds)
@@ -68,6 +76,7 @@ class Authenticator:
             settings.auth_cache_seconds,
             token_cache_seconds=settings.token_cache_seconds,
             throttle=LoginThrottle(settings.login_failure_limit, settings.login_backoff_seconds),
+            jwt_verifier=JwtVerifier.from_settings(settings),
         )
 
     async def authenticate(self, authorization: str | None, client: str = "") -> User:
@@ -81,7 +90,11 @@ class Authenticator:
         cache_key = hashlib.sha256(authorization.encode()).digest()
         user = self._verified.get(cache_key)
         if user is None:
-            credential = self._credential_for(authorization)
+            scheme, _, credentials = authorization.strip().partition(" ")
+            credentials = credentials.strip()
+            if self._jwt is not None and scheme.lower() == "bearer" and looks_like_jwt(credentials):
+                return self._accept_jwt(self._jwt, cache_key, credentials)
+            credential = self._credential_for(scheme, credentials)
             throttle_key = (client, credential.login)
             self._throttle.check(throttle_key)
             user = await self._lookup_once(cache_key, credential.lookup)
@@ -92,9 +105,15 @@ class Authenticator:
             self._verified.put(cache_key, user, credential.cache_seconds)
         return user
 
-    def _credential_for(self, authorization: str) -> _Credential:
-        scheme, _, credentials = authorization.strip().partition(" ")
-        credentials = credentials.strip()
+    def _accept_jwt(self, verifier: JwtVerifier, cache_key: bytes, token: str) -> User:
+        try:
+            user, valid_seconds = verifier.verify(token)
+        except InvalidJwtError as exc:
+            raise unauthorized(str(exc)) from None
+        self._verified.put(cache_key, user, valid_seconds)
+        return user
+
+    def _credential_for(self, scheme: str, credentials: str) -> _Credential:
         match scheme.lower():
             case "basic":
                 username, password = parse_basic(credentials)

@@ -4,7 +4,8 @@
 The selection rules are CVAT's: ``org_id`` may not be combined with a slug, and the header and
 ``org`` may not disagree. A caller must be a member of the organization (admins may act in any).
 Successful resolutions are cached like credentials; refusals are not, so a membership granted
-with ``eventpipe orgs add-member`` takes effect at once.
+with ``eventpipe orgs add-member`` takes effect at once. A JWT caller's memberships come from its
+token (``User.memberships``); only an admin acting outside them has the org looked up in the store.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from eventpipe.contracts import Identity
-from eventpipe.identity import IdentityStore, Org, OrgRole, User
+from eventpipe.identity import IdentityStore, Membership, Org, OrgRole, User
 from ingest_gateway.errors import ApiError
 from ingest_gateway.ttl_cache import TtlCache
 
@@ -78,6 +79,8 @@ class OrgResolver:
         """The context ``user`` acts in, or a 403 :class:`ApiError` naming the organization."""
         if selector is None:
             return SANDBOX
+        if user.memberships is not None:
+            return await self._claimed(user, user.memberships, selector)
         cache_key = (user.id, selector)
         context = self._resolved.get(cache_key)
         if context is None:
@@ -85,7 +88,22 @@ class OrgResolver:
             self._resolved.put(cache_key, context)
         return context
 
-    def _lookup(self, user: User, selector: OrgSelector) -> OrgContext:
+    async def _claimed(
+        self, user: User, memberships: tuple[Membership, ...], selector: OrgSelector
+    ) -> OrgContext:
+        for membership in memberships:
+            if membership.org.slug == selector.slug or membership.org.id == selector.org_id:
+                return OrgContext(membership.org, membership.role)
+        if not user.is_admin:
+            raise ApiError(
+                403,
+                f"you are not a member of organization {selector.describe()}",
+                field=selector.source,
+            )
+        # The store's memberships belong to its own users, whose ids may equal this caller's.
+        return OrgContext(await asyncio.to_thread(self._existing_org, selector), None)
+
+    def _existing_org(self, selector: OrgSelector) -> Org:
         if selector.slug is not None:
             org = self._store.org_by_slug(selector.slug)
         else:
@@ -95,6 +113,10 @@ class OrgResolver:
             raise ApiError(
                 403, f"there is no organization {selector.describe()}", field=selector.source
             )
+        return org
+
+    def _lookup(self, user: User, selector: OrgSelector) -> OrgContext:
+        org = self._existing_org(selector)
         role = self._store.role_of(org.id, user.id)
         if role is None and not user.is_admin:
             raise ApiError(

@@ -4,15 +4,38 @@ clients, and what every refusal leaves behind (nothing in Kafka)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
+import jwt
 import pytest
 
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
-from tests.integration.gateway_support import RunningGateway, events_topic_size, running_gateway
+from tests.integration.gateway_support import (
+    RunningGateway,
+    decode_message,
+    events_topic_size,
+    running_gateway,
+    topic_records,
+)
+
+JWT_SECRET = "integration-secret-" + "x" * 16
+
+
+def idp_token(**overrides: object) -> str:
+    claims = {
+        "sub": "900",
+        "preferred_username": "carol",
+        "email": "carol@idp.example",
+        "aud": "eventpipe",
+        "exp": int(time.time()) + 300,
+        "orgs": [{"id": 77, "slug": "idp-org", "role": "worker"}],
+        **overrides,
+    }
+    return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
 @dataclass
@@ -25,7 +48,11 @@ class World:
 @pytest.fixture
 def world(settings: Settings) -> Iterator[World]:
     settings = settings.with_overrides(
-        token_cache_seconds=0.3, login_failure_limit=3, login_backoff_seconds=30.0
+        token_cache_seconds=0.3,
+        login_failure_limit=3,
+        login_backoff_seconds=30.0,
+        jwt_hs256_secret=JWT_SECRET,
+        jwt_audience="eventpipe",
     )
     store = IdentityStore(settings.data_dir)
     store.add_user("alice", "alice-pw")
@@ -69,3 +96,37 @@ async def test_repeated_failed_logins_get_429_with_retry_after(world: World) -> 
     # Only that pair is locked out: bob logs in from the same address.
     assert (await post(world, auth=("bob", "bob-pw"))).status_code == 201
     assert await events_topic_size(world.settings) == 1
+
+
+async def test_a_jwt_caller_posts_in_an_org_its_claims_name(world: World) -> None:
+    headers = {"Authorization": f"Bearer {idp_token()}", "X-Organization": "idp-org"}
+    response = await post(world, headers=headers)
+    assert response.status_code == 201, response.text
+    [record] = await topic_records(world.settings, expected=1)
+    assert record.key == b"org:77"
+    identity = decode_message(record).identity
+    assert (identity.user_id, identity.user_name, identity.user_email) == (
+        900,
+        "carol",
+        "carol@idp.example",
+    )
+    assert (identity.org_id, identity.org_slug) == (77, "idp-org")
+
+
+@pytest.mark.parametrize(
+    ("token", "org", "status", "words"),
+    [
+        (idp_token(exp=int(time.time()) - 120), None, 401, "expired"),
+        (idp_token(aud="someone-else"), None, 401, "not meant for this service"),
+        (jwt.encode({"sub": "1"}, "wrong-secret-" + "y" * 20), None, 401, "signature"),
+        (idp_token(), "other-org", 403, "not a member of organization 'other-org'"),
+    ],
+)
+async def test_bad_jwts_and_unclaimed_orgs_are_refused(
+    world: World, token: str, org: str | None, status: int, words: str
+) -> None:
+    headers = {"Authorization": f"Bearer {token}", **({"X-Organization": org} if org else {})}
+    response = await post(world, headers=headers)
+    assert response.status_code == status
+    assert words in response.json()["error"]
+    assert await events_topic_size(world.settings) == 0
