@@ -34,6 +34,9 @@ DOWNLOAD: Final = "download"
 ID_PARAMETERS: Final = ("org_id", "user_id", "project_id", "task_id", "job_id")
 
 _DIGITS = re.compile(r"[0-9]+")
+# Unicode categories a file name never needs: controls, format characters (bidi overrides),
+# surrogates, private use, unassigned; line and paragraph separators.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 @dataclass(frozen=True)
@@ -78,13 +81,13 @@ def time_window(
 
 
 def sanitize_filename(raw: str) -> str | None:
-    """``raw`` without what could break out of a header or name another directory: control and
-    other invisible characters (CR, LF, bidi overrides), quotes, slashes and leading dots. None
-    when nothing is left."""
+    """``raw`` without what could break out of a header or name another directory: control,
+    line-separator and other invisible characters (CR, LF, U+2028, bidi overrides), quotes,
+    slashes, and leading dots. None when nothing is left."""
     kept = "".join(
-        ch for ch in raw if ch not in '"\\/' and not unicodedata.category(ch).startswith("C")
+        ch for ch in raw if ch not in '"\\/' and unicodedata.category(ch) not in _INVISIBLE
     )
-    return kept.strip().lstrip(".").strip()[:MAX_FILENAME_CHARS] or None
+    return kept.lstrip(". ").rstrip()[:MAX_FILENAME_CHARS] or None
 
 
 def content_disposition(filename: str) -> str:
