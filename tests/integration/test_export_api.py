@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -34,6 +35,7 @@ NOW = datetime.now(UTC)
 WORKING_TIME = "send:working_time"
 ALICE = httpx.BasicAuth("alice", "alice-pw")
 BOB = httpx.BasicAuth("bob", "bob-pw")
+CAROL = httpx.BasicAuth("carol", "carol-pw")
 ROOT = httpx.BasicAuth("root", "root-pw")
 
 
@@ -52,6 +54,33 @@ class Stack:
         return self.pipeline.settings.data_dir / "exports"
 
 
+def posted_requests() -> list[tuple[httpx.BasicAuth, str | None, list[dict[str, Any]]]]:
+    """(who, in which org, which events) of every request the module's pipeline is fed."""
+
+    def ago(minutes: float) -> datetime:
+        return NOW - timedelta(minutes=minutes)
+
+    job_1 = {"job_id": 1, "task_id": 10, "project_id": 100}
+    in_acme = {"task_id": 20, "project_id": 200}
+    click = "click:element"
+    return [
+        # Two events 5 s apart: the pipeline adds 5 s of working time on job 1.
+        (
+            ALICE,
+            None,
+            [
+                event("load:job", ago(120), obj_val="alice-sandbox-1", **job_1),
+                event("save:job", ago(120 - 5 / 60), obj_val="alice-sandbox-2", **job_1),
+            ],
+        ),
+        (ALICE, None, [event("debug:info", ago(40 * 24 * 60), obj_val="alice-old")]),
+        (ALICE, "acme", [event(click, ago(60), obj_val="alice-acme", job_id=2, **in_acme)]),
+        (BOB, "acme", [event(click, ago(50), obj_val="bob-acme", job_id=3, **in_acme)]),
+        (BOB, None, [event(click, ago(40), obj_val="bob-sandbox", job_id=5, task_id=50)]),
+        (CAROL, "globex", [event(click, ago(30), obj_val="carol-globex", job_id=4)]),
+    ]
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory, broker: EmbeddedBroker) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("export-api")
@@ -67,73 +96,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, broker: EmbeddedBroker) -> I
     identity.add_member("globex", "carol", "owner")
 
     with LocalPipeline.run(settings, root / "pipeline.log") as pipeline:
-        url, hour = pipeline.url, timedelta(hours=1)
-        two_hours_ago = NOW - 2 * hour
-        ids = {"job_id": 1, "task_id": 10, "project_id": 100}
-        # Two events 5 s apart: the pipeline adds 5 s of working time on job 1.
-        post_events(
-            url,
-            ALICE,
-            [
-                event("load:job", two_hours_ago, obj_val="alice-sandbox-1", **ids),
-                event(
-                    "save:job",
-                    two_hours_ago + timedelta(seconds=5),
-                    obj_val="alice-sandbox-2",
-                    **ids,
-                ),
-            ],
-        )
-        post_events(
-            url, ALICE, [event("debug:info", NOW - timedelta(days=40), obj_val="alice-old")]
-        )
-        acme_ids = {"task_id": 20, "project_id": 200}
-        post_events(
-            url,
-            ALICE,
-            [event("click:element", NOW - hour, obj_val="alice-acme", job_id=2, **acme_ids)],
-            org="acme",
-        )
-        post_events(
-            url,
-            BOB,
-            [
-                event(
-                    "click:element",
-                    NOW - 50 * timedelta(minutes=1),
-                    obj_val="bob-acme",
-                    job_id=3,
-                    **acme_ids,
-                )
-            ],
-            org="acme",
-        )
-        post_events(
-            url,
-            BOB,
-            [
-                event(
-                    "click:element",
-                    NOW - 40 * timedelta(minutes=1),
-                    obj_val="bob-sandbox",
-                    job_id=5,
-                    task_id=50,
-                )
-            ],
-        )
-        post_events(
-            url,
-            httpx.BasicAuth("carol", "carol-pw"),
-            [
-                event(
-                    "click:element",
-                    NOW - 30 * timedelta(minutes=1),
-                    obj_val="carol-globex",
-                    job_id=4,
-                )
-            ],
-            org="globex",
-        )
+        for auth, org, events in posted_requests():
+            post_events(pipeline.url, auth, events, org)
         pipeline.wait_until_stored(60)
         yield Stack(pipeline, acme, globex, users)
 
