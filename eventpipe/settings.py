@@ -70,6 +70,18 @@ class Settings:
     jwt_audience: str = ""
     jwt_leeway_seconds: float = 30.0
 
+    # --- Limits (README "Security") ---------------------------------------------------------------
+    max_events_per_request: int = 10_000
+    # Size (canonical JSON bytes) and nesting depth of one event's payload.
+    max_payload_bytes: int = 64 * 1024
+    max_payload_depth: int = 32
+    # Events per second per tenant (organization, or a user's sandbox) and the burst above that
+    # rate; 0 events/s: no limit. Each gateway process enforces 1/gateway_processes of both.
+    tenant_events_per_second: float = 20_000.0
+    tenant_burst_events: int = 200_000
+    # How many gateway processes share the limits: uvicorn workers times replicas.
+    gateway_processes: int = 1
+
     # --- Object store (exports) -----------------------------------------------------------------
     s3_endpoint: str = ""
     s3_bucket: str = "eventpipe-exports"

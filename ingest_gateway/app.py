@@ -25,6 +25,8 @@ from ingest_gateway.events import post_events
 from ingest_gateway.exports import get_events
 from ingest_gateway.org_context import OrgResolver
 from ingest_gateway.producer import EventProducer
+from ingest_gateway.rate_limit import TenantRateLimiter
+from ingest_gateway.request_body import PayloadLimits
 
 
 def routes() -> list[BaseRoute]:
@@ -54,4 +56,6 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.authenticator = Authenticator.from_settings(identity, settings)
     app.state.org_resolver = OrgResolver(identity, settings.auth_cache_seconds)
+    app.state.tenant_limiter = TenantRateLimiter.from_settings(settings)
+    app.state.payload_limits = PayloadLimits.from_settings(settings)
     return app

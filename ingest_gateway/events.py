@@ -23,6 +23,7 @@ from ingest_gateway.auth import authenticate
 from ingest_gateway.errors import JSON_MEDIA_TYPE
 from ingest_gateway.org_context import event_identity, resolve_org_context
 from ingest_gateway.producer import producer_of
+from ingest_gateway.rate_limit import tenant_limiter_of
 
 _response_encoder: Final = msgspec.json.Encoder()
 
@@ -33,11 +34,18 @@ async def post_events(request: Request) -> Response:
     user = await authenticate(request)
     context = await resolve_org_context(request, user)
     request_body.require_json(request.headers.get("content-type"))
+    identity = event_identity(user, context)
+    tenant = tenant_key(identity)
+    # Before the body is read: a tenant over its rate costs nothing more than this check.
+    limiter = tenant_limiter_of(request)
+    if limiter is not None:
+        limiter.admit(tenant)
     settings: Settings = request.app.state.settings
     body = await request_body.read_body(request, settings.max_body_bytes)
-    events_request = request_body.decode(body)
-    identity = event_identity(user, context)
-    request_body.enrich(events_request, identity, received_at)
+    events_request = request_body.decode(body, settings.max_events_per_request)
+    if limiter is not None:
+        limiter.take(tenant, len(events_request.events))
+    request_body.enrich(events_request, identity, received_at, request.app.state.payload_limits)
 
     # A request without events has nothing to store (previous_event alone yields no working
     # time), so it is answered without a round trip to the broker.
@@ -50,8 +58,6 @@ async def post_events(request: Request) -> Response:
             events=events,
             previous_event=events_request.previous_event,
         )
-        await producer_of(request).produce(
-            tenant_key(identity), ingest_message_encoder.encode(message)
-        )
+        await producer_of(request).produce(tenant, ingest_message_encoder.encode(message))
     answer = ClientEvents(events=events, timestamp=events_request.timestamp)
     return Response(_response_encoder.encode(answer), 201, media_type=JSON_MEDIA_TYPE)

@@ -8,6 +8,7 @@ enrichment, which edits the decoded Structs in place.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
@@ -23,9 +24,18 @@ from eventpipe.contracts import (
     Identity,
     as_utc,
 )
+from eventpipe.settings import Settings
 from ingest_gateway.errors import ApiError
 
 _decoder: Final = msgspec.json.Decoder(ClientEventsRequest)
+
+# The range of the events table's DateTime64(3) column: a timestamp outside it cannot be stored.
+EARLIEST_TIMESTAMP: Final = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIMESTAMP: Final = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+_OUT_OF_RANGE: Final = (
+    "the timestamp after clock-skew correction is outside 1900-01-01..2299-12-31, "
+    "which the events table cannot store"
+)
 
 # msgspec errors end with the JSON path: "Expected `int`, got `str` - at `$.events[3].job_id`".
 _ERROR_PATH: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -72,14 +82,22 @@ def _too_large(max_bytes: int) -> ApiError:
     )
 
 
-def decode(body: bytes) -> ClientEventsRequest:
-    """The typed request, or a 400 naming the offending field (and the event's index)."""
+def decode(body: bytes, max_events: int = Settings.max_events_per_request) -> ClientEventsRequest:
+    """The typed request, or a 400 naming the offending field (and the event's index), or a 413
+    naming ``events`` when there are more than ``max_events``."""
     try:
         request = _decoder.decode(body)
     except msgspec.ValidationError as exc:
         raise validation_error(str(exc)) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    if len(request.events) > max_events:
+        raise ApiError(
+            413,
+            f"{len(request.events)} events exceed the limit of {max_events} per request; "
+            "send them in several requests",
+            field="events",
+        )
     for index, event in enumerate(request.events):
         if event.scope not in CLIENT_SCOPES:
             raise ApiError(
@@ -102,11 +120,34 @@ def validation_error(message: str) -> ApiError:
     return ApiError(400, message, field=path or None, index=int(event["index"]) if event else None)
 
 
-def enrich(request: ClientEventsRequest, identity: Identity, received_at: datetime) -> None:
+# orjson parses 1024 levels but writes only 254, so no deeper payload can be made canonical.
+MAX_PAYLOAD_DEPTH: Final = 254
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadLimits:
+    max_bytes: int
+    max_depth: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PayloadLimits:
+        return cls(settings.max_payload_bytes, min(settings.max_payload_depth, MAX_PAYLOAD_DEPTH))
+
+
+DEFAULT_PAYLOAD_LIMITS: Final = PayloadLimits.from_settings(Settings())
+
+
+def enrich(
+    request: ClientEventsRequest,
+    identity: Identity,
+    received_at: datetime,
+    limits: PayloadLimits = DEFAULT_PAYLOAD_LIMITS,
+) -> None:
     """Apply the server-side enrichment of DESIGN.md §2 to the request, in place.
 
-    Timestamps are shifted by the client's clock skew and made UTC; source, user and organization
-    are stamped; payloads are re-serialized canonically (sorted keys).
+    Timestamps are shifted by the client's clock skew and made UTC, and must then be in the range
+    of the events table; source, user and organization are stamped; payloads are re-serialized
+    canonically (sorted keys) within ``limits``.
     """
     try:
         request.timestamp = as_utc(request.timestamp)
@@ -114,25 +155,44 @@ def enrich(request: ClientEventsRequest, identity: Identity, received_at: dateti
         raise ApiError(400, "the timestamp is out of range", field="timestamp") from None
     skew = received_at - request.timestamp
     if request.previous_event is not None:
-        _enrich_events([request.previous_event], identity, skew, "previous_event")
-    _enrich_events(request.events, identity, skew, "events")
+        _enrich_events([request.previous_event], identity, skew, limits, "previous_event")
+    _enrich_events(request.events, identity, skew, limits, "events")
 
 
-def _enrich_events(events: list[Event], identity: Identity, skew: timedelta, name: str) -> None:
+def _enrich_events(
+    events: list[Event], identity: Identity, skew: timedelta, limits: PayloadLimits, name: str
+) -> None:
     # The hot loop of the gateway (100 events a request): names are bound once, and one try
     # covers the loop; the failing event is found by its position afterwards.
     user_id, user_name, user_email = identity.user_id, identity.user_name, identity.user_email
     org_id, org_slug = identity.org_id, identity.org_slug
     loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
+    max_bytes, max_depth = limits.max_bytes, limits.max_depth
     index = 0
     try:
-        for index, event in enumerate(events):  # noqa: B007 (index is read after a failure)
+        for index, event in enumerate(events):
             moment = event.timestamp
             if moment.tzinfo is not UTC:
                 moment = as_utc(moment)
-            event.timestamp = moment + skew
-            if event.payload is not None:
-                event.payload = dumps(loads(event.payload), option=sort_keys).decode()
+            moment += skew
+            if not EARLIEST_TIMESTAMP <= moment <= LATEST_TIMESTAMP:
+                raise _event_error(_OUT_OF_RANGE, "timestamp", name, index)
+            event.timestamp = moment
+            payload = event.payload
+            if payload is not None:
+                # Characters never outnumber UTF-8 bytes: a cheap refusal before parsing.
+                if len(payload) > max_bytes:
+                    raise _payload_too_large(max_bytes, name, index)
+                value = loads(payload)
+                canonical = dumps(value, option=sort_keys)
+                if len(canonical) > max_bytes:
+                    raise _payload_too_large(max_bytes, name, index)
+                # Only a payload with that many brackets can be that deep: most are never walked.
+                if canonical.count(b"[") + canonical.count(b"{") > max_depth and (
+                    nesting_depth(value) > max_depth
+                ):
+                    raise _payload_too_deep(max_depth, name, index)
+                event.payload = canonical.decode()
             event.source = CLIENT_SOURCE
             event.user_id = user_id
             event.user_name = user_name
@@ -140,13 +200,42 @@ def _enrich_events(events: list[Event], identity: Identity, skew: timedelta, nam
             event.org_id = org_id
             event.org_slug = org_slug
     except OverflowError:
-        raise _event_error(
-            "the timestamp is out of range after clock-skew correction", "timestamp", name, index
-        ) from None
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        raise _event_error(_OUT_OF_RANGE, "timestamp", name, index) from None
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise _payload_too_deep(max_depth, name, index) from None
         raise _event_error(
             "payload must be a string holding valid JSON", "payload", name, index
         ) from None
+    except orjson.JSONEncodeError:
+        # Writing back a parsed value fails only past orjson's nesting limit (see PayloadLimits).
+        raise _payload_too_deep(max_depth, name, index) from None
+
+
+def nesting_depth(value: object) -> int:
+    """How many levels of arrays and objects ``value`` has (a scalar has 0), level by level so
+    that no recursion limit is reached."""
+    depth = 0
+    level: list[object] = [value] if isinstance(value, dict | list) else []
+    while level:
+        depth += 1
+        children: list[object] = []
+        for container in level:
+            assert isinstance(container, dict | list)
+            items = container.values() if isinstance(container, dict) else container
+            children.extend(item for item in items if isinstance(item, dict | list))
+        level = children
+    return depth
+
+
+def _payload_too_large(max_bytes: int, name: str, index: int) -> ApiError:
+    return _event_error(f"payload exceeds the limit of {max_bytes} bytes", "payload", name, index)
+
+
+def _payload_too_deep(max_depth: int, name: str, index: int) -> ApiError:
+    return _event_error(
+        f"payload nests deeper than the limit of {max_depth} levels", "payload", name, index
+    )
 
 
 def _event_error(error: str, field: str, name: str, index: int) -> ApiError:

@@ -21,6 +21,9 @@ def serve(settings: Settings, workers: int = 1) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    if workers > 1 and settings.gateway_processes == 1:
+        # Each worker enforces its share of the tenant rate limits (ingest_gateway.rate_limit).
+        settings = settings.with_overrides(gateway_processes=workers)
     os.environ.update(settings.to_env())
     uvicorn.run(
         "ingest_gateway.server:app_from_env",

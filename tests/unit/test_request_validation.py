@@ -160,7 +160,11 @@ def test_invalid_previous_event_payload_is_400_without_index() -> None:
 
 def test_timestamp_out_of_range_after_skew_correction_is_400() -> None:
     request = decoded(
-        body(event(), event(timestamp="9999-12-31T23:59:59Z"), timestamp="0001-01-02T00:00:00Z")
+        body(
+            event(timestamp="0001-01-03T00:00:00Z"),  # a day after the send time: lands today
+            event(timestamp="9999-12-31T23:59:59Z"),
+            timestamp="0001-01-02T00:00:00Z",
+        )
     )
     with pytest.raises(ApiError) as caught:
         request_body.enrich(request, IDENTITY, datetime.now(UTC))

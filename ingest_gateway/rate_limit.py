@@ -1,0 +1,97 @@
+"""Events per second per tenant (an organization, or a user's personal sandbox), with a burst.
+
+One token bucket per tenant, in process memory: a bucket holds up to ``burst`` events and refills
+at ``events_per_second``. A request is admitted while its tenant's bucket is not empty, before its
+body is read, so a tenant over its limit costs the gateway one dictionary lookup per request and
+cannot slow the others down. Once decoded, the request's events are taken from the bucket, which
+may go negative: the tenant then waits until the debt is paid, so the long-run rate holds even for
+requests larger than what is left.
+
+Several gateway processes need no shared store: each process enforces ``1 / processes`` of the rate
+and of the burst (``settings.gateway_processes``). With connections spread evenly over processes a
+tenant gets its whole limit; a tenant that keeps one connection to one process gets only that
+process's share, never more than the limit. See README "Security".
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Hashable
+
+from starlette.requests import Request
+
+from eventpipe.settings import Settings
+from ingest_gateway.errors import ApiError
+
+
+class TenantRateLimiter:
+    def __init__(
+        self,
+        events_per_second: float,
+        burst_events: int,
+        *,
+        processes: int = 1,
+        clock: Callable[[], float] = time.monotonic,
+        max_tenants: int = 100_000,
+    ) -> None:
+        self._rate = events_per_second / max(processes, 1)
+        self._burst = max(burst_events / max(processes, 1), 1.0)
+        self._clock = clock
+        self._max_tenants = max_tenants
+        # tenant -> [events left, when that was computed]; a list so it is updated in place.
+        self._buckets: dict[Hashable, list[float]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TenantRateLimiter | None:
+        """The limiter the settings configure, None when the rate is 0 (unlimited)."""
+        if settings.tenant_events_per_second <= 0:
+            return None
+        return cls(
+            settings.tenant_events_per_second,
+            settings.tenant_burst_events,
+            processes=settings.gateway_processes,
+        )
+
+    def admit(self, tenant: Hashable) -> None:
+        """A 429 :class:`ApiError` with ``Retry-After`` while the tenant's bucket is empty."""
+        left = self._refill(tenant)
+        if left <= 0:
+            seconds = max(math.ceil(-left / self._rate), 1)
+            raise ApiError(
+                429,
+                f"this tenant's event rate limit ({self._rate:g} events/s per gateway process) is "
+                f"exhausted; retry in {seconds} s",
+                field="events",
+                headers={"Retry-After": str(seconds)},
+            )
+
+    def take(self, tenant: Hashable, events: int) -> None:
+        """Take a decoded request's events from the tenant's bucket (it may go negative)."""
+        self._refill(tenant)
+        self._buckets[tenant][0] -= events
+
+    def _refill(self, tenant: Hashable) -> float:
+        now = self._clock()
+        bucket = self._buckets.get(tenant)
+        if bucket is None:
+            if len(self._buckets) >= self._max_tenants:
+                self._forget_full_buckets(now)
+            bucket = self._buckets[tenant] = [self._burst, now]
+        else:
+            bucket[0] = min(self._burst, bucket[0] + (now - bucket[1]) * self._rate)
+            bucket[1] = now
+        return bucket[0]
+
+    def _forget_full_buckets(self, now: float) -> None:
+        # A bucket that has refilled completely holds nothing a new bucket would not.
+        self._buckets = {
+            tenant: bucket
+            for tenant, bucket in self._buckets.items()
+            if bucket[0] + (now - bucket[1]) * self._rate < self._burst
+        }
+
+
+def tenant_limiter_of(request: Request) -> TenantRateLimiter | None:
+    limiter: TenantRateLimiter | None = request.app.state.tenant_limiter
+    return limiter
