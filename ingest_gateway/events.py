@@ -41,7 +41,9 @@ async def post_events(request: Request) -> Response:
     if limiter is not None:
         limiter.admit(tenant)
     settings: Settings = request.app.state.settings
-    body = await request_body.read_body(request, settings.max_body_bytes)
+    body = await request_body.read_body(
+        request, settings.max_body_bytes, settings.body_read_timeout_seconds
+    )
     events_request = request_body.decode(body, settings.max_events_per_request)
     if limiter is not None:
         limiter.take(tenant, len(events_request.events))

@@ -7,6 +7,7 @@ enrichment, which edits the decoded Structs in place.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,11 +54,13 @@ def require_json(content_type: str | None) -> None:
         )
 
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The whole body, or a 413 as soon as it is known to exceed ``max_bytes``.
+async def read_body(request: Request, max_bytes: int, timeout_seconds: float) -> bytes:
+    """The whole body, a 413 as soon as it is known to exceed ``max_bytes``, or a 408 when it has
+    not all arrived within ``timeout_seconds``.
 
     The declared Content-Length is checked first; the count while streaming catches chunked
-    uploads and lying headers.
+    uploads and lying headers. Neither uvicorn nor Starlette bounds the time a body may take, so
+    without the timeout a client trickling bytes (slow loris) would hold a connection for ever.
     """
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_bytes:
@@ -65,14 +68,22 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     received = 0
     try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > max_bytes:
-                raise _too_large(max_bytes)
-            chunks.append(chunk)
+        async with asyncio.timeout(timeout_seconds):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > max_bytes:
+                    raise _too_large(max_bytes)
+                chunks.append(chunk)
     except ClientDisconnect:
         # Nobody will read the answer; this only keeps a traceback out of the logs.
         raise ApiError(400, "the client disconnected before sending the whole body") from None
+    except TimeoutError:
+        raise ApiError(
+            408,
+            f"the body did not arrive within {timeout_seconds:g} s",
+            # The rest of the body may still trickle in: the connection cannot be reused.
+            headers={"Connection": "close"},
+        ) from None
     return b"".join(chunks)
 
 
