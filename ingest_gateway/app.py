@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from exporter.stores import open_store
-from ingest_gateway import health
+from ingest_gateway import health, openapi
 from ingest_gateway.auth import Authenticator
 from ingest_gateway.errors import EXCEPTION_HANDLERS
 from ingest_gateway.events import post_events
@@ -33,6 +33,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/api/events", post_events, methods=["POST"]),
         Route("/api/events", get_events, methods=["GET"]),
+        Route("/api/schema", openapi.get_schema, methods=["GET"]),
         Route("/health/live", health.live, methods=["GET"]),
         Route("/health/ready", health.ready, methods=["GET"]),
     ]

@@ -1,0 +1,193 @@
+"""``GET /api/schema``: the OpenAPI 3.1 document of the events API.
+
+Request and response bodies come from the msgspec contracts (:mod:`eventpipe.contracts`) and the
+answer shapes declared here, so the schema is generated, not written by hand; tests check real
+responses against it (tests/integration/test_openapi_schema.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import datetime
+from typing import Any, Final, Literal
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from eventpipe.contracts import ClientEvents, ClientEventsRequest
+from ingest_gateway.errors import JSON_MEDIA_TYPE
+
+_REF: Final = "#/components/schemas/{name}"
+
+
+class Error(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Every error answer: what went wrong, the parameter or field at fault, the event's index."""
+
+    error: str
+    field: str | None
+    index: int | None = None
+
+
+class ExportStarted(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    query_id: uuid.UUID
+
+
+class ExportProgress(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """202 while queued or running; 201 with the file's size, expiry and URL when finished."""
+
+    query_id: uuid.UUID
+    status: Literal["queued", "running", "finished"]
+    rows: int | None = None
+    size: int | None = None
+    expires_at: datetime | None = None
+    url: str | None = None
+
+
+class ExportFailed(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    error: str
+    query_id: uuid.UUID
+    status: Literal["failed"]
+
+
+_ERRORS: Final = {
+    400: "the body, a field or a parameter is malformed or out of range (`field` names it)",
+    401: "no credentials, or credentials that prove nobody",
+    403: "not a member of the organization named, or a filter the caller may not use",
+    404: "no export with this query_id for this caller",
+    408: "the body did not arrive in time",
+    413: "the body or the number of events is over its limit",
+    415: "the body is not JSON",
+    429: "too many failed logins, or the tenant's event rate is exhausted (see Retry-After)",
+    503: "the broker or the export storage is unavailable; retry",
+}
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"content": {JSON_MEDIA_TYPE: {"schema": {"$ref": _REF.format(name=ref)}}}}
+
+
+def _error(status: int) -> dict[str, Any]:
+    answer = {"description": _ERRORS[status], **_json("Error")}
+    if status == 429:
+        answer["headers"] = {
+            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
+        }
+    return answer
+
+
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+_ORG_PARAMETERS: Final = [
+    {
+        "name": "X-Organization",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": "the organization slug to act in; none means the personal sandbox",
+    },
+    _query("org", {"type": "string"}, "the organization slug (instead of X-Organization)"),
+    _query("org_id", {"type": "integer", "minimum": 0}, "the organization id"),
+]
+
+_EXPORT_PARAMETERS: Final = [
+    *(
+        _query(name, {"type": "integer", "minimum": 0}, f"only events with this {name}")
+        for name in ("project_id", "task_id", "job_id", "user_id")
+    ),
+    _query("from", {"type": "string", "format": "date-time"}, "events at or after (ISO-8601)"),
+    _query("to", {"type": "string", "format": "date-time"}, "events at or before (ISO-8601)"),
+    _query("filename", {"type": "string"}, "the downloaded file's name"),
+    _query("action", {"type": "string", "enum": ["download"]}, "serve the finished CSV"),
+    _query("query_id", {"type": "string"}, "the export to poll or download (a UUID)"),
+]
+
+
+@functools.cache
+def schema_document() -> dict[str, Any]:
+    """The OpenAPI document (built once)."""
+    _, components = msgspec.json.schema_components(
+        [ClientEventsRequest, ClientEvents, Error, ExportStarted, ExportProgress, ExportFailed],
+        ref_template=_REF,
+    )
+    post = {
+        "operationId": "events_create",
+        "summary": "Log client events",
+        "parameters": _ORG_PARAMETERS,
+        "requestBody": {"required": True, **_json("ClientEventsRequest")},
+        "responses": {
+            "201": {
+                "description": "the enriched events, durably in Kafka",
+                **_json("ClientEvents"),
+            },
+            **{str(s): _error(s) for s in (400, 401, 403, 408, 413, 415, 429, 503)},
+        },
+    }
+    get = {
+        "operationId": "events_list",
+        "summary": "Export the event log as CSV (asynchronous)",
+        "parameters": [*_ORG_PARAMETERS, *_EXPORT_PARAMETERS],
+        "responses": {
+            "200": {
+                "description": "the CSV file (action=download)",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            "201": {"description": "the export is ready", **_json("ExportProgress")},
+            "202": {
+                "description": "an export started (query_id) or still running",
+                "content": {
+                    JSON_MEDIA_TYPE: {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": _REF.format(name="ExportStarted")},
+                                {"$ref": _REF.format(name="ExportProgress")},
+                            ]
+                        }
+                    }
+                },
+            },
+            "500": {"description": "the export failed", **_json("ExportFailed")},
+            **{str(s): _error(s) for s in (400, 401, 403, 404, 429, 503)},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "eventpipe events API (CVAT-compatible)", "version": "1"},
+        "paths": {"/api/events": {"post": post, "get": get}},
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "basicAuth": {"type": "http", "scheme": "basic"},
+                "tokenAuth": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "'Token <key>' with a key from `eventpipe tokens create`",
+                },
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API token, or a JWT when the server is configured for one",
+                },
+            },
+        },
+        "security": [{"basicAuth": []}, {"tokenAuth": []}, {"bearerAuth": []}],
+    }
+
+
+@functools.cache
+def _encoded() -> bytes:
+    return msgspec.json.encode(schema_document())
+
+
+async def get_schema(request: Request) -> Response:
+    return Response(_encoded(), media_type=JSON_MEDIA_TYPE)
