@@ -6,21 +6,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import jwt
 import pytest
 
-from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from tests.integration.gateway_support import (
-    RunningGateway,
     decode_message,
     events_topic_size,
-    running_gateway,
     topic_records,
 )
+from tests.integration.security_support import World, serving
 
 JWT_SECRET = "integration-secret-" + "x" * 16
 
@@ -38,13 +35,6 @@ def idp_token(**overrides: object) -> str:
     return jwt.encode(claims, JWT_SECRET, algorithm="HS256")
 
 
-@dataclass
-class World:
-    gateway: RunningGateway
-    settings: Settings
-    store: IdentityStore
-
-
 @pytest.fixture
 def world(settings: Settings) -> Iterator[World]:
     settings = settings.with_overrides(
@@ -54,11 +44,8 @@ def world(settings: Settings) -> Iterator[World]:
         jwt_hs256_secret=JWT_SECRET,
         jwt_audience="eventpipe",
     )
-    store = IdentityStore(settings.data_dir)
-    store.add_user("alice", "alice-pw")
-    store.add_user("bob", "bob-pw")
-    with running_gateway(settings) as gateway:
-        yield World(gateway, settings, store)
+    with serving(settings, ["alice", "bob"]) as world:
+        yield world
 
 
 def body() -> dict[str, object]:

@@ -5,40 +5,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from tests.integration.gateway_support import (
-    RunningGateway,
     decode_message,
     events_topic_size,
-    running_gateway,
     topic_records,
 )
+from tests.integration.security_support import World, serving
 
 MAX_BODY = 32 * 1024
 GOOD_EVENT = b'{"scope": "load:job", "timestamp": "2026-01-01T00:00:00Z"}'
 
 
-@dataclass
-class World:
-    gateway: RunningGateway
-    settings: Settings
-
-
 @pytest.fixture
 def world(settings: Settings) -> Iterator[World]:
     settings = settings.with_overrides(max_body_bytes=MAX_BODY, body_read_timeout_seconds=0.5)
-    store = IdentityStore(settings.data_dir)
-    store.add_user("alice", "alice-pw")
-    store.add_org("acme")
-    store.add_member("acme", "alice", "owner")
-    with running_gateway(settings) as gateway:
-        yield World(gateway, settings)
+    with serving(settings, ["alice"], [("acme", "alice", "owner")]) as world:
+        yield world
 
 
 def events_body(event: bytes) -> bytes:

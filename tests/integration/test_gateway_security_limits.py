@@ -5,22 +5,16 @@ the limit, and nothing reaches Kafka."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 import orjson
 import pytest
 
-from eventpipe.identity import IdentityStore
+from eventpipe.identity import OrgRole
 from eventpipe.settings import Settings
-from tests.integration.gateway_support import RunningGateway, events_topic_size, running_gateway
-
-
-@dataclass
-class World:
-    gateway: RunningGateway
-    settings: Settings
+from tests.integration.gateway_support import events_topic_size
+from tests.integration.security_support import World, serving
 
 
 @pytest.fixture
@@ -32,14 +26,12 @@ def world(settings: Settings) -> Iterator[World]:
         tenant_events_per_second=10.0,
         tenant_burst_events=20,
     )
-    store = IdentityStore(settings.data_dir)
-    for name in ("alice", "bob"):
-        store.add_user(name, f"{name}-pw")
-    for slug, member in (("noisy", "alice"), ("quiet", "bob")):
-        store.add_org(slug)
-        store.add_member(slug, member, "owner")
-    with running_gateway(settings) as gateway:
-        yield World(gateway, settings)
+    memberships: list[tuple[str, str, OrgRole]] = [
+        ("noisy", "alice", "owner"),
+        ("quiet", "bob", "owner"),
+    ]
+    with serving(settings, ["alice", "bob"], memberships) as world:
+        yield world
 
 
 def event(**fields: object) -> dict[str, object]:

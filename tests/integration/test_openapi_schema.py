@@ -10,10 +10,10 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
-from tests.integration.gateway_support import RunningGateway, running_gateway
+from tests.integration.gateway_support import RunningGateway
 from tests.integration.openapi_support import check_against_schema
+from tests.integration.security_support import serving
 
 
 @pytest.fixture
@@ -25,14 +25,8 @@ def gateway(settings: Settings) -> Iterator[RunningGateway]:
         tenant_events_per_second=1.0,
         tenant_burst_events=4,
     )
-    store = IdentityStore(settings.data_dir)
-    store.add_user("alice", "alice-pw")
-    store.add_user("bob", "bob-pw")
-    store.add_user("mallory", "mallory-pw")
-    store.add_org("acme")
-    store.add_member("acme", "alice", "worker")
-    with running_gateway(settings) as running:
-        yield running
+    with serving(settings, ["alice", "bob", "mallory"], [("acme", "alice", "worker")]) as world:
+        yield world.gateway
 
 
 def event(**fields: object) -> dict[str, object]:
