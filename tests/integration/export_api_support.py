@@ -43,13 +43,15 @@ class ExportClient:
         self.url = url
         self.auth = auth
 
-    def get(self, headers: dict[str, str] | None = None, **params: Any) -> httpx.Response:
+    def get(self, *, org: str | None = None, **params: Any) -> httpx.Response:
+        """``GET /api/events`` with ``params``, in the organization ``org`` (a slug) if given."""
+        headers = {"X-Organization": org} if org else {}
         return httpx.get(
             f"{self.url}{EVENTS}", params=params, auth=self.auth, headers=headers, timeout=30
         )
 
-    def start(self, headers: dict[str, str] | None = None, **params: Any) -> uuid.UUID:
-        answer = self.get(headers, **params)
+    def start(self, *, org: str | None = None, **params: Any) -> uuid.UUID:
+        answer = self.get(org=org, **params)
         assert answer.status_code == 202, answer.text
         return uuid.UUID(answer.json()["query_id"])
 
@@ -67,11 +69,9 @@ class ExportClient:
     def download(self, query_id: uuid.UUID, **params: Any) -> httpx.Response:
         return self.get(query_id=str(query_id), action="download", **params)
 
-    def export_rows(
-        self, headers: dict[str, str] | None = None, **params: Any
-    ) -> list[dict[str, str]]:
+    def export_rows(self, *, org: str | None = None, **params: Any) -> list[dict[str, str]]:
         """Start an export, wait for it, download it: its CSV rows."""
-        query_id = self.start(headers, **params)
+        query_id = self.start(org=org, **params)
         ended = self.wait_until_ended(query_id)
         assert ended.status_code == 201, ended.text
         return csv_rows(self.download(query_id))

@@ -142,30 +142,32 @@ def test_a_user_exports_their_own_events_of_the_last_30_days(stack: Stack) -> No
         ({"project_id": 200}, {"alice-acme", "bob-acme"}),
         ({"task_id": 10}, {"alice-sandbox-1", "alice-sandbox-2", WORKING_TIME}),
         ({"job_id": 5}, {"bob-sandbox"}),
-        ({"from": NOW - timedelta(days=41), "to": NOW - timedelta(days=39)}, {"alice-old"}),
+        (
+            {
+                "from": (NOW - timedelta(days=41)).isoformat(),
+                "to": (NOW - timedelta(days=39)).isoformat(),
+            },
+            {"alice-old"},
+        ),
         # Only `from`: until now. Only `to`: everything before it.
-        ({"from": NOW - timedelta(minutes=45)}, {"bob-sandbox", "carol-globex"}),
-        ({"to": NOW - timedelta(days=30)}, {"alice-old"}),
+        ({"from": (NOW - timedelta(minutes=45)).isoformat()}, {"bob-sandbox", "carol-globex"}),
+        ({"to": (NOW - timedelta(days=30)).isoformat()}, {"alice-old"}),
         ({"project_id": 200, "job_id": 3}, {"bob-acme"}),
     ],
 )
 def test_each_filter_narrows_an_admins_export(
-    stack: Stack, params: dict[str, object], expected: set[str]
+    stack: Stack, params: dict[str, Any], expected: set[str]
 ) -> None:
+    # Users and orgs are named in the table; their ids exist only once the stack does.
     names = {"user_id": stack.user_ids, "org_id": {"acme": stack.acme.id}}
-    query = {
-        key: names[key][value]
-        if key in names
-        else value.isoformat()
-        if isinstance(value, datetime)
-        else value
-        for key, value in params.items()
+    query: dict[str, Any] = {
+        key: names[key][value] if key in names else value for key, value in params.items()
     }
     assert labels(stack.client(ROOT).export_rows(**query)) == expected
 
 
 def test_an_org_worker_sees_only_their_own_events_there(stack: Stack) -> None:
-    rows = stack.client(BOB).export_rows({"X-Organization": "acme"})
+    rows = stack.client(BOB).export_rows(org="acme")
     assert labels(rows) == {"bob-acme"}
 
 
@@ -206,11 +208,11 @@ def test_unauthenticated_callers_get_401(stack: Stack, auth: httpx.BasicAuth | N
 
 def test_forbidden_exports_are_refused_by_parameter(stack: Stack) -> None:
     alice, bob = stack.client(ALICE), stack.client(BOB)
-    not_member = alice.get({"X-Organization": "globex"})
+    not_member = alice.get(org="globex")
     assert (not_member.status_code, not_member.json()["field"]) == (403, "X-Organization")
     by_id = alice.get(org_id=stack.globex.id)
     assert (by_id.status_code, by_id.json()["field"]) == (403, "org_id")
-    someone_else = bob.get({"X-Organization": "acme"}, user_id=stack.user_ids["alice"])
+    someone_else = bob.get(org="acme", user_id=stack.user_ids["alice"])
     assert (someone_else.status_code, someone_else.json()["field"]) == (403, "user_id")
     in_sandbox = alice.get(user_id=stack.user_ids["bob"])
     assert (in_sandbox.status_code, in_sandbox.json()["field"]) == (403, "user_id")
