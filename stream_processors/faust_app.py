@@ -27,6 +27,8 @@ def build_app(settings: Settings) -> faust.App:
         value_serializer="raw",
         web_enabled=False,
         store="memory://",
+        # Faust keeps a directory per app even without tables; by default in the working directory.
+        datadir=str(settings.data_dir / "faust"),
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication_factor,
         # No tables, so no leader topic is needed.
