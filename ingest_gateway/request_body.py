@@ -198,9 +198,12 @@ def _enrich_events(
                 canonical = dumps(value, option=sort_keys)
                 if len(canonical) > max_bytes:
                     raise _payload_too_large(max_bytes, name, index)
-                # Only a payload with that many brackets can be that deep: most are never walked.
-                if canonical.count(b"[") + canonical.count(b"{") > max_depth and (
-                    nesting_depth(value) > max_depth
+                # Only a payload with that many brackets (each closed, so twice the bytes) can be
+                # that deep: short ones are not even counted, and most are never walked.
+                if (
+                    len(canonical) > 2 * max_depth
+                    and canonical.count(b"[") + canonical.count(b"{") > max_depth
+                    and nesting_depth(value) > max_depth
                 ):
                     raise _payload_too_deep(max_depth, name, index)
                 event.payload = canonical.decode()
