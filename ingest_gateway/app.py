@@ -8,7 +8,6 @@ modules (:func:`ingest_gateway.auth.authenticate`, :func:`ingest_gateway.org_con
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,11 +16,11 @@ from starlette.routing import BaseRoute, Route
 
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
-from exporter.stores import open_store
 from ingest_gateway import health, openapi
 from ingest_gateway.auth import Authenticator
 from ingest_gateway.errors import EXCEPTION_HANDLERS
 from ingest_gateway.events import post_events
+from ingest_gateway.export_store import ExportStoreHandle
 from ingest_gateway.exports import get_events
 from ingest_gateway.org_context import OrgResolver
 from ingest_gateway.producer import EventProducer
@@ -42,8 +41,9 @@ def routes() -> list[BaseRoute]:
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Exports are read from the store; opening it may create the bucket, so it blocks.
-        app.state.export_store = await asyncio.to_thread(open_store, settings)
+        export_store = ExportStoreHandle(settings)
+        app.state.export_store = export_store
+        export_store.start()
         producer = EventProducer(settings)
         app.state.producer = producer
         await producer.start()
@@ -51,6 +51,7 @@ def create_app(settings: Settings) -> Starlette:
             yield
         finally:
             await producer.stop()
+            await export_store.stop()
 
     app = Starlette(routes=routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
     identity = IdentityStore(settings.data_dir)

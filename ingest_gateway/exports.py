@@ -44,6 +44,7 @@ from ingest_gateway.export_params import (
     content_disposition,
     parse_export_query,
 )
+from ingest_gateway.export_store import ExportStoreHandle
 from ingest_gateway.org_context import OrgContext, resolve_org_context
 from ingest_gateway.permissions import ExportCaller, ForbiddenFilter, authorize_export
 from ingest_gateway.producer import producer_of, unavailable
@@ -58,8 +59,9 @@ _MAX_PRESIGN: Final = timedelta(days=7)
 
 
 def export_store_of(request: Request) -> ObjectStore:
-    store: ObjectStore = request.app.state.export_store
-    return store
+    """The export store, or a 503 while the gateway cannot reach it yet."""
+    handle: ExportStoreHandle = request.app.state.export_store
+    return handle.get()
 
 
 async def get_events(request: Request) -> Response:
@@ -68,6 +70,9 @@ async def get_events(request: Request) -> Response:
     query = parse_export_query(request.query_params, now)
     context = await resolve_org_context(request, user)
     if query.query_id is None:
+        if request.method == "HEAD":
+            # Starlette answers HEAD on GET routes; a HEAD must not start an export.
+            raise ApiError(405, "HEAD only reports on an export: give its query_id")
         return await _start_export(request, user, context, query, now)
     status = await _own_export(request, user, query.query_id, now)
     if query.download and status.state is ExportState.FINISHED:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
+import urllib3
 from minio import Minio
 from minio.error import S3Error
 
@@ -33,6 +34,7 @@ class S3Store:
             secret_key=settings.s3_secret_key or None,
             secure=settings.s3_secure,
             region=settings.s3_region,
+            http_client=_http_client(),
         )
         store = cls(client, settings.s3_bucket)
         store.ensure_bucket()
@@ -132,3 +134,13 @@ def _stream_response(response: Any, chunk_size: int) -> Iterator[bytes]:
 
 def _translate(exc: S3Error, key: str) -> Exception:
     return ObjectNotFound(key) if exc.code in _MISSING else exc
+
+
+def _http_client() -> urllib3.PoolManager:
+    """minio's own client waits up to five minutes for a silent endpoint; a status poll or an
+    export must fail within a bounded time instead, and retry later."""
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=5.0, read=60.0),
+        retries=urllib3.Retry(total=3, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+        maxsize=16,
+    )

@@ -86,17 +86,15 @@ async def topic_records(
         await consumer.stop()
 
 
-async def events_topic_size(settings: Settings) -> int:
-    """How many records the events topic holds (sum of its end offsets)."""
+async def events_topic_size(settings: Settings, topic: str | None = None) -> int:
+    """How many records the events topic (or ``topic``) holds: the sum of its end offsets."""
+    topic = topic or settings.events_topic
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()
-        partitions = [
-            TopicPartition(settings.events_topic, p)
-            for p in consumer.partitions_for_topic(settings.events_topic) or ()
-        ]
-        assert partitions, f"topic {settings.events_topic} does not exist"
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        assert partitions, f"topic {topic} does not exist"
         return sum((await consumer.end_offsets(partitions)).values())
     finally:
         await consumer.stop()
