@@ -189,7 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("token_or_id")
 
     bench = _command(sub, "bench", _bench, "measure throughput against raw baselines")
-    bench.add_argument("stage", choices=("ingest", "export"), help="what to measure")
+    bench.add_argument(
+        "stage",
+        nargs="?",
+        default="all",
+        choices=("all", "ingest", "export"),
+        help="what to measure (default: every stage, with a JSON report and a chart)",
+    )
     bench.add_argument("--events", type=int, default=200_000, help="ingest: events to post")
     bench.add_argument("--rows", type=int, default=1_000_000, help="export: rows to export")
     bench.add_argument("--concurrency", type=int, default=32, help="concurrent connections")
@@ -197,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--url", help="benchmark this running gateway instead of starting one")
     bench.add_argument("--token", help="with --url: an API token of a user on that gateway")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
+    bench.add_argument(
+        "--output",
+        type=Path,
+        default=Path("bench-report"),
+        help="all: where to write the report (.json) and the chart (.png)",
+    )
     return parser
 
 

@@ -12,6 +12,7 @@ from eventpipe.settings import Settings
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(data_dir=args.data_dir)
     report: dict[str, Any]
     describe: Callable[[dict[str, Any]], str]
     if args.stage == "ingest":
@@ -28,15 +29,20 @@ def run_bench(args: argparse.Namespace) -> int:
             url=args.url,
             token=args.token,
         )
-        report = run_ingest_bench(Settings.from_env(data_dir=args.data_dir), options)
+        report = run_ingest_bench(settings, options)
         describe = format_ingest_report
-    else:
+    elif args.stage == "export":
         from eventpipe.bench.export import format_export_report
         from exporter.benchmark import run_export_benchmark
 
         print(f"filling an embedded engine with {args.rows:,} rows, then exporting them ...")
         report = run_export_benchmark(args.rows)
         describe = format_export_report
+    else:
+        from eventpipe.bench.suite import format_suite_table, run_suite
+
+        report = run_suite(settings, events=args.events, rows=args.rows, output=args.output)
+        describe = format_suite_table
     print(
         orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else describe(report)
     )

@@ -1,0 +1,110 @@
+"""``eventpipe bench``: every stage in one go, a JSON report and a chart.
+
+Ingest runs once per concurrency level (each with its own stack and its own raw baselines, so every
+ratio compares numbers measured side by side); then the export benchmark. The chart shows
+acknowledged and end-to-end throughput, and p99 request latency, against concurrency.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from eventpipe.bench.export import format_export_report
+from eventpipe.bench.ingest import IngestBenchOptions, format_ingest_report, run_ingest_bench
+from eventpipe.settings import Settings
+
+CONCURRENCY_LEVELS: Final = (1, 4, 16, 64)
+
+
+def run_suite(base: Settings, *, events: int, rows: int, output: Path) -> dict[str, Any]:
+    from exporter.benchmark import run_export_benchmark
+
+    ingest = []
+    for concurrency in CONCURRENCY_LEVELS:
+        print(f"== ingest with {concurrency} connections", flush=True)
+        result = run_ingest_bench(
+            base, IngestBenchOptions(events=events, concurrency=concurrency, batch=100)
+        )
+        print(format_ingest_report(result), flush=True)
+        ingest.append(result)
+    print(f"== export of {rows:,} rows", flush=True)
+    export = run_export_benchmark(rows)
+    print(format_export_report(export), flush=True)
+
+    report = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "ingest": ingest,
+        "export": export,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    json_path = output.with_suffix(".json")
+    json_path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    chart_path = output.with_suffix(".png")
+    draw_chart(ingest, chart_path)
+    print(f"wrote {json_path} and {chart_path}", flush=True)
+    return report
+
+
+def draw_chart(ingest: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render straight to the file
+    import matplotlib.pyplot as plt
+
+    levels = [run["concurrency"] for run in ingest]
+    figure, (rate, latency) = plt.subplots(1, 2, figsize=(11, 4.2))
+    rate.plot(levels, [r["acknowledged_events_per_s"] for r in ingest], "o-", label="acknowledged")
+    rate.plot(levels, [r["end_to_end_events_per_s"] or 0 for r in ingest], "s-", label="end to end")
+    rate.plot(
+        levels,
+        [r["raw_insert_events_per_s"] for r in ingest],
+        ":",
+        color="grey",
+        label="raw insert baseline",
+    )
+    rate.set(title="Ingest throughput", xlabel="connections", ylabel="events/s", xscale="log")
+    rate.legend()
+    latency.plot(levels, [r["latency_p99_ms"] for r in ingest], "o-", color="tab:red", label="p99")
+    latency.plot(levels, [r["latency_p50_ms"] for r in ingest], "s--", color="tab:red", label="p50")
+    latency.set(title="Request latency", xlabel="connections", ylabel="ms", xscale="log")
+    latency.legend()
+    for axes in (rate, latency):
+        axes.set_xticks(levels, [str(level) for level in levels])
+        axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def format_suite_table(report: dict[str, Any]) -> str:
+    """The Markdown table the README shows."""
+    lines = [
+        "| connections | acknowledged events/s | p50 ms | p99 ms | end-to-end events/s "
+        "| raw produce | raw insert | ack / raw produce | e2e / raw insert |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in report["ingest"]:
+        lines.append(
+            f"| {run['concurrency']} | {run['acknowledged_events_per_s']:,} "
+            f"| {run['latency_p50_ms']} | {run['latency_p99_ms']} "
+            f"| {run['end_to_end_events_per_s'] or 0:,} | {run['raw_produce_events_per_s']:,} "
+            f"| {run['raw_insert_events_per_s']:,} | {run['ratio_acknowledged_to_raw_produce']} "
+            f"| {run['ratio_end_to_end_to_raw_insert']} |"
+        )
+    export = report["export"]
+    versus_naive = round(export["export"]["rows_per_s"] / export["naive"]["rows_per_s"], 2)
+    lines += [
+        "",
+        f"Export of {export['rows']:,} rows: {export['export']['rows_per_s']:,} rows/s, "
+        f"{export['export_vs_raw_rate']} of the raw query's rate, "
+        f"{versus_naive} times the naive "
+        f"exporter; peak RSS growth {export['export']['peak_rss_growth_mb']} MB.",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""The benchmark suite's outputs: a PNG chart and the README table, one row per concurrency."""
+
+from pathlib import Path
+
+from eventpipe.bench.suite import CONCURRENCY_LEVELS, draw_chart, format_suite_table
+
+
+def ingest_run(concurrency: int) -> dict[str, object]:
+    return {
+        "concurrency": concurrency,
+        "acknowledged_events_per_s": 1000 * concurrency,
+        "end_to_end_events_per_s": 900 * concurrency,
+        "raw_produce_events_per_s": 300_000,
+        "raw_insert_events_per_s": 200_000,
+        "latency_p50_ms": 2.0 * concurrency,
+        "latency_p99_ms": 5.0 * concurrency,
+        "ratio_acknowledged_to_raw_produce": 0.1,
+        "ratio_end_to_end_to_raw_insert": 0.2,
+    }
+
+
+EXPORT = {
+    "rows": 1000,
+    "export": {"rows_per_s": 500, "peak_rss_growth_mb": 3.0},
+    "naive": {"rows_per_s": 100},
+    "export_vs_raw_rate": 0.8,
+}
+
+
+def test_chart_is_a_png(tmp_path: Path) -> None:
+    path = tmp_path / "chart.png"
+    draw_chart([ingest_run(c) for c in CONCURRENCY_LEVELS], path)
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert path.stat().st_size > 10_000
+
+
+def test_table_has_a_row_per_concurrency_and_the_export_line() -> None:
+    table = format_suite_table(
+        {"ingest": [ingest_run(c) for c in CONCURRENCY_LEVELS], "export": EXPORT}
+    )
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert [row.split("|")[1].strip() for row in rows[1:]] == [str(c) for c in CONCURRENCY_LEVELS]
+    assert "5.0 times the naive exporter" in table
