@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stage",
         nargs="?",
         default="all",
-        choices=("all", "ingest", "export"),
+        choices=("all", "ingest", "export", "noisy"),
         help="what to measure (default: every stage, with a JSON report and a chart)",
     )
     bench.add_argument("--events", type=int, default=200_000, help="ingest: events to post")
@@ -202,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch", type=int, default=100, help="events per request")
     bench.add_argument("--url", help="benchmark this running gateway instead of starting one")
     bench.add_argument("--token", help="with --url: an API token of a user on that gateway")
+    bench.add_argument(
+        "--tenant-limit", type=float, default=5000, help="noisy: events/s each tenant may post"
+    )
+    bench.add_argument("--seconds", type=float, default=10, help="noisy: length of each phase")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument(
         "--output",

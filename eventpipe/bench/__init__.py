@@ -38,6 +38,11 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"filling an embedded engine with {args.rows:,} rows, then exporting them ...")
         report = run_export_benchmark(args.rows)
         describe = format_export_report
+    elif args.stage == "noisy":
+        from eventpipe.bench.noisy import format_noisy_report, run_noisy_bench
+
+        report = run_noisy_bench(settings, limit=args.tenant_limit, seconds=args.seconds)
+        describe = format_noisy_report
     else:
         from eventpipe.bench.suite import format_suite_table, run_suite
 

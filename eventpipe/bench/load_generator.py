@@ -97,3 +97,38 @@ async def run_load(
         reporter.cancel()
     result.elapsed = time.perf_counter() - result.started
     return result
+
+
+async def run_paced(
+    url: str, requests: Sequence[bytes], per_second: float, connections: int
+) -> LoadResult:
+    """Send the requests at a fixed rate (open loop), spread over ``connections``.
+
+    Unlike :func:`run_load`, a slow answer does not slow the sender down, so latency is measured
+    as a client with its own pace sees it, and a noisy client keeps pushing while refused.
+    """
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    result = LoadResult()
+    interval = connections / per_second
+
+    async def connection(offset: int) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            await asyncio.sleep(offset * interval / connections)
+            next_send = time.perf_counter()
+            for request in requests[offset::connections]:
+                next_send += interval
+                started = time.perf_counter()
+                writer.write(request)
+                status = await _read_response(reader)
+                result.latencies.append(time.perf_counter() - started)
+                result.statuses[status] = result.statuses.get(status, 0) + 1
+                await asyncio.sleep(max(0.0, next_send - time.perf_counter()))
+        finally:
+            writer.close()
+
+    result.started = time.perf_counter()
+    await asyncio.gather(*(connection(i) for i in range(connections)))
+    result.elapsed = time.perf_counter() - result.started
+    return result
