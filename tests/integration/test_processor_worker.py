@@ -71,7 +71,13 @@ async def produce(settings: Settings, values: list[bytes]) -> None:
 
 
 async def committed_and_end(settings: Settings) -> tuple[int, int]:
-    """Offsets the processor group committed, and messages in the events topic (summed).
+    """Offsets the processor group committed, and messages in the events topic (summed)."""
+    committed, end = await offsets_by_partition(settings)
+    return sum(committed.values()), sum(end.values())
+
+
+async def offsets_by_partition(settings: Settings) -> tuple[dict[int, int], dict[int, int]]:
+    """The processor group's committed offset and the end offset of each events partition.
 
     Read through a consumer of the group that subscribes to nothing, so it never joins the group.
     """
@@ -89,7 +95,10 @@ async def committed_and_end(settings: Settings) -> tuple[int, int]:
         end = await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
-    return sum(offset or 0 for offset in committed), sum(end.values())
+    return (
+        {tp.partition: offset or 0 for tp, offset in zip(partitions, committed, strict=True)},
+        {tp.partition: offset for tp, offset in end.items()},
+    )
 
 
 async def wait_until_committed(settings: Settings, timeout: float = 60.0) -> None:
