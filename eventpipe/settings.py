@@ -94,7 +94,14 @@ class Settings:
     export_ttl_seconds: int = 3600
     csv_neutralize_formulas: bool = True
 
+    # --- Observability (README "Observability") ------------------------------------------------
     log_level: str = "INFO"
+    # "text" for people at a terminal, "json" (one object per line) for log collectors.
+    log_format: str = "text"
+    # Port of a worker's Prometheus endpoint (GET /metrics on http_host); 0 serves none.
+    metrics_port: int = 9108
+    # Serve GET /metrics on the gateway's own port, without authentication.
+    gateway_metrics: bool = True
 
     # Variables that hold secrets are never printed (see :meth:`redacted`).
     SECRET_FIELDS: frozenset[str] = field(

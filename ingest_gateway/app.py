@@ -12,8 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
+from eventpipe import metrics
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from ingest_gateway import health, openapi
@@ -22,10 +24,12 @@ from ingest_gateway.errors import EXCEPTION_HANDLERS
 from ingest_gateway.events import post_events
 from ingest_gateway.export_store import ExportStoreHandle
 from ingest_gateway.exports import get_events
+from ingest_gateway.metrics import get_metrics
 from ingest_gateway.org_context import OrgResolver
 from ingest_gateway.producer import EventProducer
 from ingest_gateway.rate_limit import TenantRateLimiter
 from ingest_gateway.request_body import PayloadLimits
+from ingest_gateway.request_context import RequestContext
 
 
 def routes() -> list[BaseRoute]:
@@ -35,6 +39,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/schema", openapi.get_schema, methods=["GET"]),
         Route("/health/live", health.live, methods=["GET"]),
         Route("/health/ready", health.ready, methods=["GET"]),
+        Route("/metrics", get_metrics, methods=["GET"]),
     ]
 
 
@@ -52,8 +57,16 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await producer.stop()
             await export_store.stop()
+            metrics.process_exiting()
 
-    app = Starlette(routes=routes(), exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan)
+    served = routes()
+    paths = frozenset(route.path for route in served if isinstance(route, Route))
+    app = Starlette(
+        routes=served,
+        middleware=[Middleware(RequestContext, routes=paths)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )
     identity = IdentityStore(settings.data_dir)
     app.state.settings = settings
     app.state.authenticator = Authenticator.from_settings(identity, settings)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Final
 
@@ -24,6 +23,7 @@ from ingest_gateway.errors import JSON_MEDIA_TYPE
 from ingest_gateway.org_context import event_identity, resolve_org_context
 from ingest_gateway.producer import producer_of
 from ingest_gateway.rate_limit import tenant_limiter_of
+from ingest_gateway.request_context import count_events, message_id
 
 _response_encoder: Final = msgspec.json.Encoder()
 
@@ -45,6 +45,7 @@ async def post_events(request: Request) -> Response:
         request, settings.max_body_bytes, settings.body_read_timeout_seconds
     )
     events_request = request_body.decode(body, settings.max_events_per_request)
+    count_events(len(events_request.events))
     if limiter is not None:
         limiter.take(tenant, len(events_request.events))
     request_body.enrich(events_request, identity, received_at, request.app.state.payload_limits)
@@ -54,7 +55,7 @@ async def post_events(request: Request) -> Response:
     events = preencoded(_response_encoder.encode(events_request.events))
     if events_request.events:
         message = IngestMessage(
-            request_id=uuid.uuid4(),
+            request_id=message_id(),
             received_at=received_at,
             identity=identity,
             events=events,

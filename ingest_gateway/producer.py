@@ -20,6 +20,7 @@ from starlette.requests import Request
 
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
+from ingest_gateway import metrics
 from ingest_gateway.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class EventProducer:
         if self._unacknowledged_bytes + size > self._settings.producer_buffer_bytes:
             raise unavailable("the gateway holds too many unacknowledged events; retry shortly")
         self._unacknowledged_bytes += size
+        metrics.produced(size)
         delivery: asyncio.Future[Any] | None = None
         try:
             # send() alone can wait forever for metadata while brokers are down (aiokafka #1101).
@@ -94,14 +96,18 @@ class EventProducer:
             raise unavailable("the event broker did not take the events; retry shortly") from None
         finally:
             if delivery is None:
-                self._unacknowledged_bytes -= size
+                self._release(size)
             else:
                 delivery.add_done_callback(lambda done: self._settled(done, size))
 
     def _settled(self, delivery: asyncio.Future[Any], size: int) -> None:
-        self._unacknowledged_bytes -= size
+        self._release(size)
         if not delivery.cancelled():
             delivery.exception()  # retrieved here, so a late failure is not reported as lost
+
+    def _release(self, size: int) -> None:
+        self._unacknowledged_bytes -= size
+        metrics.acknowledged(size)
 
     async def _supervise(self) -> None:
         while True:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
 
 import uvicorn
 from starlette.applications import Starlette
 
+from eventpipe import metrics
+from eventpipe.logs import logging_config
 from eventpipe.settings import Settings
 from ingest_gateway.app import create_app
 
@@ -18,21 +20,23 @@ def app_from_env() -> Starlette:
 
 
 def serve(settings: Settings, workers: int = 1) -> int:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
     if workers > 1 and settings.gateway_processes == 1:
         # Each worker enforces its share of the tenant rate limits (ingest_gateway.rate_limit).
         settings = settings.with_overrides(gateway_processes=workers)
     os.environ.update(settings.to_env())
-    uvicorn.run(
-        "ingest_gateway.server:app_from_env",
-        factory=True,
-        host=settings.http_host,
-        port=settings.http_port,
-        workers=workers,
-        log_level=settings.log_level.lower(),
-        # One log line per request costs a large share of the throughput; errors are still logged.
-        access_log=settings.log_level.upper() == "DEBUG",
-    )
+    # Several processes answer on one port, so a scrape of /metrics must see all of them.
+    with metrics.shared_by_child_processes() if workers > 1 else contextlib.nullcontext():
+        uvicorn.run(
+            "ingest_gateway.server:app_from_env",
+            factory=True,
+            host=settings.http_host,
+            port=settings.http_port,
+            workers=workers,
+            # uvicorn applies it in every worker process it starts.
+            log_config=logging_config(settings),
+            log_level=settings.log_level.lower(),
+            # One log line per request costs a large share of the throughput; errors are still
+            # logged.
+            access_log=settings.log_level.upper() == "DEBUG",
+        )
     return 0

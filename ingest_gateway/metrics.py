@@ -1,0 +1,83 @@
+"""The gateway's Prometheus metrics and its ``GET /metrics`` endpoint.
+
+Every metric is updated a fixed number of times per request, never per event: the ingest
+endpoint's throughput is measured in thousands of requests per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Final
+
+from prometheus_client import Counter, Gauge, Histogram
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from eventpipe import metrics
+from eventpipe.settings import Settings
+
+REQUESTS: Final = Counter(
+    "eventpipe_http_requests", "HTTP requests answered", ["method", "route", "status"]
+)
+REQUEST_SECONDS: Final = Histogram(
+    "eventpipe_http_request_duration_seconds",
+    "Time from a request's arrival to the end of its answer",
+    ["method", "route"],
+)
+EVENTS_ACCEPTED: Final = Counter(
+    "eventpipe_events_accepted", "Events of POST /api/events requests answered 201"
+)
+EVENTS_REJECTED: Final = Counter(
+    "eventpipe_events_rejected",
+    "Events of decoded POST /api/events requests that were refused, by reason",
+    ["reason"],
+)
+# "livesum": with several gateway processes, the sum over those still running.
+UNACKNOWLEDGED_BYTES: Final = Gauge(
+    "eventpipe_producer_unacknowledged_bytes",
+    "Bytes produced to Kafka and not yet acknowledged by the broker",
+    multiprocess_mode="livesum",
+)
+UNACKNOWLEDGED_MESSAGES: Final = Gauge(
+    "eventpipe_producer_unacknowledged_messages",
+    "Messages produced to Kafka and not yet acknowledged by the broker",
+    multiprocess_mode="livesum",
+)
+
+# The reason classes of refused events, by the status the request was answered with.
+_REASONS: Final = {
+    400: "invalid",
+    413: "too_large",
+    429: "rate_limited",
+    500: "error",
+    503: "unavailable",
+}
+
+
+def events_answered(count: int, status: int) -> None:
+    """Count the ``count`` events of a decoded request by the status it was answered with."""
+    if status == 201:
+        EVENTS_ACCEPTED.inc(count)
+    else:
+        EVENTS_REJECTED.labels(_REASONS.get(status, "other")).inc(count)
+
+
+def produced(size: int) -> None:
+    UNACKNOWLEDGED_BYTES.inc(size)
+    UNACKNOWLEDGED_MESSAGES.inc()
+
+
+def acknowledged(size: int) -> None:
+    """The broker answered for a message (or it will never be sent)."""
+    UNACKNOWLEDGED_BYTES.dec(size)
+    UNACKNOWLEDGED_MESSAGES.dec()
+
+
+async def get_metrics(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    if not settings.gateway_metrics:
+        raise HTTPException(404, "Not Found")
+    # With several gateway processes this reads a file per process and metric kind.
+    body = await asyncio.to_thread(metrics.exposition)
+    return Response(body, media_type=metrics.CONTENT_TYPE)
