@@ -96,9 +96,13 @@ def _gateway(args: argparse.Namespace) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from eventpipe.logs import configure_logging
     from stream_processors.worker import run_worker
 
-    return run_worker(_settings(args), role=args.role)
+    settings = _settings(args)
+    # From the start: Faust sets up the same logging only once its worker runs.
+    configure_logging(settings)
+    return run_worker(settings, role=args.role)
 
 
 def _migrate(args: argparse.Namespace) -> int:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from clickhouse_connect.driver.client import Client
 
 from eventpipe.events_table import COLUMNS, TABLE
-from stream_processors.rows import Columns
+from stream_processors import metrics
+from stream_processors.rows import Columns, row_count
 
 
 class ClickHouseSink:
@@ -24,10 +26,20 @@ class ClickHouseSink:
         The client call blocks (an HTTP request, or the embedded engine's work), so it runs in a
         thread and the event loop keeps serving the Kafka consumer meanwhile.
         """
-        await asyncio.to_thread(
-            self.client.insert,
-            self.table,
-            columns,
-            column_names=list(COLUMNS),
-            column_oriented=True,
-        )
+        rows = row_count(columns)
+        started = time.perf_counter()
+        try:
+            await asyncio.to_thread(
+                self.client.insert,
+                self.table,
+                columns,
+                column_names=list(COLUMNS),
+                column_oriented=True,
+            )
+        except Exception:
+            metrics.INSERT_FAILURES.inc()
+            raise
+        finally:
+            metrics.INSERT_SECONDS.observe(time.perf_counter() - started)
+        metrics.INSERT_ROWS.observe(rows)
+        metrics.ROWS_INSERTED.inc(rows)

@@ -12,6 +12,8 @@ from typing import Final
 import faust
 from faust.types import EventT
 
+from stream_processors import metrics
+
 log = logging.getLogger(__name__)
 
 REASON_HEADER: Final = "eventpipe-dlq-reason"
@@ -44,6 +46,7 @@ class DeadLetters:
         await self.app.producer.send_and_wait(
             self.topic, message.key, message.value, None, None, headers
         )
+        metrics.DEAD_LETTERS.labels(reason).inc()
         log.warning(
             "dead-lettered %s[%d]@%d to %s: %s: %s",
             message.topic,

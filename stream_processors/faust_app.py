@@ -6,6 +6,7 @@ from typing import Final
 
 import faust
 
+from eventpipe.logs import logging_config
 from eventpipe.settings import Settings
 
 # Faust commits acked offsets on this period; short, so a restart re-reads little.
@@ -38,6 +39,8 @@ def build_app(settings: Settings) -> faust.App:
         # On a rebalance, do not wait for a batch that may be retrying an insert: its unacked
         # messages are simply consumed again by the partition's next owner.
         stream_wait_empty=False,
+        # Faust's worker replaces the process's logging setup with this one when it starts.
+        logging_config=logging_config(settings),
     )
 
 

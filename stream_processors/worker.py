@@ -25,6 +25,7 @@ from exporter.service import run_exporter
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.faust_app import build_app
 from stream_processors.ingest_agent import add_ingest_agent
+from stream_processors.metrics_server import serve_metrics
 from stream_processors.migrations import apply_migrations, clickhouse_client
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def build_worker(settings: Settings, role: str) -> Worker:
         add_processor(worker)
     if role in ("exporter", "all"):
         add_exporter(worker, required=role == "exporter")
+    worker.add_service(serve_metrics)
     return worker
 
 

@@ -36,6 +36,8 @@ def isolated_settings(data_dir: Path, broker: EmbeddedBroker, **overrides: Any) 
         "exporter_group_id": f"exporter-{suffix}",
         "produce_timeout_seconds": 5.0,
         "batch_max_seconds": 0.2,
+        # Workers serve no metrics unless a test asks: a fixed port would collide between tests.
+        "metrics_port": 0,
     }
     return Settings(**(values | overrides))
 
