@@ -11,6 +11,7 @@ import asyncio
 import re
 import signal
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -116,61 +117,43 @@ async def test_clickhouse_unwritable_for_a_while_then_back_loses_nothing(
     settings: Settings, tmp_path: Path
 ) -> None:
     """The fault: the events table's directory refuses new parts (as a full or read-only disk
-    would), so every insert of the running worker fails until the directory is writable again.
-    The worker is neither restarted nor told: it must notice the inserts work again by itself."""
+    would), so every insert fails until it is writable again. A first worker is stopped with
+    SIGTERM while it retries; the second is neither restarted nor told when the fault ends: it
+    must notice by itself that inserts work again."""
     settings = settings.with_overrides(batch_max_rows=EVENTS_PER_REQUEST)
-    log = tmp_path / "worker.log"
+    first_log, second_log = tmp_path / "first.log", tmp_path / "second.log"
     users = add_posters(settings)
-    with running_gateway(settings) as gateway, running_worker(settings, log) as worker:
+    with running_gateway(settings) as gateway, ExitStack() as fault:
         poster = Poster(gateway.url, users)
-        await poster.post(20)
-        await wait_until_processed(settings, 20)
-
-        with unwritable(events_table_dir(settings)):
+        with running_worker(settings, first_log) as first:
+            await poster.post(20)
+            await wait_until_processed(settings, 20)
+            fault.enter_context(unwritable(events_table_dir(settings)))
             await poster.post(40)
-            await wait_for_log(log, "(attempt 4)", worker, timeout=30)
+            await wait_for_log(first_log, "(attempt 2)", first, timeout=30)
+            first.send_signal(signal.SIGTERM)
+            assert first.wait(30) == 0
+        # Stopping abandoned the failing batch: no offset moved past it.
+        assert (await committed_and_end(settings))[0] == 20
+
+        with running_worker(settings, second_log) as second:
+            await wait_for_log(second_log, "(attempt 4)", second, timeout=60)
             # Several commit intervals passed since the first failure: nothing moved.
             assert (await committed_and_end(settings))[0] == 20
-        await wait_until_processed(settings, 40, timeout=30)
-
-        assert worker.poll() is None, "the worker must heal without a restart"
-        worker.send_signal(signal.SIGTERM)
-        assert worker.wait(30) == 0
+            fault.close()
+            await wait_until_processed(settings, 40, timeout=30)
+            assert second.poll() is None, "the worker must heal without a restart"
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(30) == 0
     assert poster.tally.answers == {"201": 40}, poster.tally
 
-    failed = retries(log)
+    failed = retries(second_log)
     # One batch retried, nothing taken meanwhile: the same rows each time, delays doubling.
     assert {rows for rows, _, _ in failed} == {EVENTS_PER_REQUEST}
     assert [delay for _, _, delay in failed[:4]] == [0.5, 1.0, 2.0, 4.0]
-    assert "succeeded on attempt" in log.read_text()
-    assert_exactly_once(
-        [marker for marker, _, _ in stored_events(settings)], poster.tally.acknowledged
-    )
-    print(f"{len(poster.tally.acknowledged)} events in, all stored; {len(failed)} failed inserts")
-
-
-async def test_sigterm_while_an_insert_fails_commits_nothing_past_it(
-    settings: Settings, tmp_path: Path
-) -> None:
-    """Same fault as above; the worker is stopped while it retries, and a new one finishes."""
-    settings = settings.with_overrides(batch_max_rows=EVENTS_PER_REQUEST)
-    log = tmp_path / "worker.log"
-    users = add_posters(settings)
-    with running_gateway(settings) as gateway:
-        poster = Poster(gateway.url, users)
-        with running_worker(settings, log) as worker:
-            await poster.post(1)
-            await wait_until_processed(settings, 1)
-            with unwritable(events_table_dir(settings)):
-                await poster.post(11)
-                await wait_for_log(log, "(attempt 2)", worker, timeout=30)
-                worker.send_signal(signal.SIGTERM)
-                assert worker.wait(30) == 0
-        assert (await committed_and_end(settings))[0] == 1
-
-        with running_worker(settings, log):
-            await wait_until_processed(settings, 11)
-    assert poster.tally.answers == {"201": 11}, poster.tally
-    assert_exactly_once(
-        [marker for marker, _, _ in stored_events(settings)], poster.tally.acknowledged
+    assert "succeeded on attempt" in second_log.read_text()
+    stored = [marker for marker, _, _ in stored_events(settings)]
+    assert_exactly_once(stored, poster.tally.acknowledged)
+    print(
+        f"{len(poster.tally.acknowledged)} events in, {len(stored)} stored; {len(failed)} retries"
     )
