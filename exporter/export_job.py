@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from clickhouse_connect.driver.client import Client
 
 from eventpipe.contracts import ExportRequest
+from exporter import metrics
 from exporter.csv_stream import stream_csv
 from exporter.query import build_export_query
 from exporter.status import ExportState, ExportStatus, new_status, read_status, write_status
@@ -57,6 +59,29 @@ def run_export(
         log.info("export %s is already %s; skipping", request.query_id, current.state)
         return current
 
+    started = time.monotonic()
+    # Left as is only when the object store refused the export's status record.
+    outcome = "unrecorded"
+    with metrics.EXPORTS_RUNNING.track_inprogress():
+        try:
+            final = _run(request, current, client, store, options, cancel)
+            outcome = final.state.value
+        except ExportCancelled:
+            outcome = "cancelled"
+            raise
+        finally:
+            metrics.EXPORT_SECONDS.labels(outcome).observe(time.monotonic() - started)
+    return final
+
+
+def _run(
+    request: ExportRequest,
+    current: ExportStatus,
+    client: Client,
+    store: ObjectStore,
+    options: JobOptions,
+    cancel: threading.Event | None,
+) -> ExportStatus:
     running = current.with_state(ExportState.RUNNING, rows=0, size=0, error=None)
     write_status(store, running)
 
