@@ -5,6 +5,7 @@ side), then one worker with every role (embedded ClickHouse allows one process p
 then the gateway. The stack is ready when the gateway's ``/health/ready`` answers 200. Ctrl-C or
 SIGTERM stops everything in the reverse order. A worker or gateway that dies while running is
 restarted with backoff; the broker keeps topics only in memory, so its death ends the stack.
+The worker serves its metrics on a port the OS picks, for the same reason as the broker.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from eventpipe.embedded_broker import EmbeddedBroker, start_broker
+from eventpipe.embedded_broker import EmbeddedBroker, free_port, start_broker
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
 from eventpipe.supervisor import ChildSpec, Supervisor
@@ -53,12 +54,15 @@ def run_dev_stack(settings: Settings) -> int:
         try:
             say(f"broker listening on {broker.bootstrap_servers}")
             settings = settings.with_overrides(kafka_bootstrap_servers=broker.bootstrap_servers)
+            if settings.metrics_port:
+                settings = settings.with_overrides(metrics_port=free_port())
             supervisor = Supervisor(_children(settings), say, _show)
             try:
                 supervisor.start()
-                url = _gateway_url(settings)
+                url = _local_url(settings.http_host, settings.http_port)
                 if _wait_until_ready(supervisor, broker, url, stop_requested):
                     say(f"eventpipe is ready at {url}")
+                    _describe_metrics(settings, url)
                     say("press Ctrl-C to stop")
                     _supervise(supervisor, broker, stop_requested)
                 say(f"{stop_requested.signal_name} received")
@@ -143,14 +147,19 @@ def _is_ready(url: str) -> bool:
 _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _gateway_url(settings: Settings) -> str:
+def _local_url(listen_host: str, port: int) -> str:
     # A wildcard listen address is not somewhere to connect to; its loopback is.
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
-        settings.http_host, settings.http_host
-    )
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(listen_host, listen_host)
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{settings.http_port}"
+    return f"http://{host}:{port}"
+
+
+def _describe_metrics(settings: Settings, gateway_url: str) -> None:
+    if settings.gateway_metrics:
+        say(f"gateway metrics at {gateway_url}/metrics")
+    if settings.metrics_port:
+        say(f"worker metrics at {_local_url(settings.http_host, settings.metrics_port)}/metrics")
 
 
 def _check_port_free(host: str, port: int) -> None:

@@ -126,6 +126,11 @@ class DevStack:
         assert match, self.log()
         return int(match.group(1))
 
+    def worker_metrics_url(self) -> str:
+        match = re.search(r"worker metrics at (http://127\.0\.0\.1:\d+/metrics)", self.log())
+        assert match, self.log()
+        return match.group(1)
+
     def gateway_pid(self) -> int | None:
         pids = [p for p, cmd in self.children().items() if "cli gateway" in cmd]
         return pids[0] if len(pids) == 1 else None

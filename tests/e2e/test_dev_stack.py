@@ -7,6 +7,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.dev_stack_support import (
@@ -36,6 +37,12 @@ def test_dev_starts_the_stack_and_ctrl_c_stops_every_process(
     for expected in ("broker --listener-url", "cli worker --role all", "cli gateway"):
         assert expected in commands
     broker_port = stack.broker_port()
+    assert f"gateway metrics at {stack.url}/metrics" in stack.log()
+    assert (
+        "eventpipe_http_requests_total" in httpx.get(f"{stack.url}/metrics", trust_env=False).text
+    )
+    # The worker serves its metrics once Faust is up, which can be after the gateway is ready.
+    wait_for("the worker's metrics", lambda: serves_metrics(stack.worker_metrics_url()), 60)
 
     assert stack.interrupt() == 0
 
@@ -54,6 +61,7 @@ def test_two_stacks_run_side_by_side(start_stack: Callable[[], DevStack]) -> Non
     assert ready_status(first.url) == 200
     assert ready_status(second.url) == 200
     assert first.broker_port() != second.broker_port()
+    assert first.worker_metrics_url() != second.worker_metrics_url()
 
     assert first.interrupt() == 0
     assert ready_status(second.url) == 200
@@ -87,3 +95,10 @@ def test_no_process_outlives_a_killed_dev_command(start_stack: Callable[[], DevS
 
     wait_for("every child to exit", lambda: stack.leftovers() == [], STOP_TIMEOUT)
     wait_for("the gateway port to be free", lambda: can_listen(stack.port), STOP_TIMEOUT)
+
+
+def serves_metrics(url: str) -> bool:
+    try:
+        return "eventpipe_consumer_lag" in httpx.get(url, trust_env=False).text
+    except httpx.TransportError:
+        return False
