@@ -68,12 +68,15 @@ class Poster:
         *,
         events_per_request: int = 10,
         concurrency: int = 8,
+        pause: float = 0.0,
         timeout: float = 30.0,
     ) -> None:
         self.url = f"{url}/api/events"
         self.users = users
         self.events_per_request = events_per_request
         self.concurrency = concurrency
+        # Between two requests of one client: a steady stream rather than a flood.
+        self.pause = pause
         self.timeout = timeout
         self.tally = Tally()
         # The number of the next request, which also names its events' markers.
@@ -91,6 +94,7 @@ class Poster:
                 while not done(self.sent):
                     self.sent += 1
                     await self._post_one(client, self.sent - 1)
+                    await asyncio.sleep(self.pause)
 
             await asyncio.gather(*(sender() for _ in range(self.concurrency)))
         return self.tally
@@ -172,15 +176,33 @@ def unwritable(directory: Path) -> Iterator[None]:
         subprocess.run(["chattr", "-i", str(directory)], check=True)
 
 
+async def eventually(condition: Callable[[], bool], what: str, timeout: float) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await asyncio.sleep(0.1)
+
+
 async def wait_for_log(
     log: Path, text: str, worker: subprocess.Popen[bytes], timeout: float
 ) -> None:
     """Wait until ``worker``'s log holds ``text``; fail if the worker exits first."""
-    deadline = time.monotonic() + timeout
-    while text not in log.read_text(errors="replace"):
+
+    def logged() -> bool:
         assert worker.poll() is None, f"the worker exited with {worker.returncode}"
-        assert time.monotonic() < deadline, f"{text!r} not logged in {timeout}s"
-        await asyncio.sleep(0.1)
+        return text in log.read_text(errors="replace")
+
+    await eventually(logged, f"{text!r} in {log.name}", timeout)
+
+
+def assigned_partitions(log: Path) -> set[int]:
+    """The events partitions a worker was given last, as its Kafka consumer logged them."""
+    lines = [line for line in log.read_text(errors="replace").splitlines() if _ASSIGNED in line]
+    return {int(p) for p in re.findall(r"partition=(\d+)", lines[-1])} if lines else set()
+
+
+_ASSIGNED = "Setting newly assigned partitions"
 
 
 async def wait_until_processed(settings: Settings, messages: int, timeout: float = 60.0) -> None:

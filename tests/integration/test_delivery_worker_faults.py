@@ -24,7 +24,9 @@ from tests.integration.delivery_support import (
     add_exporter_admin,
     add_posters,
     assert_exactly_once,
+    assigned_partitions,
     events_table_dir,
+    eventually,
     stored_events,
     unwritable,
     wait_for_log,
@@ -157,3 +159,69 @@ async def test_clickhouse_unwritable_for_a_while_then_back_loses_nothing(
     print(
         f"{len(poster.tally.acknowledged)} events in, {len(stored)} stored; {len(failed)} retries"
     )
+
+
+async def test_one_of_two_processors_killed_while_posting_loses_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """Two ``eventpipe worker --role processor`` in one consumer group, posting all along; one
+    gets SIGKILL and its partitions move to the other. Each worker has its own chDB path, since
+    the embedded engine admits one process per path: in production both would write to one
+    ClickHouse server. So the table is the union of both paths, deduplicated on the table's key
+    (request_id, event_seq) as one ReplacingMergeTree would."""
+    users = add_posters(settings)
+    own = [settings.with_overrides(data_dir=tmp_path / name) for name in ("a", "b")]
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    stop_posting = False
+    with (
+        running_gateway(settings) as gateway,
+        running_worker(own[0], logs[0]) as victim,
+        running_worker(own[1], logs[1]) as survivor,
+    ):
+        poster = Poster(gateway.url, users, concurrency=2, pause=0.05)
+        posting = asyncio.create_task(poster.post_until(lambda _: stop_posting))
+
+        def split() -> bool:
+            held = [assigned_partitions(log) for log in logs]
+            return all(held) and held[0] | held[1] == set(range(settings.topic_partitions))
+
+        await eventually(split, "both workers to hold partitions", timeout=60)
+        victims = assigned_partitions(logs[0])
+        await eventually_committed_on(settings, victims)
+        victim.kill()
+        victim.wait()
+        at_kill = len(poster.tally.acknowledged)
+
+        await eventually(
+            lambda: assigned_partitions(logs[1]) == set(range(settings.topic_partitions)),
+            "the survivor to take every partition",
+            timeout=60,
+        )
+        # Posting goes on until the survivor has stored requests sent after the kill.
+        await wait_until_processed(settings, poster.sent + 10)
+        stop_posting = True
+        await posting
+        await wait_until_processed(settings, poster.tally.answers["201"])
+        assert survivor.poll() is None
+    assert set(poster.tally.answers) == {"201"}, poster.tally
+
+    by_path = [set(stored_events(path)) for path in own]
+    assert all(by_path), [len(rows) for rows in by_path]
+    union = by_path[0] | by_path[1]
+    assert_exactly_once([marker for marker, _, _ in union], poster.tally.acknowledged)
+    print(
+        f"{len(poster.tally.acknowledged)} events acknowledged ({at_kill} before the kill);"
+        f" stored {len(by_path[0])} by the killed worker, {len(by_path[1])} by the survivor,"
+        f" {len(by_path[0] & by_path[1])} by both, {len(union)} in the union"
+    )
+
+
+async def eventually_committed_on(settings: Settings, partitions: set[int]) -> None:
+    """Wait until the group committed something on each of ``partitions``."""
+    deadline = time.monotonic() + 60
+    while True:
+        committed, _ = await offsets_by_partition(settings)
+        if all(committed[p] for p in partitions):
+            return
+        assert time.monotonic() < deadline, f"nothing committed on {partitions} in 60 s"
+        await asyncio.sleep(0.2)
