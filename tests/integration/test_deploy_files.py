@@ -240,3 +240,27 @@ def test_kustomization_lists_every_manifest() -> None:
     (kustomization,) = load_all(KUBERNETES / "kustomization.yaml")
     manifests = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
     assert set(kustomization["resources"]) == manifests
+
+
+def test_kubernetes_pods_are_scraped_where_they_serve_metrics(
+    kube: dict[tuple[str, str], Any],
+) -> None:
+    settings = kube[("ConfigMap", "eventpipe-settings")]["data"]
+    served = {
+        "eventpipe-gateway": int(settings["EVENTPIPE_HTTP_PORT"]),
+        "eventpipe-processor": int(settings["EVENTPIPE_METRICS_PORT"]),
+        "eventpipe-exporter": int(settings["EVENTPIPE_METRICS_PORT"]),
+    }
+    for name, deployment in deployments(kube).items():
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        assert int(annotations["prometheus.io/port"]) == served[name], name
+        (container,) = containers(deployment)
+        assert served[name] in {p["containerPort"] for p in container["ports"]}, name
+
+
+def test_compose_workers_expose_their_metrics_port(compose: dict[str, Any]) -> None:
+    for name in ("processor", "exporter"):
+        port = compose[name]["environment"]["EVENTPIPE_METRICS_PORT"]
+        assert compose[name]["expose"] == [port], name
