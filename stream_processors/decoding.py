@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import msgspec
@@ -37,3 +38,14 @@ def decode_ingest_message(raw: bytes | None) -> IngestMessage:
             UNKNOWN_VERSION, f"version {message.version}, this processor reads {CONTRACT_VERSION}"
         )
     return message
+
+
+def decode_all(values: Sequence[bytes | None]) -> list[IngestMessage | Undecodable]:
+    """Each value's message, or the :class:`Undecodable` that says why there is none."""
+    results: list[IngestMessage | Undecodable] = []
+    for value in values:
+        try:
+            results.append(decode_ingest_message(value))
+        except Undecodable as exc:
+            results.append(exc)
+    return results

@@ -24,7 +24,7 @@ from eventpipe.contracts import IngestMessage
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.dead_letter import DeadLetters
-from stream_processors.decoding import Undecodable, decode_ingest_message
+from stream_processors.decoding import Undecodable, decode_all
 from stream_processors.faust_app import events_topic
 from stream_processors.rows import build_columns, row_count
 
@@ -58,13 +58,15 @@ class IngestProcessor:
         Everything taken is flushed before returning: the stream hands over nothing more until
         then, so a batch held back for more messages could wait forever on a quiet topic.
         """
+        # Decoding and row building are CPU-bound (hundreds of ms per batch) and run in a thread
+        # like the insert: the event loop keeps feeding the consumer meanwhile. Blocked, it left
+        # the fetcher waiting on a fetch the broker holds for fetch_max_wait (1.5 s in Faust).
+        decoded = await asyncio.to_thread(decode_all, [event.value for event in taken])
         batch = Batch()
-        for event in taken:
+        for event, message in zip(taken, decoded, strict=True):
             batch.events.append(event)
-            try:
-                message = decode_ingest_message(event.value)
-            except Undecodable as exc:
-                await self.dead_letters.send(event, exc.reason, exc.detail)
+            if isinstance(message, Undecodable):
+                await self.dead_letters.send(event, message.reason, message.detail)
                 continue
             batch.messages.append(message)
             batch.client_events += len(message.events)
@@ -75,7 +77,8 @@ class IngestProcessor:
 
     async def flush(self, batch: Batch) -> None:
         if batch.messages:
-            await self.insert_until_done(build_columns(batch.messages))
+            columns = await asyncio.to_thread(build_columns, batch.messages)
+            await self.insert_until_done(columns)
         # The commit point: from here on Faust may commit these offsets.
         for event in batch.events:
             event.ack()
