@@ -52,6 +52,8 @@ class Tally:
     # Answered 503: the client may retry; the message may still have reached the broker.
     refused: set[str] = field(default_factory=set)
     answers: Counter[str] = field(default_factory=Counter)
+    # The answer to each request, by its number (in the order the requests were sent).
+    by_request: dict[int, str] = field(default_factory=dict)
     slowest_refusal: float = 0.0
 
     def __str__(self) -> str:
@@ -114,15 +116,19 @@ class Poster:
                 self.url, json=body, auth=self.users[number % len(self.users)]
             )
         except httpx.TransportError as exc:
-            self.tally.answers[type(exc).__name__] += 1
+            self._answered(number, type(exc).__name__)
             return
-        self.tally.answers[str(answer.status_code)] += 1
+        self._answered(number, str(answer.status_code))
         if answer.status_code == 201:
             self.tally.acknowledged.update(markers)
         elif answer.status_code == 503:
             assert answer.headers["retry-after"], answer.headers
             self.tally.refused.update(markers)
             self.tally.slowest_refusal = max(self.tally.slowest_refusal, time.monotonic() - began)
+
+    def _answered(self, number: int, answer: str) -> None:
+        self.tally.answers[answer] += 1
+        self.tally.by_request[number] = answer
 
 
 def stored_events(settings: Settings) -> list[StoredEvent]:

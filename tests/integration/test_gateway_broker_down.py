@@ -3,8 +3,11 @@ recovers by itself when a broker comes (back). It never answers 201 for unacknow
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +15,14 @@ import pytest
 from eventpipe.embedded_broker import EmbeddedBroker, free_port, start_broker
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
+from tests.integration.delivery_support import (
+    Poster,
+    add_posters,
+    assert_exactly_once,
+    eventually,
+    stored_events,
+    wait_until_processed,
+)
 from tests.integration.gateway_support import (
     RunningGateway,
     decode_message,
@@ -20,6 +31,7 @@ from tests.integration.gateway_support import (
     topic_records,
     wait_ready_status,
 )
+from tests.integration.test_processor_worker import running_worker
 
 PRODUCE_TIMEOUT = 2.0
 BODY = {
@@ -116,3 +128,63 @@ async def test_full_producer_buffer_is_503_at_once(settings: Settings) -> None:
         assert "unacknowledged" in response.json()["error"]
         assert elapsed < 1.0
     assert await events_topic_size(settings) == 0
+
+
+def is_ready(gateway: RunningGateway, status: int) -> Callable[[], bool]:
+    return lambda: httpx.get(f"{gateway.url}/health/ready").status_code == status
+
+
+@pytest.mark.slow
+async def test_a_frozen_broker_gives_503_never_201_and_every_201_is_stored(
+    own_broker_settings: Settings, broker_port: int, brokers: list[EmbeddedBroker], tmp_path: Path
+) -> None:
+    """The broker stops answering while clients post (SIGSTOP: a hung broker or a network
+    partition), then resumes with its data (SIGCONT), so what it acknowledged can be counted
+    through to ClickHouse. A request answered 503 after a timeout may still land when the broker
+    resumes: stored though never acknowledged, which is why a client retry can duplicate it."""
+    settings = own_broker_settings
+    brokers.append(start_broker(port=broker_port))
+    stop_posting = False
+    with running_gateway(settings) as gateway, running_worker(settings, tmp_path / "worker.log"):
+        poster = Poster(gateway.url, add_posters(settings), concurrency=2, pause=0.05)
+        posting = asyncio.create_task(poster.post_until(lambda _: stop_posting))
+        await eventually(lambda: poster.tally.answers["201"] >= 20, "201s", timeout=30)
+
+        brokers[0].process.send_signal(signal.SIGSTOP)
+        frozen_from = poster.sent
+        await eventually(is_ready(gateway, 503), "the gateway to notice", timeout=30)
+        noticed_at = poster.sent
+        await eventually(
+            lambda: (
+                set(range(frozen_from, noticed_at)) <= poster.tally.by_request.keys()
+                and poster.sent > noticed_at + 20
+            ),
+            "the requests sent to the frozen broker to be answered",
+            timeout=30,
+        )
+        resumed_from = poster.sent
+        brokers[0].process.send_signal(signal.SIGCONT)
+
+        await eventually(is_ready(gateway, 200), "the gateway to recover", timeout=30)
+        recovered_at = poster.sent
+
+        def acknowledged_since_recovery() -> int:
+            answers = poster.tally.by_request.items()
+            return sum(n >= recovered_at and answer == "201" for n, answer in answers)
+
+        await eventually(lambda: acknowledged_since_recovery() >= 20, "201s again", timeout=30)
+        stop_posting = True
+        await posting
+        arrived = await topic_records(settings, len(poster.tally.by_request), timeout=3)
+        await wait_until_processed(settings, len(arrived))
+
+    while_frozen = {poster.tally.by_request[n] for n in range(frozen_from, resumed_from)}
+    assert while_frozen == {"503"}, while_frozen
+    assert poster.tally.slowest_refusal < PRODUCE_TIMEOUT + 1.0
+    assert set(poster.tally.answers) == {"201", "503"}, poster.tally
+    stored = [marker for marker, _, _ in stored_events(settings)]
+    assert_exactly_once(stored, poster.tally.acknowledged, may_also_hold=poster.tally.refused)
+    print(
+        f"{poster.tally}; {len(stored)} events stored,"
+        f" {len(set(stored) & poster.tally.refused)} of them answered 503"
+    )
