@@ -21,6 +21,7 @@ import uuid
 from contextvars import ContextVar
 from typing import Final
 
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventpipe import logs
@@ -69,6 +70,9 @@ class RequestContext:
     def __init__(self, app: ASGIApp, routes: frozenset[str]) -> None:
         self.app = app
         self.routes = routes
+        # The labelled metrics, looked up once per label set: labels() costs several times more
+        # than the update itself. Bounded: methods x routes x statuses.
+        self._recorders: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,12 +98,23 @@ class RequestContext:
         finally:
             _handling.reset(handling_token)
             logs.request_id.reset(log_token)
-            method = scope["method"] if scope["method"] in _METHODS else OTHER
-            route = scope["path"] if scope["path"] in self.routes else OTHER
-            REQUESTS.labels(method, route, str(status)).inc()
-            REQUEST_SECONDS.labels(method, route).observe(time.perf_counter() - started)
+            requests, seconds = self._recorder(scope["method"], scope["path"], status)
+            requests.inc()
+            seconds.observe(time.perf_counter() - started)
             if handling.events is not None:
                 events_answered(handling.events, status)
+
+    def _recorder(self, method: str, path: str, status: int) -> tuple[Counter, Histogram]:
+        key = (
+            method if method in _METHODS else OTHER,
+            path if path in self.routes else OTHER,
+            status,
+        )
+        recorder = self._recorders.get(key)
+        if recorder is None:
+            recorder = (REQUESTS.labels(*key[:2], str(status)), REQUEST_SECONDS.labels(*key[:2]))
+            self._recorders[key] = recorder
+        return recorder
 
 
 def _caller_id(scope: Scope) -> bytes | None:
