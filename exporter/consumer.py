@@ -27,6 +27,8 @@ from exporter.stores import ObjectStore
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT_MS = 500
+FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 30.0
 
 
 class ExportConsumer:
@@ -101,18 +103,36 @@ class ExportConsumer:
             except ExportCancelled:
                 log.info("export %s handed back: the exporter is stopping", request.query_id)
                 return
-            except Exception:
-                # The job records its own failures; this is the store failing to take the record.
-                # The sweeper fails the export once its record goes stale.
-                log.exception("export %s could not record its outcome", request.query_id)
         self._tracker.ended(partition, record.offset)
 
     def _export(self, request: ExportRequest) -> None:
-        client = self.connect()
-        try:
-            run_export(request, client, self.store, self.options, self._cancel)
-        finally:
-            client.close()
+        """Run the export until it records its outcome, redoing it with capped backoff.
+
+        ``run_export`` records every failure of the export itself; what escapes it is the object
+        store refusing the record (or no ClickHouse connection). Given up then, the export would
+        keep its last record, "queued" or "running", until the sweeper fails it long after.
+        """
+        delay = FIRST_RETRY_SECONDS
+        while True:
+            try:
+                client = self.connect()
+                try:
+                    run_export(request, client, self.store, self.options, self._cancel)
+                    return
+                finally:
+                    client.close()
+            except ExportCancelled:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "export %s did not reach its end (%r); running it again in %.1f s",
+                    request.query_id,
+                    exc,
+                    delay,
+                )
+            if self._cancel.wait(delay):
+                raise ExportCancelled
+            delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         offsets = self._tracker.committable()
