@@ -1,0 +1,57 @@
+"""Exports when the object store goes away, and a gateway stopped with SIGTERM mid-burst.
+
+Real processes: ``eventpipe gateway`` and ``eventpipe worker --role all`` (LocalPipeline) on the
+session's broker, the embedded ClickHouse and the filesystem object store.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pytest
+
+from eventpipe.bench.stack import LocalPipeline
+from eventpipe.embedded_broker import EmbeddedBroker
+from tests.integration.delivery_support import (
+    Poster,
+    add_exporter_admin,
+    add_posters,
+    assert_exactly_once,
+    unwritable,
+    wait_for_log,
+    wait_until_processed,
+)
+from tests.integration.export_api_support import ExportClient, csv_rows, pipeline_settings
+
+pytestmark = pytest.mark.slow
+
+
+async def test_an_export_outlives_an_object_store_outage(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """The fault: the filesystem store refuses new files (its staging directory made immutable)
+    from after the gateway queued the export until after the exporter failed to write to it.
+    The worker is frozen (SIGSTOP) while the export is started, so no exporter takes it before
+    the store fails."""
+    settings = pipeline_settings(tmp_path / "data", broker)
+    auditor = add_exporter_admin(settings)
+    log = tmp_path / "pipeline.log"
+    with LocalPipeline.run(settings, log) as pipeline:
+        poster = Poster(pipeline.url, add_posters(settings))
+        await poster.post(30)
+        await wait_until_processed(settings, 30)
+        exports = ExportClient(pipeline.url, auditor)
+
+        pipeline.worker.send_signal(signal.SIGSTOP)
+        query_id = exports.start()
+        with unwritable(settings.data_dir / "exports" / ".partial"):
+            pipeline.worker.send_signal(signal.SIGCONT)
+            await wait_for_log(log, "did not reach its end", pipeline.worker, timeout=30)
+            waiting = exports.get(query_id=str(query_id))
+            assert (waiting.status_code, waiting.json()["status"]) == (202, "queued")
+        ended = exports.wait_until_ended(query_id, timeout=30)
+        assert ended.status_code == 201, ended.text
+        exported = csv_rows(exports.download(query_id))
+    assert poster.tally.answers == {"201": 30}, poster.tally
+    assert_exactly_once([row["obj_name"] for row in exported], poster.tally.acknowledged)
