@@ -6,6 +6,7 @@ session's broker, the embedded ClickHouse and the filesystem object store.
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from pathlib import Path
 
@@ -18,13 +19,17 @@ from tests.integration.delivery_support import (
     add_exporter_admin,
     add_posters,
     assert_exactly_once,
+    eventually,
     unwritable,
     wait_for_log,
     wait_until_processed,
 )
 from tests.integration.export_api_support import ExportClient, csv_rows, pipeline_settings
+from tests.integration.gateway_support import decode_message, topic_records
 
 pytestmark = pytest.mark.slow
+
+BURST_REQUESTS = 2000
 
 
 async def test_an_export_outlives_an_object_store_outage(
@@ -55,3 +60,30 @@ async def test_an_export_outlives_an_object_store_outage(
         exported = csv_rows(exports.download(query_id))
     assert poster.tally.answers == {"201": 30}, poster.tally
     assert_exactly_once([row["obj_name"] for row in exported], poster.tally.acknowledged)
+
+
+async def test_sigterm_on_the_gateway_mid_burst_answers_everyone_and_loses_no_201(
+    broker: EmbeddedBroker, tmp_path: Path
+) -> None:
+    """``eventpipe gateway`` gets SIGTERM while 32 clients post: it stops accepting, finishes
+    the requests it took and flushes its producer. Every request ends (no client waits out its
+    timeout), and each one answered 201 is in Kafka, once."""
+    settings = pipeline_settings(tmp_path / "data", broker)
+    log = tmp_path / "pipeline.log"
+    with LocalPipeline.run(settings, log, "processor") as pipeline:
+        poster = Poster(pipeline.url, add_posters(settings), concurrency=32, timeout=20)
+        burst = asyncio.create_task(poster.post(BURST_REQUESTS))
+        await eventually(lambda: len(poster.tally.by_request) >= 100, "100 answers", timeout=30)
+        pipeline.gateway.send_signal(signal.SIGTERM)
+        await burst
+        # uvicorn shuts down, then re-raises the signal it caught: the exit status says SIGTERM.
+        assert pipeline.gateway.wait(30) == -signal.SIGTERM
+        assert "Application shutdown complete" in log.read_text()
+        records = await topic_records(settings, expected=poster.tally.answers["201"])
+
+    # Refused connections once it stopped listening; nothing else, and no timeouts.
+    assert set(poster.tally.answers) <= {"201", "ConnectError"}, poster.tally
+    assert poster.tally.answers["201"] < BURST_REQUESTS, "the burst ended before the SIGTERM"
+    in_kafka = [e.obj_name for r in records for e in decode_message(r).events if e.obj_name]
+    assert_exactly_once(in_kafka, poster.tally.acknowledged)
+    print(f"{poster.tally}; {len(in_kafka)} events in Kafka")
