@@ -3,7 +3,7 @@
 This is the processor's hot path, so it leans on C-speed building blocks:
 ``msgspec.structs.astuple`` turns an event into a row (the :class:`~eventpipe.contracts.Event`
 fields are declared in the order of :data:`~eventpipe.events_table.CVAT_COLUMNS`), ``zip(*rows)``
-transposes rows into columns, and only the few columns that need it get a second pass.
+transposes a request's rows into columns, and only the few columns that need it get a second pass.
 
 Each row is keyed by ``(request_id, event_seq)``: the client events of a request take
 ``event_seq`` 0..n-1 in the order they were sent and its working-time events n, n+1, ... in the
@@ -20,38 +20,18 @@ from typing import Any, Final
 from msgspec.structs import astuple
 
 from eventpipe.contracts import IngestMessage
-from eventpipe.events_table import COLUMNS
+from eventpipe.events_table import COLUMNS, CVAT_COLUMNS
 from stream_processors.timestamps import epoch_micros, epoch_micros_of
 from stream_processors.working_time import working_time_events
 
 _TIMESTAMP: Final = COLUMNS.index("timestamp")
 _SOURCE: Final = COLUMNS.index("source")
 _DURATION: Final = COLUMNS.index("duration")
+_REQUEST_ID: Final = COLUMNS.index("request_id")
+_EVENT_SEQ: Final = COLUMNS.index("event_seq")
+_RECEIVED_AT: Final = COLUMNS.index("received_at")
 
 Columns = list[list[Any]]
-
-
-def _add_rows(
-    message: IngestMessage, rows: list[tuple[Any, ...]], timestamps_ms: list[int]
-) -> None:
-    """Append the rows of one request and their timestamps in ms (the table's DateTime64(3)).
-
-    Timestamps go to the client as integers: it then neither converts each datetime itself nor
-    reads a datetime without an offset in the machine's local zone.
-    """
-    request_id = message.request_id
-    received_at = epoch_micros(message.received_at) // 1000
-    events = message.events
-    micros = epoch_micros_of([event.timestamp for event in events])
-    rows += [(*astuple(event), request_id, seq, received_at) for seq, event in enumerate(events)]
-    timestamps_ms += [us // 1000 for us in micros]
-
-    derived = working_time_events(message, micros)
-    rows += [
-        (*astuple(event), request_id, seq, received_at)
-        for seq, event in enumerate(derived, start=len(events))
-    ]
-    timestamps_ms += [epoch_micros(event.timestamp) // 1000 for event in derived]
 
 
 def build_columns(messages: Sequence[IngestMessage]) -> Columns:
@@ -68,13 +48,32 @@ def build_columns(messages: Sequence[IngestMessage]) -> Columns:
 
 
 def _columns(messages: Sequence[IngestMessage]) -> Columns:
-    rows: list[tuple[Any, ...]] = []
+    columns: Columns = [[] for _ in COLUMNS]
+    event_columns = columns[: len(CVAT_COLUMNS)]
+    request_ids = columns[_REQUEST_ID]
+    event_seqs = columns[_EVENT_SEQ]
+    received_ms = columns[_RECEIVED_AT]
     timestamps_ms: list[int] = []
     for message in messages:
-        _add_rows(message, rows, timestamps_ms)
-    if not rows:
-        return [[] for _ in COLUMNS]
-    columns = [list(column) for column in zip(*rows, strict=True)]
+        micros = epoch_micros_of([event.timestamp for event in message.events])
+        derived = working_time_events(message, micros)
+        # Per request: its client events, then its working-time events.
+        events = message.events + derived
+        if not events:
+            continue
+        # Transposed a request at a time, the events are still in the CPU cache; the whole
+        # batch at once takes several times as long.
+        for column, values in zip(
+            event_columns, zip(*map(astuple, events), strict=True), strict=True
+        ):
+            column += values
+        # Timestamps go to the client as integers in ms (the table's DateTime64(3)): it then
+        # neither converts each datetime itself nor reads one without an offset as local time.
+        timestamps_ms += [us // 1000 for us in micros]
+        timestamps_ms += [epoch_micros(event.timestamp) // 1000 for event in derived]
+        request_ids += [message.request_id] * len(events)
+        event_seqs += range(len(events))
+        received_ms += [epoch_micros(message.received_at) // 1000] * len(events)
     columns[_TIMESTAMP] = timestamps_ms
     # Both columns are non-nullable in the table; a null must not make the whole batch fail.
     columns[_SOURCE] = [source or "" for source in columns[_SOURCE]]
