@@ -81,8 +81,11 @@ async def test_sigterm_on_the_gateway_mid_burst_answers_everyone_and_loses_no_20
         assert "Application shutdown complete" in log.read_text()
         records = await topic_records(settings, expected=poster.tally.answers["201"])
 
-    # Refused connections once it stopped listening; nothing else, and no timeouts.
-    assert set(poster.tally.answers) <= {"201", "ConnectError"}, poster.tally
+    # Besides 201s: connections refused once it stopped listening, and keep-alive connections
+    # it closed as a request was arriving on them, unread (the Kafka check below shows they were
+    # not taken). No timeouts, no other status.
+    unanswered = {"ConnectError", "ReadError", "RemoteProtocolError"}
+    assert set(poster.tally.answers) <= {"201", *unanswered}, poster.tally
     assert poster.tally.answers["201"] < BURST_REQUESTS, "the burst ended before the SIGTERM"
     in_kafka = [e.obj_name for r in records for e in decode_message(r).events if e.obj_name]
     assert_exactly_once(in_kafka, poster.tally.acknowledged)
