@@ -194,7 +194,9 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
                     load = _post_all(pipeline.url, tokens, bodies, options)
                     print("waiting until every event is in ClickHouse ...", flush=True)
                     # Measured from the start of the load: the warm-up was stored before it.
-                    end_to_end = pipeline.wait_until_stored(timeout=600) - load.started
+                    # Every acknowledged request is one message, and so is the warm-up.
+                    committed_at = pipeline.wait_until_stored(600, messages=load.count(201) + 1)
+                    end_to_end = committed_at - load.started
                     stored = _stored_client_events(pipeline) - options.batch
             print("measuring raw baselines on the same data ...", flush=True)
             raw_produce = asyncio.run(_raw_produce_rate(settings, messages, events_total))

@@ -22,11 +22,15 @@ from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
 
 
-async def wait_until_committed(settings: Settings, timeout: float) -> float:
-    """Wait until the processor's committed offsets reach the events topic's end; return when.
+async def wait_until_committed(
+    settings: Settings, timeout: float, messages: int | None = None
+) -> float:
+    """Wait until the processor committed ``messages`` messages of the events topic (by default,
+    up to the topic's end); return when.
 
-    The processor commits an offset only after its rows are inserted, so this is the moment every
-    event produced so far is in ClickHouse.
+    The processor commits an offset only after its rows are inserted, so this is the moment those
+    events are in ClickHouse. Give ``messages`` when it is known: the embedded broker reports the
+    end of a partition short after a batch of several records, which concurrent posting makes.
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -40,9 +44,13 @@ async def wait_until_committed(settings: Settings, timeout: float) -> float:
         ]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            ends = await consumer.end_offsets(partitions)
-            committed = {tp: (await consumer.committed(tp)) or 0 for tp in partitions}
-            if all(committed[tp] >= ends[tp] for tp in partitions):
+            committed = sum([(await consumer.committed(tp)) or 0 for tp in partitions])
+            target = (
+                messages
+                if messages is not None
+                else sum((await consumer.end_offsets(partitions)).values())
+            )
+            if committed >= target:
                 return time.perf_counter()
             await asyncio.sleep(0.05)
         raise TimeoutError(
@@ -113,8 +121,8 @@ class LocalPipeline:
             finally:
                 pipeline.stop()
 
-    def wait_until_stored(self, timeout: float = 120) -> float:
-        return asyncio.run(wait_until_committed(self.settings, timeout))
+    def wait_until_stored(self, timeout: float = 120, messages: int | None = None) -> float:
+        return asyncio.run(wait_until_committed(self.settings, timeout, messages))
 
     def stop(self) -> None:
         for process in reversed(self.processes):
