@@ -143,20 +143,22 @@ def _bench_tokens(settings: Settings) -> list[str]:
     return tokens
 
 
-def _post_all(
-    url: str, tokens: list[str], bodies: list[bytes], options: IngestBenchOptions
-) -> LoadResult:
-    posts = [
+def _posts(url: str, tokens: list[str], bodies: list[bytes]) -> list[bytes]:
+    return [
         build_post(f"{url}/api/events", body, {"Authorization": f"Token {tokens[i % len(tokens)]}"})
         for i, body in enumerate(bodies)
     ]
-    warm_up = asyncio.run(run_load(url, posts[:1], 1))
-    if warm_up.count(201) != 1:
-        raise CommandError(f"the warm-up request was answered {warm_up.statuses}")
-    print(
-        f"posting {len(posts) - 1} requests with {options.concurrency} connections ...", flush=True
-    )
-    return asyncio.run(run_load(url, posts[1:], options.concurrency))
+
+
+def _warm_up(url: str, post: bytes) -> None:
+    answer = asyncio.run(run_load(url, [post], 1))
+    if answer.count(201) != 1:
+        raise CommandError(f"the warm-up request was answered {answer.statuses}")
+
+
+def _load(url: str, posts: list[bytes], concurrency: int) -> LoadResult:
+    print(f"posting {len(posts)} requests with {concurrency} connections ...", flush=True)
+    return asyncio.run(run_load(url, posts, concurrency))
 
 
 def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, Any]:
@@ -184,17 +186,23 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
             )
             if options.url:
                 assert options.token is not None
-                load = _post_all(options.url.rstrip("/"), [options.token], bodies, options)
+                url = options.url.rstrip("/")
+                posts = _posts(url, [options.token], bodies)
+                _warm_up(url, posts[0])
+                load = _load(url, posts[1:], options.concurrency)
             else:
                 tokens = _bench_tokens(settings)
                 print("starting a worker and a gateway ...", flush=True)
                 with LocalPipeline.run(
                     settings, Path(scratch) / "pipeline.log", worker_role="processor"
                 ) as pipeline:
-                    load = _post_all(pipeline.url, tokens, bodies, options)
+                    posts = _posts(pipeline.url, tokens, bodies)
+                    _warm_up(pipeline.url, posts[0])
+                    # The worker joins its group and stores the warm-up before the clock starts.
+                    pipeline.wait_until_stored(120, messages=1)
+                    load = _load(pipeline.url, posts[1:], options.concurrency)
                     print("waiting until every event is in ClickHouse ...", flush=True)
-                    # Measured from the start of the load: the warm-up was stored before it.
-                    # Every acknowledged request is one message, and so is the warm-up.
+                    # From the start of the load; each acknowledged request is one message.
                     committed_at = pipeline.wait_until_stored(600, messages=load.count(201) + 1)
                     end_to_end = committed_at - load.started
                     stored = _stored_client_events(pipeline) - options.batch
