@@ -24,7 +24,7 @@ import msgspec
 from aiokafka import AIOKafkaProducer
 
 from eventpipe.bench.load_generator import LoadResult, build_post, run_load
-from eventpipe.bench.stack import LocalPipeline
+from eventpipe.bench.stack import LocalPipeline, scratch_settings, user_tokens
 from eventpipe.bench.workload import request_body
 from eventpipe.contracts import (
     WORKING_TIME_SCOPE,
@@ -35,10 +35,8 @@ from eventpipe.contracts import (
     ingest_message_encoder,
     tenant_key,
 )
-from eventpipe.embedded_broker import free_port, start_broker
 from eventpipe.errors import CommandError
 from eventpipe.events_table import COLUMNS, TABLE
-from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from ingest_gateway.producer import PRODUCER_BATCH_BYTES
 from stream_processors.migrations import apply_migrations
@@ -133,16 +131,6 @@ def _stored_client_events(pipeline: LocalPipeline) -> int:
     return int(count)
 
 
-def _bench_tokens(settings: Settings) -> list[str]:
-    """One user per tenant, so requests spread over partitions as real traffic does."""
-    store = IdentityStore(settings.data_dir)
-    tokens = []
-    for i in range(TENANTS):
-        store.add_user(f"bench{i}", f"bench-password-{i}")
-        tokens.append(store.create_token(f"bench{i}"))
-    return tokens
-
-
 def _posts(url: str, tokens: list[str], bodies: list[bytes]) -> list[bytes]:
     return [
         build_post(f"{url}/api/events", body, {"Authorization": f"Token {tokens[i % len(tokens)]}"})
@@ -176,14 +164,7 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
 
     with tempfile.TemporaryDirectory(prefix="eventpipe-bench-") as scratch:
         # Our own broker serves the raw produce baseline, and the pipeline unless --url is given.
-        broker = start_broker()
-        try:
-            settings = base.with_overrides(
-                data_dir=Path(scratch) / "data",
-                kafka_bootstrap_servers=broker.bootstrap_servers,
-                http_port=free_port(),
-                clickhouse_dsn="",
-            )
+        with scratch_settings(base, Path(scratch)) as settings:
             if options.url:
                 assert options.token is not None
                 url = options.url.rstrip("/")
@@ -191,7 +172,8 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
                 _warm_up(url, posts[0])
                 load = _load(url, posts[1:], options.concurrency)
             else:
-                tokens = _bench_tokens(settings)
+                # One user per tenant, so requests spread over partitions as real traffic does.
+                tokens = list(user_tokens(settings, [f"bench{i}" for i in range(TENANTS)]).values())
                 print("starting a worker and a gateway ...", flush=True)
                 with LocalPipeline.run(
                     settings, Path(scratch) / "pipeline.log", worker_role="processor"
@@ -208,8 +190,6 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
                     stored = _stored_client_events(pipeline) - options.batch
             print("measuring raw baselines on the same data ...", flush=True)
             raw_produce = asyncio.run(_raw_produce_rate(settings, messages, events_total))
-        finally:
-            broker.stop()
         raw_insert = _raw_insert_rate(Path(scratch), messages, base.batch_max_rows)
 
     acked = load.count(201) * options.batch

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from eventpipe.bench.load_generator import LoadResult, build_post, run_paced
-from eventpipe.bench.stack import LocalPipeline
+from eventpipe.bench.stack import LocalPipeline, scratch_settings, user_tokens
 from eventpipe.bench.workload import request_body
-from eventpipe.embedded_broker import free_port, start_broker
-from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 
 EVENTS_PER_REQUEST: Final = 100
@@ -37,46 +35,35 @@ def run_noisy_bench(base: Settings, *, limit: float, seconds: float) -> dict[str
     noisy_rate = limit * 10 / EVENTS_PER_REQUEST
     rng = random.Random(7)
     bodies = [request_body(i, EVENTS_PER_REQUEST, rng) for i in range(64)]
-    with tempfile.TemporaryDirectory(prefix="eventpipe-bench-") as scratch:
-        broker = start_broker()
-        try:
-            settings = base.with_overrides(
-                data_dir=Path(scratch) / "data",
-                kafka_bootstrap_servers=broker.bootstrap_servers,
-                http_port=free_port(),
-                clickhouse_dsn="",
-                tenant_events_per_second=limit,
-                tenant_burst_events=int(limit),
+    with (
+        tempfile.TemporaryDirectory(prefix="eventpipe-bench-") as scratch,
+        scratch_settings(
+            base, Path(scratch), tenant_events_per_second=limit, tenant_burst_events=int(limit)
+        ) as settings,
+        LocalPipeline.run(
+            settings, Path(scratch) / "pipeline.log", worker_role="processor"
+        ) as pipeline,
+    ):
+        tokens = user_tokens(settings, ["quiet", "noisy"])
+
+        def posts(name: str, count: int) -> list[bytes]:
+            auth = {"Authorization": f"Token {tokens[name]}"}
+            url = f"{pipeline.url}/api/events"
+            return [build_post(url, bodies[i % len(bodies)], auth) for i in range(count)]
+
+        quiet = posts("quiet", int(quiet_rate * seconds))
+        noisy = posts("noisy", int(noisy_rate * seconds))
+
+        async def both() -> tuple[LoadResult, LoadResult]:
+            return await asyncio.gather(
+                run_paced(pipeline.url, quiet, quiet_rate, 1),
+                run_paced(pipeline.url, noisy, noisy_rate, 8),
             )
-            store = IdentityStore(settings.data_dir)
-            tokens = {}
-            for name in ("quiet", "noisy"):
-                store.add_user(name, f"{name}-password")
-                tokens[name] = store.create_token(name)
-            with LocalPipeline.run(
-                settings, Path(scratch) / "pipeline.log", worker_role="processor"
-            ) as pipeline:
 
-                def posts(name: str, count: int) -> list[bytes]:
-                    auth = {"Authorization": f"Token {tokens[name]}"}
-                    url = f"{pipeline.url}/api/events"
-                    return [build_post(url, bodies[i % len(bodies)], auth) for i in range(count)]
-
-                quiet = posts("quiet", int(quiet_rate * seconds))
-                noisy = posts("noisy", int(noisy_rate * seconds))
-
-                async def both() -> tuple[LoadResult, LoadResult]:
-                    return await asyncio.gather(
-                        run_paced(pipeline.url, quiet, quiet_rate, 1),
-                        run_paced(pipeline.url, noisy, noisy_rate, 8),
-                    )
-
-                print(f"quiet tenant alone for {seconds:.0f} s ...", flush=True)
-                alone = asyncio.run(run_paced(pipeline.url, quiet, quiet_rate, 1))
-                print(f"quiet and noisy tenants together for {seconds:.0f} s ...", flush=True)
-                together, noise = asyncio.run(both())
-        finally:
-            broker.stop()
+        print(f"quiet tenant alone for {seconds:.0f} s ...", flush=True)
+        alone = asyncio.run(run_paced(pipeline.url, quiet, quiet_rate, 1))
+        print(f"quiet and noisy tenants together for {seconds:.0f} s ...", flush=True)
+        together, noise = asyncio.run(both())
     return {
         "tenant_limit_events_per_s": limit,
         "quiet_events_per_s": quiet_rate * EVENTS_PER_REQUEST,

@@ -13,12 +13,15 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import clickhouse_connect
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from clickhouse_connect.driver.client import Client
 
+from eventpipe.embedded_broker import free_port, start_broker
 from eventpipe.errors import CommandError
+from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 
 
@@ -59,6 +62,33 @@ async def wait_until_committed(
         )
     finally:
         await consumer.stop()
+
+
+@contextlib.contextmanager
+def scratch_settings(base: Settings, scratch: Path, **overrides: Any) -> Iterator[Settings]:
+    """Settings for a pipeline kept under ``scratch``, with a broker of its own and the embedded
+    ClickHouse engine; the broker stops on exit."""
+    broker = start_broker()
+    try:
+        yield base.with_overrides(
+            data_dir=scratch / "data",
+            kafka_bootstrap_servers=broker.bootstrap_servers,
+            http_port=free_port(),
+            clickhouse_dsn="",
+            **overrides,
+        )
+    finally:
+        broker.stop()
+
+
+def user_tokens(settings: Settings, names: list[str]) -> dict[str, str]:
+    """Create these users in the pipeline's identity store; an API token for each."""
+    store = IdentityStore(settings.data_dir)
+    tokens = {}
+    for name in names:
+        store.add_user(name, f"{name}-password")
+        tokens[name] = store.create_token(name)
+    return tokens
 
 
 def wait_ready(url: str, timeout: float, processes: list[subprocess.Popen[bytes]]) -> None:
