@@ -52,24 +52,14 @@ class Worker:
         self.app.task(run)
 
 
-def exporter_service() -> Service | None:
-    """The exporter's entry point: it consumes ``settings.exports_topic`` in its own group
-    (``settings.exporter_group_id``) and sweeps expired exports until cancelled."""
-    return run_exporter
-
-
 def add_processor(worker: Worker) -> None:
     add_ingest_agent(worker.app, worker.settings, ClickHouseSink(worker.clickhouse))
 
 
-def add_exporter(worker: Worker, *, required: bool) -> None:
-    service = exporter_service()
-    if service is None:
-        if required:
-            raise CommandError("exporter role not available yet")
-        log.warning("exporter role not available yet: this worker runs the processor only")
-        return
-    worker.add_service(service)
+def add_exporter(worker: Worker) -> None:
+    """The exporter consumes ``settings.exports_topic`` in its own group
+    (``settings.exporter_group_id``) and sweeps expired exports until the worker stops."""
+    worker.add_service(run_exporter)
 
 
 def build_worker(settings: Settings, role: str) -> Worker:
@@ -80,7 +70,7 @@ def build_worker(settings: Settings, role: str) -> Worker:
     if role in ("processor", "all"):
         add_processor(worker)
     if role in ("exporter", "all"):
-        add_exporter(worker, required=role == "exporter")
+        add_exporter(worker)
     worker.add_service(serve_metrics)
     return worker
 
