@@ -197,10 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
         "stage",
         nargs="?",
         default="all",
-        choices=("all", "ingest", "export", "noisy"),
+        choices=("all", "ingest", "export", "noisy", "scale"),
         help="what to measure (default: every stage, with a JSON report and a chart)",
     )
-    bench.add_argument("--events", type=int, default=200_000, help="ingest: events to post")
+    bench.add_argument("--events", type=int, default=200_000, help="ingest, scale: events to send")
     bench.add_argument("--rows", type=int, default=1_000_000, help="export: rows to export")
     bench.add_argument("--concurrency", type=int, default=32, help="concurrent connections")
     bench.add_argument("--batch", type=int, default=100, help="events per request")

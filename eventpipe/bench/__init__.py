@@ -38,6 +38,11 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"filling an embedded engine with {args.rows:,} rows, then exporting them ...")
         report = run_export_benchmark(args.rows)
         describe = format_export_report
+    elif args.stage == "scale":
+        from eventpipe.bench.scale import format_scale_report, run_scale_bench
+
+        report = run_scale_bench(settings, events=args.events, workers=(1, 2))
+        describe = format_scale_report
     elif args.stage == "noisy":
         from eventpipe.bench.noisy import format_noisy_report, run_noisy_bench
 

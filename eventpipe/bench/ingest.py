@@ -10,10 +10,12 @@ One run measures, on the same machine and data:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,7 +56,7 @@ class IngestBenchOptions:
     token: str | None = None
 
 
-def _ingest_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
+def ingest_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
     """The Kafka messages the gateway would produce for these bodies (for the raw baselines)."""
     decoder = msgspec.json.Decoder(ClientEventsRequest)
     now = datetime.now(UTC)
@@ -73,10 +75,9 @@ def _ingest_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
     return messages
 
 
-async def _raw_produce_rate(
-    settings: Settings, messages: list[tuple[bytes, bytes]], events: int
-) -> float:
-    # The gateway's own batch size: aiokafka's default is smaller than one message.
+@contextlib.asynccontextmanager
+async def gateway_like_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
+    """A producer set up as the gateway's (aiokafka's default batch is smaller than a message)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
@@ -85,14 +86,34 @@ async def _raw_produce_rate(
     )
     await producer.start()
     try:
-        topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
-        await producer.send_and_wait(topic, messages[0][1], key=messages[0][0])
-        started = time.perf_counter()
-        futures = [await producer.send(topic, value, key=key) for key, value in messages]
-        await asyncio.gather(*futures)
-        return events / (time.perf_counter() - started)
+        yield producer
     finally:
         await producer.stop()
+
+
+async def produce_all(
+    producer: AIOKafkaProducer,
+    topic: str,
+    messages: list[tuple[bytes, bytes]],
+    partitions: list[int] | None = None,
+) -> None:
+    """Produce every message; return once the broker acknowledged them all."""
+    futures = [
+        await producer.send(topic, value, key=key, partition=partitions[i] if partitions else None)
+        for i, (key, value) in enumerate(messages)
+    ]
+    await asyncio.gather(*futures)
+
+
+async def _raw_produce_rate(
+    settings: Settings, messages: list[tuple[bytes, bytes]], events: int
+) -> float:
+    topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
+    async with gateway_like_producer(settings) as producer:
+        await produce_all(producer, topic, messages[:1])  # creates the topic, outside the timing
+        started = time.perf_counter()
+        await produce_all(producer, topic, messages)
+        return events / (time.perf_counter() - started)
 
 
 def _raw_insert_rate(data_dir: Path, messages: list[tuple[bytes, bytes]], batch_rows: int) -> float:
@@ -157,7 +178,7 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
     requests_total = max(1, options.events // options.batch) + 1
     print(f"building {requests_total} requests of {options.batch} events ...", flush=True)
     bodies = [request_body(i, options.batch, rng) for i in range(requests_total)]
-    messages = _ingest_messages(bodies[1:])
+    messages = ingest_messages(bodies[1:])
     events_total = len(messages) * options.batch
     end_to_end: float | None = None
     stored: int | None = None

@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import clickhouse_connect
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -70,13 +70,15 @@ def scratch_settings(base: Settings, scratch: Path, **overrides: Any) -> Iterato
     ClickHouse engine; the broker stops on exit."""
     broker = start_broker()
     try:
-        yield base.with_overrides(
-            data_dir=scratch / "data",
-            kafka_bootstrap_servers=broker.bootstrap_servers,
-            http_port=free_port(),
-            clickhouse_dsn="",
-            **overrides,
-        )
+        defaults: dict[str, Any] = {
+            "data_dir": scratch / "data",
+            "kafka_bootstrap_servers": broker.bootstrap_servers,
+            "http_port": free_port(),
+            "clickhouse_dsn": "",
+            # Several scratch workers may run at once; none needs a metrics port.
+            "metrics_port": 0,
+        }
+        yield base.with_overrides(**(defaults | overrides))
     finally:
         broker.stop()
 
@@ -107,6 +109,32 @@ def wait_ready(url: str, timeout: float, processes: list[subprocess.Popen[bytes]
     raise CommandError(f"{url} was not ready within {timeout:.0f}s")
 
 
+def start_eventpipe(
+    command: list[str], settings: Settings, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    """``eventpipe <command>`` as a child process with exactly ``settings``, output to ``log``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
+    env.update(settings.to_env())
+    return subprocess.Popen(
+        [sys.executable, "-m", "eventpipe.cli", *command],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in reversed(processes):
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @dataclass
 class LocalPipeline:
     settings: Settings
@@ -124,22 +152,11 @@ class LocalPipeline:
         cls, settings: Settings, log_path: Path, worker_role: str = "all"
     ) -> Iterator[LocalPipeline]:
         """Start a worker and a gateway on ``settings`` (whose broker must be running)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
-        env.update(settings.to_env())
         log_path.parent.mkdir(parents=True, exist_ok=True)
         # The children's logs would drown a report; they are kept for when something fails.
         with log_path.open("wb") as log:
-
-            def start(*command: str) -> subprocess.Popen[bytes]:
-                return subprocess.Popen(
-                    [sys.executable, "-m", "eventpipe.cli", *command],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-
-            worker = start("worker", "--role", worker_role)
-            gateway = start("gateway")
+            worker = start_eventpipe(["worker", "--role", worker_role], settings, log)
+            gateway = start_eventpipe(["gateway"], settings, log)
             pipeline = cls(settings, worker, gateway, [worker, gateway])
             try:
                 wait_ready(pipeline.url, 60, pipeline.processes)
@@ -155,15 +172,7 @@ class LocalPipeline:
         return asyncio.run(wait_until_committed(self.settings, timeout, messages))
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(self.processes)
 
     @contextlib.contextmanager
     def stopped_worker_clickhouse(self) -> Iterator[Client]:
