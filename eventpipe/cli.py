@@ -207,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--url", help="benchmark this running gateway instead of starting one")
     bench.add_argument("--token", help="with --url: an API token of a user on that gateway")
     bench.add_argument(
+        "--gateway-processes",
+        type=int,
+        help="uvicorn processes of the benchmarked gateway (default: one per CPU)",
+    )
+    bench.add_argument(
         "--tenant-limit", type=float, default=5000, help="noisy: events/s each tenant may post"
     )
     bench.add_argument("--seconds", type=float, default=10, help="noisy: length of each phase")

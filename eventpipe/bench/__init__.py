@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,8 @@ from eventpipe.settings import Settings
 
 def run_bench(args: argparse.Namespace) -> int:
     settings = Settings.from_env(data_dir=args.data_dir)
+    # As a gateway is deployed: one process per core.
+    gateway_processes = args.gateway_processes or os.cpu_count() or 1
     report: dict[str, Any]
     describe: Callable[[dict[str, Any]], str]
     if args.stage == "ingest":
@@ -28,6 +31,7 @@ def run_bench(args: argparse.Namespace) -> int:
             batch=args.batch,
             url=args.url,
             token=args.token,
+            gateway_processes=gateway_processes,
         )
         report = run_ingest_bench(settings, options)
         describe = format_ingest_report
@@ -51,7 +55,13 @@ def run_bench(args: argparse.Namespace) -> int:
     else:
         from eventpipe.bench.suite import format_suite_table, run_suite
 
-        report = run_suite(settings, events=args.events, rows=args.rows, output=args.output)
+        report = run_suite(
+            settings,
+            events=args.events,
+            rows=args.rows,
+            output=args.output,
+            gateway_processes=gateway_processes,
+        )
         describe = format_suite_table
     print(
         orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else describe(report)

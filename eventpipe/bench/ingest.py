@@ -54,6 +54,7 @@ class IngestBenchOptions:
     batch: int
     url: str | None = None
     token: str | None = None
+    gateway_processes: int = 1
 
 
 def ingest_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
@@ -197,7 +198,10 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
                 tokens = list(user_tokens(settings, [f"bench{i}" for i in range(TENANTS)]).values())
                 print("starting a worker and a gateway ...", flush=True)
                 with LocalPipeline.run(
-                    settings, Path(scratch) / "pipeline.log", worker_role="processor"
+                    settings,
+                    Path(scratch) / "pipeline.log",
+                    worker_role="processor",
+                    gateway_processes=options.gateway_processes,
                 ) as pipeline:
                     posts = _posts(pipeline.url, tokens, bodies)
                     _warm_up(pipeline.url, posts[0])
@@ -222,6 +226,7 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
         "events_in_clickhouse": stored,
         "statuses": {str(k): v for k, v in sorted(load.statuses.items())},
         "concurrency": options.concurrency,
+        "gateway_processes": options.gateway_processes,
         "events_per_request": options.batch,
         "acknowledged_events_per_s": round(acked_rate),
         "latency_p50_ms": round(load.percentile(0.50) * 1000, 2),
@@ -242,7 +247,8 @@ def format_ingest_report(report: dict[str, Any]) -> str:
         f"{report['events_acknowledged']} / {report['events_in_clickhouse']}",
         f"  HTTP statuses: {report['statuses']}",
         f"  acknowledged: {report['acknowledged_events_per_s']:,} events/s "
-        f"({report['concurrency']} connections, {report['events_per_request']} events/request)",
+        f"({report['concurrency']} connections, {report['events_per_request']} events/request, "
+        f"{report['gateway_processes']} gateway processes)",
         f"  request latency: p50 {report['latency_p50_ms']} ms, p99 {report['latency_p99_ms']} ms",
     ]
     if report["end_to_end_events_per_s"]:

@@ -149,14 +149,20 @@ class LocalPipeline:
     @classmethod
     @contextlib.contextmanager
     def run(
-        cls, settings: Settings, log_path: Path, worker_role: str = "all"
+        cls,
+        settings: Settings,
+        log_path: Path,
+        worker_role: str = "all",
+        gateway_processes: int = 1,
     ) -> Iterator[LocalPipeline]:
         """Start a worker and a gateway on ``settings`` (whose broker must be running)."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
         # The children's logs would drown a report; they are kept for when something fails.
         with log_path.open("wb") as log:
             worker = start_eventpipe(["worker", "--role", worker_role], settings, log)
-            gateway = start_eventpipe(["gateway"], settings, log)
+            gateway = start_eventpipe(
+                ["gateway", "--workers", str(gateway_processes)], settings, log
+            )
             pipeline = cls(settings, worker, gateway, [worker, gateway])
             try:
                 wait_ready(pipeline.url, 60, pipeline.processes)

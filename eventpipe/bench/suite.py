@@ -22,14 +22,22 @@ from eventpipe.settings import Settings
 CONCURRENCY_LEVELS: Final = (1, 4, 16, 64)
 
 
-def run_suite(base: Settings, *, events: int, rows: int, output: Path) -> dict[str, Any]:
+def run_suite(
+    base: Settings, *, events: int, rows: int, output: Path, gateway_processes: int
+) -> dict[str, Any]:
     from exporter.benchmark import run_export_benchmark
 
     ingest = []
     for concurrency in CONCURRENCY_LEVELS:
         print(f"== ingest with {concurrency} connections", flush=True)
         result = run_ingest_bench(
-            base, IngestBenchOptions(events=events, concurrency=concurrency, batch=100)
+            base,
+            IngestBenchOptions(
+                events=events,
+                concurrency=concurrency,
+                batch=100,
+                gateway_processes=gateway_processes,
+            ),
         )
         print(format_ingest_report(result), flush=True)
         ingest.append(result)
@@ -40,6 +48,7 @@ def run_suite(base: Settings, *, events: int, rows: int, output: Path) -> dict[s
     report = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "gateway_processes": gateway_processes,
         "ingest": ingest,
         "export": export,
     }
