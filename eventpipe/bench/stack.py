@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -25,8 +25,39 @@ from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 
 
+@contextlib.asynccontextmanager
+async def group_observer(settings: Settings) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer of the processor group that subscribes to nothing: it reads the group's
+    committed offsets without joining the group, so it never takes partitions from a worker."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=settings.processor_group_id,
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def offsets_by_partition(
+    observer: AIOKafkaConsumer, settings: Settings
+) -> tuple[dict[int, int], dict[int, int]]:
+    """The processor group's committed offset and the end offset of each events partition."""
+    partitions = [
+        TopicPartition(settings.events_topic, p) for p in range(settings.topic_partitions)
+    ]
+    committed = [(await observer.committed(tp)) or 0 for tp in partitions]
+    ends = await observer.end_offsets(partitions)
+    return (
+        {tp.partition: offset for tp, offset in zip(partitions, committed, strict=True)},
+        {tp.partition: offset for tp, offset in ends.items()},
+    )
+
+
 async def wait_until_committed(
-    settings: Settings, timeout: float, messages: int | None = None
+    settings: Settings, timeout: float = 60.0, messages: int | None = None
 ) -> float:
     """Wait until the processor committed ``messages`` messages of the events topic (by default,
     up to the topic's end); return when.
@@ -35,33 +66,18 @@ async def wait_until_committed(
     events are in ClickHouse. Give ``messages`` when it is known: the embedded broker reports the
     end of a partition short after a batch of several records, which concurrent posting makes.
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=settings.processor_group_id,
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        partitions = [
-            TopicPartition(settings.events_topic, p) for p in range(settings.topic_partitions)
-        ]
+    async with group_observer(settings) as observer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            committed = sum([(await consumer.committed(tp)) or 0 for tp in partitions])
-            target = (
-                messages
-                if messages is not None
-                else sum((await consumer.end_offsets(partitions)).values())
-            )
-            if committed >= target:
+            committed, ends = await offsets_by_partition(observer, settings)
+            target = messages if messages is not None else sum(ends.values())
+            if sum(committed.values()) >= target:
                 return time.perf_counter()
             await asyncio.sleep(0.05)
-        raise TimeoutError(
-            f"the processor did not commit every offset within {timeout:.0f}s; "
-            "check the worker's log for insert errors"
-        )
-    finally:
-        await consumer.stop()
+    raise TimeoutError(
+        f"the processor did not commit every offset within {timeout:.0f}s; "
+        "check the worker's log for insert errors"
+    )
 
 
 @contextlib.contextmanager

@@ -36,7 +36,7 @@ from tests.integration.export_api_support import ExportClient
 from tests.integration.gateway_support import decode_message, running_gateway, topic_records
 from tests.integration.test_processor_worker import (
     committed_and_end,
-    offsets_by_partition,
+    partition_offsets,
     running_worker,
 )
 
@@ -72,7 +72,7 @@ async def kill_mid_stream(settings: Settings, log: Path, backlog: int) -> None:
 
 async def committed_request_ids(settings: Settings, messages: int) -> set[str]:
     """Request ids of the messages below the group's committed offsets."""
-    committed, _ = await offsets_by_partition(settings)
+    committed, _ = await partition_offsets(settings)
     records = await topic_records(settings, expected=messages)
     assert len(records) == messages
     return {str(decode_message(r).request_id) for r in records if r.offset < committed[r.partition]}
@@ -220,7 +220,7 @@ async def eventually_committed_on(settings: Settings, partitions: set[int]) -> N
     """Wait until the group committed something on each of ``partitions``."""
     deadline = time.monotonic() + 60
     while True:
-        committed, _ = await offsets_by_partition(settings)
+        committed, _ = await partition_offsets(settings)
         if all(committed[p] for p in partitions):
             return
         assert time.monotonic() < deadline, f"nothing committed on {partitions} in 60 s"

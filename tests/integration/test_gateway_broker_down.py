@@ -78,6 +78,14 @@ def assert_unavailable(gateway: RunningGateway) -> None:
     assert elapsed < PRODUCE_TIMEOUT + 1.0
 
 
+async def assert_posts_reach_kafka(gateway: RunningGateway, settings: Settings) -> None:
+    """The gateway has recovered: a post is acknowledged and its message is in the topic."""
+    response, _ = post(gateway)
+    assert response.status_code == 201, response.text
+    [record] = await topic_records(settings, expected=1)
+    assert decode_message(record).events[0].job_id == 1
+
+
 async def test_starts_without_a_broker_and_recovers_when_one_appears(
     own_broker_settings: Settings, broker_port: int, brokers: list[EmbeddedBroker]
 ) -> None:
@@ -90,10 +98,7 @@ async def test_starts_without_a_broker_and_recovers_when_one_appears(
 
         brokers.append(start_broker(port=broker_port))
         wait_ready_status(gateway, 200)
-        response, _ = post(gateway)
-        assert response.status_code == 201, response.text
-        [record] = await topic_records(own_broker_settings, expected=1)
-        assert decode_message(record).events[0].job_id == 1
+        await assert_posts_reach_kafka(gateway, own_broker_settings)
 
 
 async def test_a_broker_that_goes_away_gives_503_and_its_return_recovers(
@@ -113,10 +118,7 @@ async def test_a_broker_that_goes_away_gives_503_and_its_return_recovers(
         # The embedded broker restarts empty: the gateway recreates the topic and carries on.
         brokers.append(start_broker(port=broker_port))
         wait_ready_status(gateway, 200)
-        response, _ = post(gateway)
-        assert response.status_code == 201, response.text
-        [record] = await topic_records(own_broker_settings, expected=1)
-        assert decode_message(record).events[0].job_id == 1
+        await assert_posts_reach_kafka(gateway, own_broker_settings)
 
 
 async def test_full_producer_buffer_is_503_at_once(settings: Settings) -> None:

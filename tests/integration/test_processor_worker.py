@@ -21,8 +21,9 @@ from pathlib import Path
 
 import msgspec
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from eventpipe.bench.stack import group_observer, offsets_by_partition, wait_until_committed
 from eventpipe.contracts import Event, Identity, IngestMessage, ingest_message_encoder
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
@@ -70,45 +71,16 @@ async def produce(settings: Settings, values: list[bytes]) -> None:
         await producer.stop()
 
 
+async def partition_offsets(settings: Settings) -> tuple[dict[int, int], dict[int, int]]:
+    """The processor group's committed offset and the end offset of each events partition."""
+    async with group_observer(settings) as observer:
+        return await offsets_by_partition(observer, settings)
+
+
 async def committed_and_end(settings: Settings) -> tuple[int, int]:
     """Offsets the processor group committed, and messages in the events topic (summed)."""
-    committed, end = await offsets_by_partition(settings)
+    committed, end = await partition_offsets(settings)
     return sum(committed.values()), sum(end.values())
-
-
-async def offsets_by_partition(settings: Settings) -> tuple[dict[int, int], dict[int, int]]:
-    """The processor group's committed offset and the end offset of each events partition.
-
-    Read through a consumer of the group that subscribes to nothing, so it never joins the group.
-    """
-    partitions = [
-        TopicPartition(settings.events_topic, p) for p in range(settings.topic_partitions)
-    ]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=settings.processor_group_id,
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    try:
-        committed = [await consumer.committed(tp) for tp in partitions]
-        end = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
-    return (
-        {tp.partition: offset or 0 for tp, offset in zip(partitions, committed, strict=True)},
-        {tp.partition: offset for tp, offset in end.items()},
-    )
-
-
-async def wait_until_committed(settings: Settings, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        done, end = await committed_and_end(settings)
-        if done == end:
-            return
-        assert time.monotonic() < deadline, f"committed {done} of {end} messages in {timeout}s"
-        await asyncio.sleep(0.5)
 
 
 @contextmanager

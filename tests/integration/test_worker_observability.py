@@ -11,6 +11,7 @@ import httpx
 import orjson
 from prometheus_client.samples import Sample
 
+from eventpipe.bench.stack import wait_until_committed
 from eventpipe.contracts import ingest_message_encoder
 from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
@@ -21,7 +22,6 @@ from tests.integration.test_processor_worker import (
     produce,
     query,
     running_worker,
-    wait_until_committed,
 )
 
 
