@@ -14,6 +14,16 @@ COMMIT_INTERVAL_SECONDS: Final = 1.0
 # Kafka's long-time default. Tansu answers a group join only after half the session timeout,
 # so Faust's 60 s default would keep a starting worker idle for 30 s.
 SESSION_TIMEOUT_SECONDS: Final = 10.0
+# The CVAT client sends its events in requests of up to 100.
+EVENTS_PER_FULL_REQUEST: Final = 100
+# Messages Faust may hold for the agent beyond the batch it is working on.
+BUFFERED_BATCHES: Final = 2
+
+
+def batch_messages(settings: Settings) -> int:
+    """Kafka messages the ingest agent takes at once: about ``batch_max_rows`` events when the
+    requests are full."""
+    return max(1, settings.batch_max_rows // EVENTS_PER_FULL_REQUEST)
 
 
 def build_app(settings: Settings) -> faust.App:
@@ -39,6 +49,10 @@ def build_app(settings: Settings) -> faust.App:
         # On a rebalance, do not wait for a batch that may be retrying an insert: its unacked
         # messages are simply consumed again by the partition's next owner.
         stream_wait_empty=False,
+        # Faust counts its read-ahead in messages (4096 by default), and ours are up to a whole
+        # request each: while inserts fail, a default buffer held some 140 MB of a backlog.
+        # A couple of batches keeps the next one ready and memory bounded by the batch size.
+        stream_buffer_maxsize=BUFFERED_BATCHES * batch_messages(settings),
         # Faust's worker replaces the process's logging setup with this one when it starts.
         logging_config=logging_config(settings),
     )

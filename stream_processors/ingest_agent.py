@@ -25,15 +25,13 @@ from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.dead_letter import DeadLetters
 from stream_processors.decoding import Undecodable, decode_all
-from stream_processors.faust_app import events_topic
+from stream_processors.faust_app import batch_messages, events_topic
 from stream_processors.rows import build_columns, row_count
 
 log = logging.getLogger(__name__)
 
 FIRST_RETRY_DELAY_SECONDS: Final = 0.5
 MAX_RETRY_DELAY_SECONDS: Final = 30.0
-# The CVAT client sends its events in requests of up to 100.
-EVENTS_PER_FULL_REQUEST: Final = 100
 
 
 @dataclass
@@ -120,7 +118,7 @@ def add_ingest_agent(app: faust.App, settings: Settings, sink: ClickHouseSink) -
     # fills: sized in messages of a full CVAT request, a busy topic fills it with about
     # batch_max_rows events and is processed at once, a quiet one within batch_max_seconds.
     # ``process`` still cuts what it gets into inserts of at most batch_max_rows events.
-    take_messages = max(1, settings.batch_max_rows // EVENTS_PER_FULL_REQUEST)
+    take_messages = batch_messages(settings)
 
     async def ingest(stream: StreamT[bytes]) -> None:
         # Agents get a faust.Stream; only it has noack_take, which the StreamT protocol lacks.

@@ -1,15 +1,28 @@
 """``eventpipe bench noisy``: a tenant at ten times its rate limit must not slow another down.
 
-One gateway, one worker. The quiet tenant posts at half its limit, at a fixed pace; first alone,
-then while the noisy tenant posts at ten times its limit. The report compares the quiet tenant's
-latency in both phases and shows what the noisy tenant got through.
+One gateway, one worker. A quiet tenant posts at half its limit, at a fixed pace, in three kinds
+of phase: alone, beside a neighbour posting at exactly its limit, and beside a noisy neighbour
+posting at ten times its limit. The kinds alternate for several rounds, so slow drifts of a
+shared machine fall on all of them alike, and the spread of the quiet tenant's p99 over the
+phases without a noisy neighbour is the noise its p99 beside one is judged against.
+
+The neighbour's load generator runs in a process of its own: in the quiet tenant's event loop,
+its hundreds of requests a second would delay the quiet tenant's own sends and reads, and the
+benchmark would measure itself. That process runs at a lower CPU priority: in production the
+noisy client's CPU is not the gateway's, while on one machine it would take a share of the
+cores from the gateway. The report says how many requests a second it really sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import random
+import statistics
 import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,6 +32,39 @@ from eventpipe.bench.workload import request_body
 from eventpipe.settings import Settings
 
 EVENTS_PER_REQUEST: Final = 100
+ROUNDS: Final = 3
+NEIGHBOUR_CONNECTIONS: Final = 8
+NEIGHBOUR_NICENESS: Final = 10
+DISTINCT_BODIES: Final = 64
+# Time for the neighbour's process to build its requests before a phase starts.
+PHASE_LEAD_SECONDS: Final = 2.0
+
+ALONE: Final = "alone"
+AT_LIMIT: Final = "neighbour_at_limit"
+NOISY: Final = "neighbour_at_10x_limit"
+
+
+def _posts(url: str, token: str, count: int) -> list[bytes]:
+    rng = random.Random(7)
+    bodies = [request_body(i, EVENTS_PER_REQUEST, rng) for i in range(DISTINCT_BODIES)]
+    auth = {"Authorization": f"Token {token}"}
+    return [build_post(f"{url}/api/events", bodies[i % len(bodies)], auth) for i in range(count)]
+
+
+async def _paced_from(
+    start_at: float, url: str, posts: list[bytes], rate: float, conns: int
+) -> LoadResult:
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    return await run_paced(url, posts, rate, conns)
+
+
+def _neighbour(
+    url: str, token: str, per_second: float, seconds: float, start_at: float
+) -> LoadResult:
+    """The neighbour's load, in its own process: requests at ``per_second`` from ``start_at``."""
+    os.setpriority(os.PRIO_PROCESS, 0, NEIGHBOUR_NICENESS)
+    posts = _posts(url, token, int(per_second * seconds))
+    return asyncio.run(_paced_from(start_at, url, posts, per_second, NEIGHBOUR_CONNECTIONS))
 
 
 def _latency(result: LoadResult) -> dict[str, Any]:
@@ -32,9 +78,8 @@ def _latency(result: LoadResult) -> dict[str, Any]:
 
 def run_noisy_bench(base: Settings, *, limit: float, seconds: float) -> dict[str, Any]:
     quiet_rate = limit / 2 / EVENTS_PER_REQUEST  # requests/s
-    noisy_rate = limit * 10 / EVENTS_PER_REQUEST
-    rng = random.Random(7)
-    bodies = [request_body(i, EVENTS_PER_REQUEST, rng) for i in range(64)]
+    neighbour_rates = {AT_LIMIT: limit / EVENTS_PER_REQUEST, NOISY: limit * 10 / EVENTS_PER_REQUEST}
+    rounds: list[dict[str, Any]] = []
     with (
         tempfile.TemporaryDirectory(prefix="eventpipe-bench-") as scratch,
         scratch_settings(
@@ -43,51 +88,104 @@ def run_noisy_bench(base: Settings, *, limit: float, seconds: float) -> dict[str
         LocalPipeline.run(
             settings, Path(scratch) / "pipeline.log", worker_role="processor"
         ) as pipeline,
+        ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as neighbours,
     ):
-        tokens = user_tokens(settings, ["quiet", "noisy"])
-
-        def posts(name: str, count: int) -> list[bytes]:
-            auth = {"Authorization": f"Token {tokens[name]}"}
-            url = f"{pipeline.url}/api/events"
-            return [build_post(url, bodies[i % len(bodies)], auth) for i in range(count)]
-
-        quiet = posts("quiet", int(quiet_rate * seconds))
-        noisy = posts("noisy", int(noisy_rate * seconds))
-
-        async def both() -> tuple[LoadResult, LoadResult]:
-            return await asyncio.gather(
-                run_paced(pipeline.url, quiet, quiet_rate, 1),
-                run_paced(pipeline.url, noisy, noisy_rate, 8),
-            )
-
-        print(f"quiet tenant alone for {seconds:.0f} s ...", flush=True)
-        alone = asyncio.run(run_paced(pipeline.url, quiet, quiet_rate, 1))
-        print(f"quiet and noisy tenants together for {seconds:.0f} s ...", flush=True)
-        together, noise = asyncio.run(both())
+        tokens = user_tokens(settings, ["quiet", "neighbour"])
+        quiet = _posts(pipeline.url, tokens["quiet"], int(quiet_rate * seconds))
+        for number in range(1, ROUNDS + 1):
+            phases: dict[str, Any] = {}
+            for kind in (ALONE, AT_LIMIT, NOISY):
+                print(
+                    f"round {number}/{ROUNDS}: quiet tenant, {kind} ({seconds:g} s) ...", flush=True
+                )
+                start_at = time.time() + PHASE_LEAD_SECONDS
+                neighbour = None
+                if kind != ALONE:
+                    neighbour = neighbours.submit(
+                        _neighbour,
+                        pipeline.url,
+                        tokens["neighbour"],
+                        neighbour_rates[kind],
+                        seconds,
+                        start_at,
+                    )
+                measured = asyncio.run(_paced_from(start_at, pipeline.url, quiet, quiet_rate, 1))
+                phases[kind] = {"quiet": _latency(measured)}
+                if neighbour is not None:
+                    other = neighbour.result()
+                    phases[kind]["neighbour"] = _latency(other)
+                    phases[kind]["neighbour_sent_events_per_s"] = round(
+                        len(other.latencies) * EVENTS_PER_REQUEST / other.elapsed
+                    )
+                    phases[kind]["neighbour_accepted_events_per_s"] = round(
+                        other.count(201) * EVENTS_PER_REQUEST / other.elapsed
+                    )
+            rounds.append(phases)
     return {
         "tenant_limit_events_per_s": limit,
         "quiet_events_per_s": quiet_rate * EVENTS_PER_REQUEST,
-        "noisy_events_per_s_offered": noisy_rate * EVENTS_PER_REQUEST,
-        "noisy_events_per_s_accepted": round(noise.count(201) * EVENTS_PER_REQUEST / noise.elapsed),
-        "quiet_alone": _latency(alone),
-        "quiet_with_noisy": _latency(together),
-        "noisy": _latency(noise),
-        "quiet_p99_ratio": round(together.percentile(0.99) / max(alone.percentile(0.99), 1e-9), 2),
+        "neighbour_events_per_s_offered": {
+            kind: rate * EVENTS_PER_REQUEST for kind, rate in neighbour_rates.items()
+        },
+        "rounds": rounds,
+        "summary": summarize(rounds),
+    }
+
+
+def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The quiet tenant's p99 by kind of phase, and whether the noisy phases stay within noise.
+
+    Noise is the range of p99s over every phase without a noisy neighbour (alone, and beside a
+    neighbour at its limit); the noisy phases' median p99 is within noise when it is inside
+    that range.
+    """
+    p99 = {
+        kind: [phases[kind]["quiet"]["p99_ms"] for phases in rounds]
+        for kind in (ALONE, AT_LIMIT, NOISY)
+    }
+    calm = p99[ALONE] + p99[AT_LIMIT]
+    median = {kind: statistics.median(values) for kind, values in p99.items()}
+    return {
+        "quiet_p99_ms": p99,
+        "quiet_p99_median_ms": median,
+        "noise_range_ms": [min(calm), max(calm)],
+        "noisy_vs_alone": round(median[NOISY] / median[ALONE], 2),
+        "noisy_vs_at_limit": round(median[NOISY] / median[AT_LIMIT], 2),
+        "within_noise": min(calm) <= median[NOISY] <= max(calm),
+        **{
+            f"neighbour_{what}_events_per_s": {
+                kind: [phases[kind][f"neighbour_{what}_events_per_s"] for phases in rounds]
+                for kind in (AT_LIMIT, NOISY)
+            }
+            for what in ("sent", "accepted")
+        },
     }
 
 
 def format_noisy_report(report: dict[str, Any]) -> str:
-    alone, together, noisy = report["quiet_alone"], report["quiet_with_noisy"], report["noisy"]
-    return "\n".join(
-        [
-            f"eventpipe noisy-tenant benchmark (limit {report['tenant_limit_events_per_s']:,.0f}"
-            " events/s per tenant)",
-            f"  quiet tenant alone:      p50 {alone['p50_ms']} ms, p99 {alone['p99_ms']} ms, "
-            f"{alone['statuses']}",
-            f"  quiet tenant with noise: p50 {together['p50_ms']} ms, p99 {together['p99_ms']} ms, "
-            f"{together['statuses']}",
-            f"  noisy tenant offered {report['noisy_events_per_s_offered']:,.0f} events/s, "
-            f"accepted {report['noisy_events_per_s_accepted']:,} events/s, {noisy['statuses']}",
-            f"  quiet p99 with noise / alone: {report['quiet_p99_ratio']}",
-        ]
-    )
+    summary = report["summary"]
+    low, high = summary["noise_range_ms"]
+    lines = [
+        f"eventpipe noisy-tenant benchmark (limit {report['tenant_limit_events_per_s']:,.0f}"
+        f" events/s per tenant; the quiet tenant posts {report['quiet_events_per_s']:,.0f})",
+    ]
+    for kind, values in summary["quiet_p99_ms"].items():
+        lines.append(
+            f"  quiet p99, {kind:<24} {', '.join(f'{v} ms' for v in values)}"
+            f" (median {summary['quiet_p99_median_ms'][kind]} ms)"
+        )
+    for kind, accepted in summary["neighbour_accepted_events_per_s"].items():
+        offered = report["neighbour_events_per_s_offered"][kind]
+        sent = summary["neighbour_sent_events_per_s"][kind]
+        lines.append(
+            f"  {kind}: offered {offered:,.0f} events/s, sent"
+            f" {', '.join(f'{s:,}' for s in sent)}, accepted"
+            f" {', '.join(f'{a:,}' for a in accepted)}"
+        )
+    lines += [
+        f"  noise (p99 range without a noisy neighbour): {low}..{high} ms",
+        f"  noisy median p99 / alone: {summary['noisy_vs_alone']},"
+        f" / beside a neighbour at its limit: {summary['noisy_vs_at_limit']}",
+        f"  within noise: {'yes' if summary['within_noise'] else 'no'}",
+    ]
+    return "\n".join(lines)

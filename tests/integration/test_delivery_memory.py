@@ -1,0 +1,82 @@
+"""While ClickHouse refuses inserts, a processor worker's memory stays bounded however large the
+backlog on the topic grows: it retries the one batch it holds and takes nothing new.
+
+Real engines: the Tansu broker and ``eventpipe worker`` with its embedded ClickHouse (chDB). The
+fault is made at the storage: the events table's directory refuses new parts (see
+``unwritable``), so every insert fails until it is writable again.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+from eventpipe.bench.ingest import gateway_like_producer, ingest_messages, produce_all
+from eventpipe.bench.workload import request_body
+from eventpipe.settings import Settings
+from tests.integration.delivery_support import (
+    events_table_dir,
+    unwritable,
+    wait_for_log,
+    wait_until_processed,
+)
+from tests.integration.test_processor_worker import running_worker
+
+pytestmark = pytest.mark.slow
+
+EVENTS_PER_REQUEST = 100
+WARM_UP_REQUESTS = 20
+BACKLOG_REQUESTS = 6000  # about 35 KB each: over 200 MB
+# What the worker may hold beyond its steady state: the consumer's fetch (aiokafka's 50 MiB
+# fetch_max_bytes), Faust's read-ahead of two batches and the batch being retried. Measured
+# growth: 51 MB under a 70 MB backlog, 68-78 MB under 106 MB, 72-81 MB under 212 MB.
+GROWTH_BOUND = 100 * 1024 * 1024
+# Allocator noise between samples; a buffer filling with the backlog would grow by far more.
+FLAT_BYTES = 16 * 1024 * 1024
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+async def produce(settings: Settings, requests: int, first: int) -> int:
+    """Put ``requests`` ingest messages on the events topic; their bytes in all."""
+    rng = random.Random(first)
+    bodies = [request_body(first + i, EVENTS_PER_REQUEST, rng) for i in range(requests)]
+    messages = ingest_messages(bodies)
+    async with gateway_like_producer(settings) as producer:
+        await produce_all(producer, settings.events_topic, messages)
+    return sum(len(value) for _, value in messages)
+
+
+async def test_memory_stays_bounded_while_inserts_fail(settings: Settings, tmp_path: Path) -> None:
+    """A backlog of over 200 MB arrives while every insert fails: the worker's resident memory
+    grows by what its buffers hold, far less than the backlog, and then stays flat, retry after
+    retry; once inserts work again, the whole backlog is stored without a restart."""
+    settings = settings.with_overrides(batch_max_rows=1000)
+    log = tmp_path / "worker.log"
+    with running_worker(settings, log) as worker:
+        await produce(settings, WARM_UP_REQUESTS, first=0)
+        await wait_until_processed(settings, WARM_UP_REQUESTS)
+        before = rss_bytes(worker.pid)
+        with unwritable(events_table_dir(settings)):
+            backlog = await produce(settings, BACKLOG_REQUESTS, first=WARM_UP_REQUESTS)
+            samples = []
+            # Retries 3 to 6 are 1, 2, 4 and 8 s apart: time for the fetcher to take all it would.
+            for attempt in range(3, 7):
+                await wait_for_log(log, f"(attempt {attempt})", worker, timeout=30)
+                samples.append(rss_bytes(worker.pid))
+        await wait_until_processed(settings, WARM_UP_REQUESTS + BACKLOG_REQUESTS, timeout=120)
+    growth = [sample - before for sample in samples]
+    print(
+        f"backlog {backlog / 1e6:.0f} MB; worker RSS {before / 1e6:.0f} MB before the fault,"
+        f" growth during it: {', '.join(f'{g / 1e6:.0f} MB' for g in growth)}"
+    )
+    assert GROWTH_BOUND < backlog / 2
+    assert max(growth) < GROWTH_BOUND, growth
+    assert samples[-1] - samples[0] < FLAT_BYTES, samples
