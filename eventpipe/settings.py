@@ -46,7 +46,7 @@ class Settings:
     # server. Empty means the embedded engine under ``data_dir/clickhouse``.
     clickhouse_dsn: str = ""
     batch_max_rows: int = 50_000
-    batch_max_seconds: float = 1.0
+    batch_max_seconds: float = 0.5
 
     # --- Gateway -----------------------------------------------------------------------------
     http_host: str = "127.0.0.1"

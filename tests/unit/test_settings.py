@@ -18,14 +18,14 @@ def test_environment_values_are_typed() -> None:
         {
             "EVENTPIPE_HTTP_PORT": "9000",
             "EVENTPIPE_KAFKA_IDEMPOTENCE": "yes",
-            "EVENTPIPE_BATCH_MAX_SECONDS": "0.5",
+            "EVENTPIPE_BATCH_MAX_SECONDS": "0.25",
             "EVENTPIPE_DATA_DIR": "/srv/eventpipe",
             "EVENTPIPE_CLICKHOUSE_DSN": "http://ch:8123",
         }
     )
     assert settings.http_port == 9000
     assert settings.kafka_idempotence is True
-    assert settings.batch_max_seconds == 0.5
+    assert settings.batch_max_seconds == 0.25
     assert settings.data_dir == Path("/srv/eventpipe")
     assert not settings.embedded_clickhouse
 
