@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "EVENTPIPE_"
+KAFKA_COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 
 
 class SettingsError(ValueError):
@@ -34,6 +35,10 @@ class Settings:
     topic_replication_factor: int = 1
     # The idempotent producer needs InitProducerId support from the broker; keep it switchable.
     kafka_idempotence: bool = False
+    # Codec of the messages the gateway produces: none, gzip, snappy, lz4 or zstd. Events are
+    # repetitive JSON; lz4 costs the gateway little and spares the broker and the processor
+    # most of the bytes.
+    kafka_compression: str = "lz4"
     # How long the gateway waits for the broker to acknowledge a request before answering 503.
     produce_timeout_seconds: float = 5.0
     # Bytes of not-yet-acknowledged messages the gateway holds before it answers 503.
@@ -157,6 +162,17 @@ class Settings:
         plus the identity stamped on each of them, so it can be larger than the body; the events
         topic is created to accept it (a real cluster's default limit is about 1 MB)."""
         return self.max_body_bytes * 2 + 1024 * 1024
+
+    @property
+    def kafka_compression_type(self) -> str | None:
+        """``kafka_compression`` as aiokafka takes it: None for no compression."""
+        codec = self.kafka_compression.strip().lower()
+        if codec not in KAFKA_COMPRESSIONS:
+            raise SettingsError(
+                f"{ENV_PREFIX}KAFKA_COMPRESSION={self.kafka_compression!r} is not one of "
+                f"{', '.join(KAFKA_COMPRESSIONS)}"
+            )
+        return None if codec == "none" else codec
 
     @property
     def embedded_clickhouse(self) -> bool:

@@ -40,6 +40,8 @@ class EventProducer:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._max_message_bytes = settings.max_message_bytes
+        # Read here, so that an unknown codec stops the gateway at start, not in the background.
+        self._compression = settings.kafka_compression_type
         self._producer: AIOKafkaProducer | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._unacknowledged_bytes = 0
@@ -129,6 +131,7 @@ class EventProducer:
             enable_idempotence=self._settings.kafka_idempotence,
             max_request_size=self._max_message_bytes,
             max_batch_size=PRODUCER_BATCH_BYTES,
+            compression_type=self._compression,
             # Batches not delivered by then fail instead of arriving long after the 503.
             request_timeout_ms=int(self._settings.produce_timeout_seconds * 1000),
         )

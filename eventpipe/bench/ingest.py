@@ -87,6 +87,7 @@ async def gateway_like_producer(settings: Settings) -> AsyncIterator[AIOKafkaPro
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
+        compression_type=settings.kafka_compression_type,
         max_batch_size=PRODUCER_BATCH_BYTES,
         max_request_size=settings.max_message_bytes,
     )

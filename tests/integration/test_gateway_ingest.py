@@ -127,6 +127,21 @@ async def test_accepted_request_reaches_kafka_enriched(
     assert answer["events"] == kafka_events
 
 
+@pytest.mark.parametrize("codec", ["none", "zstd"])
+async def test_other_kafka_compressions_deliver_the_same_message(
+    settings: Settings, codec: str
+) -> None:
+    """lz4, the default, is what every other test uses."""
+    settings = settings.with_overrides(kafka_compression=codec)
+    IdentityStore(settings.data_dir).add_user(*ALICE)
+    with running_gateway(settings) as gateway:
+        async with httpx.AsyncClient(base_url=gateway.url, auth=ALICE) as client:
+            response = await client.post("/api/events", json=payload(event(job_id=7)))
+    assert response.status_code == 201, response.text
+    [record] = await topic_records(settings, expected=1)
+    assert orjson.loads(record.value or b"")["events"] == response.json()["events"]
+
+
 async def test_sandbox_requests_are_keyed_by_user(world: World, http: httpx.AsyncClient) -> None:
     response = await http.post("/api/events", json=payload(event(org_id=5, org_slug="acme")))
     assert response.status_code == 201

@@ -58,3 +58,17 @@ def test_redacted_hides_secrets() -> None:
     assert shown["EVENTPIPE_S3_SECRET_KEY"] == "***"
     assert shown["EVENTPIPE_CLICKHOUSE_DSN"] == "***"
     assert shown["EVENTPIPE_HTTP_PORT"] == "8080"
+
+
+@pytest.mark.parametrize(
+    ("value", "codec"), [("lz4", "lz4"), ("ZSTD", "zstd"), ("none", None), (" gzip ", "gzip")]
+)
+def test_kafka_compression_maps_to_the_client_codec(value: str, codec: str | None) -> None:
+    settings = Settings.from_env({"EVENTPIPE_KAFKA_COMPRESSION": value})
+    assert settings.kafka_compression_type == codec
+
+
+def test_an_unknown_kafka_compression_names_the_variable_and_the_choices() -> None:
+    settings = Settings.from_env({"EVENTPIPE_KAFKA_COMPRESSION": "brotli"})
+    with pytest.raises(SettingsError, match=r"EVENTPIPE_KAFKA_COMPRESSION='brotli'.*lz4, zstd"):
+        assert settings.kafka_compression_type is None
