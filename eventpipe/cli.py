@@ -215,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--tenant-limit", type=float, default=5000, help="noisy: events/s each tenant may post"
     )
     bench.add_argument("--seconds", type=float, default=10, help="noisy: length of each phase")
+    bench.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="all: runs of each measurement; the report gives their medians",
+    )
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument(
         "--output",

@@ -61,6 +61,7 @@ def run_bench(args: argparse.Namespace) -> int:
             rows=args.rows,
             output=args.output,
             gateway_processes=gateway_processes,
+            repeats=args.repeats,
         )
         describe = format_suite_table
     print(

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from eventpipe.bench.suite import CONCURRENCY_LEVELS, draw_chart, format_suite_table
+from eventpipe.bench.suite import CONCURRENCY_LEVELS, draw_chart, format_suite_table, median_report
 
 
 def ingest_run(concurrency: int) -> dict[str, object]:
@@ -41,3 +41,20 @@ def test_table_has_a_row_per_concurrency_and_the_export_line() -> None:
     rows = [line for line in table.splitlines() if line.startswith("| ") and "---" not in line]
     assert [row.split("|")[1].strip() for row in rows[1:]] == [str(c) for c in CONCURRENCY_LEVELS]
     assert "5.0 times the naive exporter" in table
+
+
+def test_repeated_runs_report_each_figure_as_its_median() -> None:
+    runs = [
+        {"concurrency": 4, "rate": 300, "ratio": 0.30, "ok": True, "export": {"rows_per_s": 9}},
+        {"concurrency": 4, "rate": 100, "ratio": 0.25, "ok": False, "export": {"rows_per_s": 7}},
+        {"concurrency": 4, "rate": 200, "ratio": 0.10, "ok": False, "export": {"rows_per_s": 8}},
+    ]
+    assert median_report(runs) == {
+        "concurrency": 4,
+        "rate": 200,
+        "ratio": 0.25,
+        "ok": True,
+        "export": {"rows_per_s": 8},
+    }
+    # With an even count, the lower middle: a value one of the runs really had.
+    assert median_report([{"rate": 1}, {"rate": 4}, {"rate": 2}, {"rate": 3}]) == {"rate": 2}
