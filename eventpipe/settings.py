@@ -59,6 +59,8 @@ class Settings:
     max_body_bytes: int = 8 * 1024 * 1024
     # Seconds a request body may take to arrive in full (408 after): slow uploads hold connections.
     body_read_timeout_seconds: float = 30.0
+    # Seconds a request line and its headers may take (408 after): slow heads hold connections too.
+    header_read_timeout_seconds: float = 10.0
     # Seconds a verified Basic-auth password stays cached, so the slow hash runs once per client.
     auth_cache_seconds: float = 60.0
     # Seconds an API token stays cached: a revoked token keeps working in a gateway at most this

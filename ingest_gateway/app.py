@@ -24,6 +24,7 @@ from ingest_gateway.errors import EXCEPTION_HANDLERS
 from ingest_gateway.events import post_events
 from ingest_gateway.export_store import ExportStoreHandle
 from ingest_gateway.exports import get_events
+from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
 from ingest_gateway.metrics import get_metrics
 from ingest_gateway.org_context import OrgResolver
 from ingest_gateway.producer import EventProducer
@@ -45,7 +46,7 @@ def routes() -> list[BaseRoute]:
 
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, float]]:
         export_store = ExportStoreHandle(settings)
         app.state.export_store = export_store
         export_store.start()
@@ -53,7 +54,8 @@ def create_app(settings: Settings) -> Starlette:
         app.state.producer = producer
         await producer.start()
         try:
-            yield
+            # Lifespan state reaches uvicorn's protocol instances, which enforce this deadline.
+            yield {HEAD_TIMEOUT_STATE_KEY: settings.header_read_timeout_seconds}
         finally:
             await producer.stop()
             await export_store.stop()

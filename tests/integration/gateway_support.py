@@ -18,6 +18,7 @@ from eventpipe.contracts import IngestMessage, ingest_message_decoder
 from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
 from ingest_gateway.app import create_app
+from ingest_gateway.http_protocol import HeadTimeoutProtocol
 
 
 @dataclass
@@ -31,7 +32,13 @@ def running_gateway(settings: Settings, *, wait_ready: bool = True) -> Iterator[
     """Serve the app with uvicorn in a thread (its own event loop), so sync clients work too."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            http=HeadTimeoutProtocol,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

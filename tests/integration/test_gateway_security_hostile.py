@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Iterator
 
 import httpx
+import orjson
 import pytest
 
 from eventpipe.settings import Settings
@@ -23,7 +24,9 @@ GOOD_EVENT = b'{"scope": "load:job", "timestamp": "2026-01-01T00:00:00Z"}'
 
 @pytest.fixture
 def world(settings: Settings) -> Iterator[World]:
-    settings = settings.with_overrides(max_body_bytes=MAX_BODY, body_read_timeout_seconds=0.5)
+    settings = settings.with_overrides(
+        max_body_bytes=MAX_BODY, body_read_timeout_seconds=0.5, header_read_timeout_seconds=0.5
+    )
     with serving(settings, ["alice"], [("acme", "alice", "owner")]) as world:
         yield world
 
@@ -170,3 +173,44 @@ async def test_a_stalled_upload_is_cut_off_with_408(world: World) -> None:
     assert b"connection: close" in head.lower()
     assert b"did not arrive within 0.5 s" in payload
     assert await events_topic_size(world.settings) == 0
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"",  # connects and says nothing
+        b"POST /api/ev",  # part of a request line
+        b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Type: appl",  # trickling headers
+    ],
+)
+async def test_a_stalled_request_head_is_cut_off_with_408(world: World, head: bytes) -> None:
+    host, port = world.gateway.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(head)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    status, _, payload = answer.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 408"), answer
+    assert b"connection: close" in status.lower()
+    assert orjson.loads(payload)["error"] == (
+        "the request line and headers did not arrive within 0.5 s"
+    )
+
+
+async def test_the_head_deadline_restarts_for_each_request_on_a_kept_alive_connection(
+    world: World,
+) -> None:
+    """Requests on one connection, each head sent in two parts well inside the deadline, but
+    together over it: each is answered."""
+    host, port = world.gateway.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    for _ in range(3):
+        writer.write(b"GET /health/live HTTP/1.1\r\n")
+        await asyncio.sleep(0.3)
+        writer.write(b"Host: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+    writer.close()
