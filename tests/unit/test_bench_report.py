@@ -24,6 +24,7 @@ EXPORT = {
     "export": {"rows_per_s": 500, "peak_rss_growth_mb": 3.0},
     "naive": {"rows_per_s": 100},
     "export_vs_raw_rate": 0.8,
+    "export_vs_naive_rate": 5.0,
 }
 
 
