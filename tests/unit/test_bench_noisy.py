@@ -1,0 +1,36 @@
+"""The noisy-tenant benchmark's verdict: the noisy phases' median p99 against the spread of the
+phases without a noisy neighbour."""
+
+from typing import Any
+
+from eventpipe.bench.noisy import ALONE, AT_LIMIT, NOISY, summarize
+
+
+def rounds(alone: list[float], at_limit: list[float], noisy: list[float]) -> list[dict[str, Any]]:
+    def phase(p99: float, neighbour: bool) -> dict[str, Any]:
+        result: dict[str, Any] = {"quiet": {"p99_ms": p99}}
+        if neighbour:
+            result["neighbour_sent_events_per_s"] = 50_000
+            result["neighbour_accepted_events_per_s"] = 5_000
+        return result
+
+    return [
+        {ALONE: phase(a, False), AT_LIMIT: phase(b, True), NOISY: phase(c, True)}
+        for a, b, c in zip(alone, at_limit, noisy, strict=True)
+    ]
+
+
+def test_a_noisy_median_inside_the_calm_range_is_within_noise() -> None:
+    summary = summarize(rounds([10.0, 12.0, 20.0], [11.0, 14.0, 26.0], [19.0, 17.0, 25.0]))
+    assert summary["noise_range_ms"] == [10.0, 26.0]
+    assert summary["quiet_p99_median_ms"][NOISY] == 19.0
+    assert summary["within_noise"] is True
+    assert summary["noisy_vs_alone"] == 1.58
+    assert summary["noisy_vs_at_limit"] == 1.36
+
+
+def test_a_noisy_median_above_every_calm_phase_is_not_within_noise() -> None:
+    summary = summarize(rounds([6.7, 10.6, 16.6], [13.4, 10.1, 11.1], [13.6, 28.8, 18.8]))
+    assert summary["noise_range_ms"] == [6.7, 16.6]
+    assert summary["within_noise"] is False
+    assert summary["neighbour_accepted_events_per_s"][NOISY] == [5_000] * 3
