@@ -5,7 +5,7 @@ One run measures, on the same machine and data:
 - end to end: the time until the processor committed every offset, which, since it commits only
   after the rows are inserted, is the time until every acknowledged event is in ClickHouse;
 - the raw aiokafka produce rate and the raw clickhouse-connect insert rate of the same data,
-  each the median of three runs.
+  each the median of runs taken just before and just after the pipeline's.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,9 +47,19 @@ from stream_processors.migrations import apply_migrations
 from stream_processors.rows import build_columns
 
 TENANTS = 8
-# A baseline is the median of several runs: a single one swung by a third between runs on a
-# shared machine, and every ratio swung with it.
-BASELINE_REPEATS = 3
+# A baseline is the median of several runs, half of them just before the pipeline is measured and
+# half just after. A shared machine's speed drifts over tens of seconds (a raw insert alone ran at
+# 199k to 339k rows/s within one minute); a baseline taken on one side only carried that drift
+# into every ratio, bracketing it cancels the part that is steady over the run.
+BASELINE_RUNS_EACH_SIDE = 2
+
+
+@dataclass
+class Baselines:
+    """The rates of every raw run so far, in events (rows) per second."""
+
+    produce: list[float] = field(default_factory=list)
+    insert: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -112,26 +122,26 @@ async def produce_all(
     await asyncio.gather(*futures)
 
 
-async def _raw_produce_rate(
+async def _raw_produce_rates(
     settings: Settings, messages: list[tuple[bytes, bytes]], events: int
-) -> float:
-    """The median rate of ``BASELINE_REPEATS`` runs, each into a topic of its own."""
+) -> list[float]:
+    """The rates of ``BASELINE_RUNS_EACH_SIDE`` runs, each into a topic of its own."""
     rates = []
     async with gateway_like_producer(settings) as producer:
-        for _ in range(BASELINE_REPEATS):
+        for _ in range(BASELINE_RUNS_EACH_SIDE):
             topic = f"bench-raw-{uuid.uuid4().hex[:8]}"
             await produce_all(producer, topic, messages[:1])  # creates the topic, not timed
             started = time.perf_counter()
             await produce_all(producer, topic, messages)
             rates.append(events / (time.perf_counter() - started))
-    return statistics.median(rates)
+    return rates
 
 
-def _raw_insert_rate(data_dir: Path, messages: list[tuple[bytes, bytes]], batch_rows: int) -> float:
-    """The median rate of ``BASELINE_REPEATS`` runs, each into an emptied table."""
+def insert_batches(
+    messages: list[tuple[bytes, bytes]], batch_rows: int
+) -> list[tuple[list[list[Any]], int]]:
+    """The columns the processor would insert for ``messages``, in batches of its size."""
     decoded = [ingest_message_decoder.decode(value) for _, value in messages]
-    client = clickhouse_connect.get_client(dsn=f"chdb://{(data_dir / 'raw-insert').resolve()}")
-    apply_migrations(client)
     batches: list[tuple[list[list[Any]], int]] = []
     chunk: list[IngestMessage] = []
     rows_in_chunk = 0
@@ -145,17 +155,39 @@ def _raw_insert_rate(data_dir: Path, messages: list[tuple[bytes, bytes]], batch_
     if chunk:
         columns = build_columns(chunk)
         batches.append((columns, len(columns[0])))
+    return batches
+
+
+def _raw_insert_rates(data_dir: Path, batches: list[tuple[list[list[Any]], int]]) -> list[float]:
+    """The rates of ``BASELINE_RUNS_EACH_SIDE`` runs, each into an emptied table."""
+    client = clickhouse_connect.get_client(dsn=f"chdb://{(data_dir / 'raw-insert').resolve()}")
+    apply_migrations(client)
     rates = []
-    for _ in range(BASELINE_REPEATS):
-        client.command(f"TRUNCATE TABLE {TABLE}")
-        started = time.perf_counter()
-        total = 0
-        for columns, rows in batches:
-            client.insert(TABLE, columns, column_names=list(COLUMNS), column_oriented=True)
-            total += rows
-        rates.append(total / (time.perf_counter() - started))
-    client.close()
-    return statistics.median(rates)
+    try:
+        for _ in range(BASELINE_RUNS_EACH_SIDE):
+            client.command(f"TRUNCATE TABLE {TABLE}")
+            started = time.perf_counter()
+            total = 0
+            for columns, rows in batches:
+                client.insert(TABLE, columns, column_names=list(COLUMNS), column_oriented=True)
+                total += rows
+            rates.append(total / (time.perf_counter() - started))
+    finally:
+        client.close()
+    return rates
+
+
+def _measure_baselines(
+    settings: Settings,
+    scratch: Path,
+    messages: list[tuple[bytes, bytes]],
+    batches: list[tuple[list[list[Any]], int]],
+    into: Baselines,
+) -> None:
+    print("measuring raw baselines on the same data ...", flush=True)
+    events = sum(rows for _, rows in batches)
+    into.produce += asyncio.run(_raw_produce_rates(settings, messages, events))
+    into.insert += _raw_insert_rates(scratch, batches)
 
 
 def _stored_client_events(pipeline: LocalPipeline) -> int:
@@ -194,42 +226,47 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
     print(f"building {requests_total} requests of {options.batch} events ...", flush=True)
     bodies = [request_body(i, options.batch, rng) for i in range(requests_total)]
     messages = ingest_messages(bodies[1:])
+    batches = insert_batches(messages, base.batch_max_rows)
     events_total = len(messages) * options.batch
+    baselines = Baselines()
     end_to_end: float | None = None
     stored: int | None = None
 
-    with tempfile.TemporaryDirectory(prefix="eventpipe-bench-") as scratch:
-        # Our own broker serves the raw produce baseline, and the pipeline unless --url is given.
-        with scratch_settings(base, Path(scratch)) as settings:
-            if options.url:
-                assert options.token is not None
-                url = options.url.rstrip("/")
-                posts = _posts(url, [options.token], bodies)
-                _warm_up(url, posts[0])
-                load = _load(url, posts[1:], options.concurrency)
-            else:
-                # One user per tenant, so requests spread over partitions as real traffic does.
-                tokens = list(user_tokens(settings, [f"bench{i}" for i in range(TENANTS)]).values())
-                print("starting a worker and a gateway ...", flush=True)
-                with LocalPipeline.run(
-                    settings,
-                    Path(scratch) / "pipeline.log",
-                    worker_role="processor",
-                    gateway_processes=options.gateway_processes,
-                ) as pipeline:
-                    posts = _posts(pipeline.url, tokens, bodies)
-                    _warm_up(pipeline.url, posts[0])
-                    # The worker joins its group and stores the warm-up before the clock starts.
-                    pipeline.wait_until_stored(120, messages=1)
-                    load = _load(pipeline.url, posts[1:], options.concurrency)
-                    print("waiting until every event is in ClickHouse ...", flush=True)
-                    # From the start of the load; each acknowledged request is one message.
-                    committed_at = pipeline.wait_until_stored(600, messages=load.count(201) + 1)
-                    end_to_end = committed_at - load.started
-                    stored = _stored_client_events(pipeline) - options.batch
-            print("measuring raw baselines on the same data ...", flush=True)
-            raw_produce = asyncio.run(_raw_produce_rate(settings, messages, events_total))
-        raw_insert = _raw_insert_rate(Path(scratch), messages, base.batch_max_rows)
+    # Our own broker serves the raw produce baseline, and the pipeline unless --url is given.
+    with (
+        tempfile.TemporaryDirectory(prefix="eventpipe-bench-") as scratch,
+        scratch_settings(base, Path(scratch)) as settings,
+    ):
+        _measure_baselines(settings, Path(scratch), messages, batches, baselines)
+        if options.url:
+            assert options.token is not None
+            url = options.url.rstrip("/")
+            posts = _posts(url, [options.token], bodies)
+            _warm_up(url, posts[0])
+            load = _load(url, posts[1:], options.concurrency)
+        else:
+            # One user per tenant, so requests spread over partitions as real traffic does.
+            tokens = list(user_tokens(settings, [f"bench{i}" for i in range(TENANTS)]).values())
+            print("starting a worker and a gateway ...", flush=True)
+            with LocalPipeline.run(
+                settings,
+                Path(scratch) / "pipeline.log",
+                worker_role="processor",
+                gateway_processes=options.gateway_processes,
+            ) as pipeline:
+                posts = _posts(pipeline.url, tokens, bodies)
+                _warm_up(pipeline.url, posts[0])
+                # The worker joins its group and stores the warm-up before the clock starts.
+                pipeline.wait_until_stored(120, messages=1)
+                load = _load(pipeline.url, posts[1:], options.concurrency)
+                print("waiting until every event is in ClickHouse ...", flush=True)
+                # From the start of the load; each acknowledged request is one message.
+                committed_at = pipeline.wait_until_stored(600, messages=load.count(201) + 1)
+                end_to_end = committed_at - load.started
+                stored = _stored_client_events(pipeline) - options.batch
+        _measure_baselines(settings, Path(scratch), messages, batches, baselines)
+    raw_produce = statistics.median(baselines.produce)
+    raw_insert = statistics.median(baselines.insert)
 
     acked = load.count(201) * options.batch
     acked_rate = acked / load.elapsed if load.elapsed else 0.0
