@@ -1,10 +1,11 @@
 """``eventpipe bench``: every stage in one go, a JSON report and a chart.
 
-Ingest runs per concurrency level (each run with its own stack and its own raw baselines, so every
-ratio compares numbers measured side by side); then the export benchmark. Each is repeated and
-every figure reported is the median over the repeats: on a shared 2-core machine single runs of
-the same level differed by up to a fifth in their end-to-end ratio. The chart shows acknowledged
-and end-to-end throughput, and p99 request latency, against concurrency.
+Ingest runs at each concurrency level in turn, round after round; each run has its own stack and
+its own raw baselines, so every ratio compares numbers measured side by side. Then the export
+benchmark. Each is repeated and every figure reported is the median over the repeats: on a shared
+2-core machine single runs of the same level differed by up to a fifth in their end-to-end ratio.
+The chart shows acknowledged and end-to-end throughput, and p99 request latency, against
+concurrency.
 """
 
 from __future__ import annotations
@@ -48,10 +49,11 @@ def run_suite(
 ) -> dict[str, Any]:
     from exporter.benchmark import run_export_benchmark
 
-    ingest = []
-    for concurrency in CONCURRENCY_LEVELS:
-        runs = []
-        for repeat in range(1, repeats + 1):
+    # Round-robin over the levels: each level's runs then spread over the whole suite, as the
+    # export's do, instead of all falling in one stretch of the shared machine's drifting speed.
+    runs_by_level: dict[int, list[dict[str, Any]]] = {level: [] for level in CONCURRENCY_LEVELS}
+    for repeat in range(1, repeats + 1):
+        for concurrency in CONCURRENCY_LEVELS:
             print(f"== ingest with {concurrency} connections, run {repeat}/{repeats}", flush=True)
             result = run_ingest_bench(
                 base,
@@ -63,8 +65,8 @@ def run_suite(
                 ),
             )
             print(format_ingest_report(result), flush=True)
-            runs.append(result)
-        ingest.append(median_report(runs) | {"runs": runs})
+            runs_by_level[concurrency].append(result)
+    ingest = [median_report(runs) | {"runs": runs} for runs in runs_by_level.values()]
     exports = []
     for repeat in range(1, repeats + 1):
         print(f"== export of {rows:,} rows, run {repeat}/{repeats}", flush=True)
