@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from eventpipe.events_table import COLUMNS, TABLE
 from eventpipe.settings import Settings
 from ingest_gateway.producer import PRODUCER_BATCH_BYTES
 from stream_processors.migrations import apply_migrations
-from stream_processors.rows import build_columns
+from stream_processors.rows import Columns, build_columns, row_count
 
 TENANTS = 8
 # A baseline is the median of several runs, half of them just before the pipeline is measured and
@@ -56,10 +56,10 @@ BASELINE_RUNS_EACH_SIDE = 2
 
 @dataclass
 class Baselines:
-    """The rates of every raw run so far, in events (rows) per second."""
+    """The rates of the raw runs on one side of the pipeline's, in events (rows) per second."""
 
-    produce: list[float] = field(default_factory=list)
-    insert: list[float] = field(default_factory=list)
+    produce: list[float]
+    insert: list[float]
 
 
 @dataclass
@@ -137,29 +137,26 @@ async def _raw_produce_rates(
     return rates
 
 
-def insert_batches(
-    messages: list[tuple[bytes, bytes]], batch_rows: int
-) -> list[tuple[list[list[Any]], int]]:
+def _insert_batches(messages: list[tuple[bytes, bytes]], batch_rows: int) -> list[Columns]:
     """The columns the processor would insert for ``messages``, in batches of its size."""
     decoded = [ingest_message_decoder.decode(value) for _, value in messages]
-    batches: list[tuple[list[list[Any]], int]] = []
+    batches: list[Columns] = []
     chunk: list[IngestMessage] = []
     rows_in_chunk = 0
     for message in decoded:
         chunk.append(message)
         rows_in_chunk += len(message.events)
         if rows_in_chunk >= batch_rows:
-            columns = build_columns(chunk)
-            batches.append((columns, len(columns[0])))
+            batches.append(build_columns(chunk))
             chunk, rows_in_chunk = [], 0
     if chunk:
-        columns = build_columns(chunk)
-        batches.append((columns, len(columns[0])))
+        batches.append(build_columns(chunk))
     return batches
 
 
-def _raw_insert_rates(data_dir: Path, batches: list[tuple[list[list[Any]], int]]) -> list[float]:
+def _raw_insert_rates(data_dir: Path, batches: list[Columns]) -> list[float]:
     """The rates of ``BASELINE_RUNS_EACH_SIDE`` runs, each into an emptied table."""
+    rows = sum(map(row_count, batches))
     client = clickhouse_connect.get_client(dsn=f"chdb://{(data_dir / 'raw-insert').resolve()}")
     apply_migrations(client)
     rates = []
@@ -167,11 +164,9 @@ def _raw_insert_rates(data_dir: Path, batches: list[tuple[list[list[Any]], int]]
         for _ in range(BASELINE_RUNS_EACH_SIDE):
             client.command(f"TRUNCATE TABLE {TABLE}")
             started = time.perf_counter()
-            total = 0
-            for columns, rows in batches:
+            for columns in batches:
                 client.insert(TABLE, columns, column_names=list(COLUMNS), column_oriented=True)
-                total += rows
-            rates.append(total / (time.perf_counter() - started))
+            rates.append(rows / (time.perf_counter() - started))
     finally:
         client.close()
     return rates
@@ -181,13 +176,14 @@ def _measure_baselines(
     settings: Settings,
     scratch: Path,
     messages: list[tuple[bytes, bytes]],
-    batches: list[tuple[list[list[Any]], int]],
-    into: Baselines,
-) -> None:
+    batches: list[Columns],
+    events: int,
+) -> Baselines:
     print("measuring raw baselines on the same data ...", flush=True)
-    events = sum(rows for _, rows in batches)
-    into.produce += asyncio.run(_raw_produce_rates(settings, messages, events))
-    into.insert += _raw_insert_rates(scratch, batches)
+    return Baselines(
+        produce=asyncio.run(_raw_produce_rates(settings, messages, events)),
+        insert=_raw_insert_rates(scratch, batches),
+    )
 
 
 def _stored_client_events(pipeline: LocalPipeline) -> int:
@@ -226,9 +222,8 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
     print(f"building {requests_total} requests of {options.batch} events ...", flush=True)
     bodies = [request_body(i, options.batch, rng) for i in range(requests_total)]
     messages = ingest_messages(bodies[1:])
-    batches = insert_batches(messages, base.batch_max_rows)
+    batches = _insert_batches(messages, base.batch_max_rows)
     events_total = len(messages) * options.batch
-    baselines = Baselines()
     end_to_end: float | None = None
     stored: int | None = None
 
@@ -237,7 +232,7 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
         tempfile.TemporaryDirectory(prefix="eventpipe-bench-") as scratch,
         scratch_settings(base, Path(scratch)) as settings,
     ):
-        _measure_baselines(settings, Path(scratch), messages, batches, baselines)
+        before = _measure_baselines(settings, Path(scratch), messages, batches, events_total)
         if options.url:
             assert options.token is not None
             url = options.url.rstrip("/")
@@ -264,9 +259,9 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
                 committed_at = pipeline.wait_until_stored(600, messages=load.count(201) + 1)
                 end_to_end = committed_at - load.started
                 stored = _stored_client_events(pipeline) - options.batch
-        _measure_baselines(settings, Path(scratch), messages, batches, baselines)
-    raw_produce = statistics.median(baselines.produce)
-    raw_insert = statistics.median(baselines.insert)
+        after = _measure_baselines(settings, Path(scratch), messages, batches, events_total)
+    raw_produce = statistics.median(before.produce + after.produce)
+    raw_insert = statistics.median(before.insert + after.insert)
 
     acked = load.count(201) * options.batch
     acked_rate = acked / load.elapsed if load.elapsed else 0.0
