@@ -1,4 +1,5 @@
-"""uvicorn's HTTP protocol, with a deadline for each request's head (request line and headers).
+"""uvicorn's HTTP protocol, with a deadline for each request's head (request line and headers)
+and one send per response.
 
 uvicorn closes connections that sit idle between requests, but not one that sends part of a
 request line or trickles its headers: such a client holds a connection for as long as it likes,
@@ -6,6 +7,9 @@ and enough of them use up every connection the server can take (a slow loris). T
 answers 408 and closes the connection when a head is not complete within
 ``settings.header_read_timeout_seconds`` of the connection opening or of the request's first
 byte. The body has a deadline of its own (:func:`ingest_gateway.request_body.read_body`).
+
+Each request's answer goes out through a :class:`~ingest_gateway.response_transport
+.CoalescingTransport`, so its head and body share one system call.
 
 The app hands the deadline over in its lifespan state (:func:`ingest_gateway.app.create_app`),
 which uvicorn gives every protocol instance: one path for one or several worker processes, and
@@ -18,9 +22,10 @@ import asyncio
 from typing import Final
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from eventpipe.settings import Settings
+from ingest_gateway.response_transport import CoalescingTransport
 
 HEAD_TIMEOUT_STATE_KEY: Final = "header_read_timeout_seconds"
 
@@ -40,7 +45,7 @@ def head_timeout_response(seconds: float) -> bytes:
     ) + body
 
 
-class HeadTimeoutProtocol(HttpToolsProtocol):
+class GatewayHttpProtocol(HttpToolsProtocol):
     _head_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -54,7 +59,12 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm_head_deadline()
+        before: RequestResponseCycle | None = self.cycle
         super().on_headers_complete()
+        # A new cycle is made for every request uvicorn serves (not for an upgrade it refuses);
+        # its task has been created but not started, so it writes through the wrapper only.
+        if self.cycle is not None and self.cycle is not before:
+            self.cycle.transport = CoalescingTransport(self.transport, self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_deadline()
