@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from eventpipe.bench.progress import progress
 from eventpipe.settings import Settings
 
 
@@ -39,7 +40,7 @@ def run_bench(args: argparse.Namespace) -> int:
         from eventpipe.bench.export import format_export_report
         from exporter.benchmark import run_export_benchmark
 
-        print(f"filling an embedded engine with {args.rows:,} rows, then exporting them ...")
+        progress(f"filling an embedded engine with {args.rows:,} rows, then exporting them ...")
         report = run_export_benchmark(args.rows)
         describe = format_export_report
     elif args.stage == "scale":

@@ -28,6 +28,7 @@ import msgspec
 from aiokafka import AIOKafkaProducer
 
 from eventpipe.bench.load_generator import LoadResult, build_post, run_load
+from eventpipe.bench.progress import progress
 from eventpipe.bench.stack import LocalPipeline, scratch_settings, user_tokens
 from eventpipe.bench.workload import request_body
 from eventpipe.contracts import (
@@ -179,7 +180,7 @@ def _measure_baselines(
     batches: list[Columns],
     events: int,
 ) -> Baselines:
-    print("measuring raw baselines on the same data ...", flush=True)
+    progress("measuring raw baselines on the same data ...")
     return Baselines(
         produce=asyncio.run(_raw_produce_rates(settings, messages, events)),
         insert=_raw_insert_rates(scratch, batches),
@@ -209,7 +210,7 @@ def _warm_up(url: str, post: bytes) -> None:
 
 
 def _load(url: str, posts: list[bytes], concurrency: int) -> LoadResult:
-    print(f"posting {len(posts)} requests with {concurrency} connections ...", flush=True)
+    progress(f"posting {len(posts)} requests with {concurrency} connections ...")
     return asyncio.run(run_load(url, posts, concurrency))
 
 
@@ -219,7 +220,7 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
     rng = random.Random(42)
     # One more request than asked for: the first warms the pipeline up and is not measured.
     requests_total = max(1, options.events // options.batch) + 1
-    print(f"building {requests_total} requests of {options.batch} events ...", flush=True)
+    progress(f"building {requests_total} requests of {options.batch} events ...")
     bodies = [request_body(i, options.batch, rng) for i in range(requests_total)]
     messages = ingest_messages(bodies[1:])
     batches = _insert_batches(messages, base.batch_max_rows)
@@ -242,7 +243,7 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
         else:
             # One user per tenant, so requests spread over partitions as real traffic does.
             tokens = list(user_tokens(settings, [f"bench{i}" for i in range(TENANTS)]).values())
-            print("starting a worker and a gateway ...", flush=True)
+            progress("starting a worker and a gateway ...")
             with LocalPipeline.run(
                 settings,
                 Path(scratch) / "pipeline.log",
@@ -254,7 +255,7 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
                 # The worker joins its group and stores the warm-up before the clock starts.
                 pipeline.wait_until_stored(120, messages=1)
                 load = _load(pipeline.url, posts[1:], options.concurrency)
-                print("waiting until every event is in ClickHouse ...", flush=True)
+                progress("waiting until every event is in ClickHouse ...")
                 # From the start of the load; each acknowledged request is one message.
                 committed_at = pipeline.wait_until_stored(600, messages=load.count(201) + 1)
                 end_to_end = committed_at - load.started

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from eventpipe.bench.progress import progress
+
 
 @dataclass
 class LoadResult:
@@ -87,7 +89,7 @@ async def run_load(
     async def report_progress() -> None:
         while True:
             await asyncio.sleep(progress_every)
-            print(f"  ... {done}/{len(requests)} requests answered", flush=True)
+            progress(f"  ... {done}/{len(requests)} requests answered")
 
     result.started = time.perf_counter()
     reporter = asyncio.create_task(report_progress())

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from eventpipe.bench.load_generator import LoadResult, build_post, run_paced
+from eventpipe.bench.progress import progress
 from eventpipe.bench.stack import LocalPipeline, scratch_settings, user_tokens
 from eventpipe.bench.workload import request_body
 from eventpipe.settings import Settings
@@ -101,9 +102,7 @@ def run_noisy_bench(base: Settings, *, limit: float, seconds: float) -> dict[str
         for number in range(1, ROUNDS + 1):
             phases: dict[str, Any] = {}
             for kind in (ALONE, AT_LIMIT, NOISY):
-                print(
-                    f"round {number}/{ROUNDS}: quiet tenant, {kind} ({seconds:g} s) ...", flush=True
-                )
+                progress(f"round {number}/{ROUNDS}: quiet tenant, {kind} ({seconds:g} s) ...")
                 start_at = time.time() + PHASE_LEAD_SECONDS
                 neighbour = None
                 if kind != ALONE:

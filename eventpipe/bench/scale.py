@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from eventpipe.bench.ingest import gateway_like_producer, ingest_messages, produce_all
+from eventpipe.bench.progress import progress
 from eventpipe.bench.stack import (
     scratch_settings,
     start_eventpipe,
@@ -47,7 +48,7 @@ async def _time_backlog(settings: Settings, messages: list[tuple[bytes, bytes]])
 def run_scale_bench(base: Settings, *, events: int, workers: tuple[int, ...]) -> dict[str, Any]:
     rng = random.Random(3)
     count = max(1, events // EVENTS_PER_MESSAGE)
-    print(f"building {count} messages of {EVENTS_PER_MESSAGE} events ...", flush=True)
+    progress(f"building {count} messages of {EVENTS_PER_MESSAGE} events ...")
     messages = ingest_messages([request_body(i, EVENTS_PER_MESSAGE, rng) for i in range(count)])
     runs = []
     for processors in workers:
@@ -66,7 +67,7 @@ def run_scale_bench(base: Settings, *, events: int, workers: tuple[int, ...]) ->
                 for i in range(processors)
             ]
             try:
-                print(f"{processors} processor worker(s) on {count} messages ...", flush=True)
+                progress(f"{processors} processor worker(s) on {count} messages ...")
                 seconds = asyncio.run(_time_backlog(settings, messages))
             finally:
                 stop_processes(processes)

@@ -19,6 +19,7 @@ import clickhouse_connect
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from clickhouse_connect.driver.client import Client
 
+from eventpipe.bench.progress import progress
 from eventpipe.embedded_broker import free_port, start_broker
 from eventpipe.errors import CommandError
 from eventpipe.identity import IdentityStore
@@ -185,7 +186,7 @@ class LocalPipeline:
                 yield pipeline
             except BaseException:
                 lines = log_path.read_text(errors="replace").splitlines()[-30:]
-                print("the pipeline's last log lines:", *lines, sep="\n  ", flush=True)
+                progress("the pipeline's last log lines:", *(f"  {line}" for line in lines))
                 raise
             finally:
                 pipeline.stop()

@@ -21,6 +21,7 @@ import orjson
 
 from eventpipe.bench.export import format_export_report
 from eventpipe.bench.ingest import IngestBenchOptions, format_ingest_report, run_ingest_bench
+from eventpipe.bench.progress import progress
 from eventpipe.settings import Settings
 
 CONCURRENCY_LEVELS: Final = (1, 4, 16, 64)
@@ -54,7 +55,7 @@ def run_suite(
     runs_by_level: dict[int, list[dict[str, Any]]] = {level: [] for level in CONCURRENCY_LEVELS}
     for repeat in range(1, repeats + 1):
         for concurrency in CONCURRENCY_LEVELS:
-            print(f"== ingest with {concurrency} connections, run {repeat}/{repeats}", flush=True)
+            progress(f"== ingest with {concurrency} connections, run {repeat}/{repeats}")
             result = run_ingest_bench(
                 base,
                 IngestBenchOptions(
@@ -64,14 +65,14 @@ def run_suite(
                     gateway_processes=gateway_processes,
                 ),
             )
-            print(format_ingest_report(result), flush=True)
+            progress(format_ingest_report(result))
             runs_by_level[concurrency].append(result)
     ingest = [median_report(runs) | {"runs": runs} for runs in runs_by_level.values()]
     exports = []
     for repeat in range(1, repeats + 1):
-        print(f"== export of {rows:,} rows, run {repeat}/{repeats}", flush=True)
+        progress(f"== export of {rows:,} rows, run {repeat}/{repeats}")
         exports.append(run_export_benchmark(rows))
-        print(format_export_report(exports[-1]), flush=True)
+        progress(format_export_report(exports[-1]))
     export = median_report(exports) | {"runs": exports}
 
     report = {
@@ -87,7 +88,7 @@ def run_suite(
     json_path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     chart_path = output.with_suffix(".png")
     draw_chart(ingest, chart_path)
-    print(f"wrote {json_path} and {chart_path}", flush=True)
+    progress(f"wrote {json_path} and {chart_path}")
     return report
 
 
