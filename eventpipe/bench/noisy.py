@@ -144,13 +144,17 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     neighbour at its limit); the noisy phases' median p99 is within noise when it is inside
     that range.
     """
-    p99 = {
-        kind: [phases[kind]["quiet"]["p99_ms"] for phases in rounds]
-        for kind in (ALONE, AT_LIMIT, NOISY)
-    }
+    p50, p99 = (
+        {
+            kind: [phases[kind]["quiet"][percentile] for phases in rounds]
+            for kind in (ALONE, AT_LIMIT, NOISY)
+        }
+        for percentile in ("p50_ms", "p99_ms")
+    )
     calm = p99[ALONE] + p99[AT_LIMIT]
     median = {kind: statistics.median(values) for kind, values in p99.items()}
     return {
+        "quiet_p50_median_ms": {kind: statistics.median(values) for kind, values in p50.items()},
         "quiet_p99_ms": p99,
         "quiet_p99_median_ms": median,
         "noise_range_ms": [min(calm), max(calm)],
@@ -177,7 +181,8 @@ def format_noisy_report(report: dict[str, Any]) -> str:
     for kind, values in summary["quiet_p99_ms"].items():
         lines.append(
             f"  quiet p99, {kind:<24} {', '.join(f'{v} ms' for v in values)}"
-            f" (median {summary['quiet_p99_median_ms'][kind]} ms)"
+            f" (median {summary['quiet_p99_median_ms'][kind]} ms;"
+            f" median p50 {summary['quiet_p50_median_ms'][kind]} ms)"
         )
     for kind, accepted in summary["neighbour_accepted_events_per_s"].items():
         offered = report["neighbour_events_per_s_offered"][kind]
