@@ -29,6 +29,7 @@ def test_a_noisy_median_inside_the_calm_range_is_within_noise() -> None:
     assert summary["within_noise"] is True
     assert summary["noisy_vs_alone"] == 1.58
     assert summary["noisy_vs_at_limit"] == 1.36
+    assert summary["noisy_vs_at_limit_by_round"] == [1.73, 1.21, 0.96]
 
 
 def test_a_noisy_median_above_every_calm_phase_is_not_within_noise() -> None:
