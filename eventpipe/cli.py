@@ -214,7 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--tenant-limit", type=float, default=5000, help="noisy: events/s each tenant may post"
     )
-    bench.add_argument("--seconds", type=float, default=10, help="noisy: length of each phase")
+    bench.add_argument(
+        "--seconds",
+        type=float,
+        default=40,
+        help="noisy: seconds per phase (at the default limit, 40 s hold 1,000 quiet requests)",
+    )
     bench.add_argument(
         "--repeats",
         type=int,
