@@ -6,8 +6,8 @@ also does the receiving side's network work, and the two took about a third of t
 refusing a request over its tenant's rate; one send instead of two made a refusal 6-8% cheaper
 in A/B runs (README "Benchmarks"). This transport holds writes until the event loop's next step
 and hands them over as one, which for a whole response (Starlette's ``Response`` sends the head
-and the body back to back) is a single call. A streamed response loses nothing: whatever is held goes out
-on the next step, before the loop reads anything further from the connection.
+and the body back to back) is a single call. A streamed response loses nothing: whatever is held
+goes out on the next step, before the loop reads anything further from the connection.
 """
 
 from __future__ import annotations
