@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/eventpipe dev
 
-test: install
+# Lint and types first: they take seconds and hold the code to the project's standards in CI too.
+test: lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install
