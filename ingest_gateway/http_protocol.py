@@ -8,8 +8,8 @@ answers 408 and closes the connection when a head is not complete within
 ``settings.header_read_timeout_seconds`` of the connection opening or of the request's first
 byte. The body has a deadline of its own (:func:`ingest_gateway.request_body.read_body`).
 
-Each request's answer goes out through a :class:`~ingest_gateway.response_transport
-.CoalescingTransport`, so its head and body share one system call.
+Every answer goes out through a :class:`~ingest_gateway.response_transport.CoalescingTransport`,
+so its head and body share one system call.
 
 The app hands the deadline over in its lifespan state (:func:`ingest_gateway.app.create_app`),
 which uvicorn gives every protocol instance: one path for one or several worker processes, and
@@ -22,7 +22,7 @@ import asyncio
 from typing import Final
 
 import orjson
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from eventpipe.settings import Settings
 from ingest_gateway.response_transport import CoalescingTransport
@@ -50,6 +50,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Everything written to the connection, by the protocol and by each request, goes through
+        # one CoalescingTransport, so a close (such as a graceful shutdown's, right after an
+        # answer) always sends what is held first. Flow control keeps the connection's own.
+        self.transport = CoalescingTransport(transport, self.loop)
         self._arm_head_deadline()
 
     def on_message_begin(self) -> None:
@@ -59,12 +63,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm_head_deadline()
-        before: RequestResponseCycle | None = self.cycle
         super().on_headers_complete()
-        # A new cycle is made for every request uvicorn serves (not for an upgrade it refuses);
-        # its task has been created but not started, so it writes through the wrapper only.
-        if self.cycle is not None and self.cycle is not before:
-            self.cycle.transport = CoalescingTransport(self.transport, self.loop)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_deadline()

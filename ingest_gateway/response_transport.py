@@ -2,12 +2,13 @@
 
 uvicorn writes a response's status line and headers as soon as the app starts the response,
 and its body separately, so every answer costs two ``send`` system calls. On loopback a send
-also does the receiving side's network work, and the two took about a third of the CPU of
-refusing a request over its tenant's rate; one send instead of two made a refusal 6-8% cheaper
-in A/B runs (README "Benchmarks"). This transport holds writes until the event loop's next step
-and hands them over as one, which for a whole response (Starlette's ``Response`` sends the head
-and the body back to back) is a single call. A streamed response loses nothing: whatever is held
-goes out on the next step, before the loop reads anything further from the connection.
+also does the receiving side's network work, and in a profile the two took about a third of the
+CPU of refusing a request over its tenant's rate; one send instead of two made a refusal 1-8%
+cheaper in A/B runs (README "Benchmarks"). This transport holds writes until the event loop's
+next step and hands them over as one, which for a whole response (Starlette's ``Response`` sends
+the head and the body back to back) is a single call. A streamed response loses nothing:
+whatever is held goes out on the next step, before the loop reads anything further from the
+connection.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Any
 
 
 class CoalescingTransport(asyncio.Transport):
-    """Wraps a connection's transport for one request: ``write`` is deferred to the next step of
-    the event loop and joined with any later write of the same step; ``close`` sends what is held
-    first."""
+    """Wraps a connection's transport: ``write`` is deferred to the next step of the event loop
+    and joined with any later write of the same step; ``close`` sends what is held first.
+
+    It writes and closes only: uvicorn pauses and resumes reading through the connection's own
+    transport, and the gateway serves no WebSocket that would take the connection over."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()

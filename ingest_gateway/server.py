@@ -34,6 +34,8 @@ def serve(settings: Settings, workers: int = 1) -> int:
             port=settings.http_port,
             workers=workers,
             http=GatewayHttpProtocol,
+            # No endpoint is a WebSocket; an Upgrade header is then just a header.
+            ws="none",
             # uvicorn applies it in every worker process it starts.
             log_config=logging_config(settings),
             log_level=settings.log_level.lower(),

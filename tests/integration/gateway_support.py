@@ -38,6 +38,7 @@ def running_gateway(settings: Settings, *, wait_ready: bool = True) -> Iterator[
             port=port,
             log_level="warning",
             http=GatewayHttpProtocol,
+            ws="none",
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

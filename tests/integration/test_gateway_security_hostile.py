@@ -214,3 +214,32 @@ async def test_the_head_deadline_restarts_for_each_request_on_a_kept_alive_conne
         length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
         await reader.readexactly(length)
     writer.close()
+
+
+async def test_a_websocket_upgrade_is_answered_as_plain_http(world: World) -> None:
+    host, port = world.gateway.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert b"content-type: application/json" in head.lower()
+
+
+async def test_pipelined_requests_are_answered_whole_and_in_order(world: World) -> None:
+    """Requests sent together on one connection: each answer arrives complete, in order."""
+    host, port = world.gateway.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    paths = [b"/health/live", b"/no/such/path", b"/health/live"]
+    writer.write(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path for path in paths))
+    statuses = []
+    for _ in paths:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        orjson.loads(await reader.readexactly(length))
+        statuses.append(int(head[9:12]))
+    writer.close()
+    assert statuses == [200, 404, 200]
