@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
+from eventpipe.bench.host_cpu import CpuTicks, steal_percent
 from eventpipe.bench.load_generator import LoadResult, build_post, run_paced
 from eventpipe.bench.progress import progress
 from eventpipe.bench.stack import LocalPipeline, scratch_settings, user_tokens
@@ -122,8 +123,12 @@ def run_noisy_bench(base: Settings, *, limit: float, seconds: float) -> dict[str
                         seconds,
                         start_at,
                     )
+                ticks = CpuTicks.now()
                 measured = asyncio.run(_paced_from(start_at, pipeline.url, quiet, quiet_rate, 1))
-                phases[kind] = {"quiet": _latency(measured)}
+                phases[kind] = {
+                    "quiet": _latency(measured),
+                    "host_steal_percent": steal_percent(ticks, CpuTicks.now()),
+                }
                 if neighbour is not None:
                     other = neighbour.result()
                     phases[kind]["neighbour"] = _latency(other)
@@ -175,6 +180,10 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
             for noisy, at_limit in zip(p99[NOISY], p99[AT_LIMIT], strict=True)
         ],
         "within_noise": min(calm) <= median[NOISY] <= max(calm),
+        "host_steal_percent": {
+            kind: [phases[kind].get("host_steal_percent") for phases in rounds]
+            for kind in (ALONE, AT_LIMIT, NOISY)
+        },
         **{
             f"neighbour_{what}_events_per_s": {
                 kind: [phases[kind][f"neighbour_{what}_events_per_s"] for phases in rounds]
@@ -212,5 +221,10 @@ def format_noisy_report(report: dict[str, Any]) -> str:
         f" / beside a neighbour at its limit: {summary['noisy_vs_at_limit']}"
         f" (by round: {', '.join(map(str, summary['noisy_vs_at_limit_by_round']))})",
         f"  within noise: {'yes' if summary['within_noise'] else 'no'}",
+        *(
+            f"  CPU time the host took (steal), {kind:<24}"
+            f" {', '.join('?' if share is None else f'{share}%' for share in shares)}"
+            for kind, shares in summary["host_steal_percent"].items()
+        ),
     ]
     return "\n".join(lines)

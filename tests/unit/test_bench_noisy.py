@@ -9,7 +9,10 @@ from eventpipe.bench.noisy import ALONE, AT_LIMIT, NOISY, summarize
 def rounds(alone: list[float], at_limit: list[float], noisy: list[float]) -> list[dict[str, Any]]:
     def phase(p99: float, neighbour: bool) -> dict[str, Any]:
         # A typical request takes a quarter of the slowest one in a hundred.
-        result: dict[str, Any] = {"quiet": {"p50_ms": p99 / 4, "p99_ms": p99}}
+        result: dict[str, Any] = {
+            "quiet": {"p50_ms": p99 / 4, "p99_ms": p99},
+            "host_steal_percent": p99 / 10,
+        }
         if neighbour:
             result["neighbour_sent_events_per_s"] = 50_000
             result["neighbour_accepted_events_per_s"] = 5_000
@@ -30,6 +33,7 @@ def test_a_noisy_median_inside_the_calm_range_is_within_noise() -> None:
     assert summary["noisy_vs_alone"] == 1.58
     assert summary["noisy_vs_at_limit"] == 1.36
     assert summary["noisy_vs_at_limit_by_round"] == [1.73, 1.21, 0.96]
+    assert summary["host_steal_percent"][NOISY] == [1.9, 1.7, 2.5]
 
 
 def test_a_noisy_median_above_every_calm_phase_is_not_within_noise() -> None:
