@@ -27,6 +27,7 @@ import clickhouse_connect
 import msgspec
 from aiokafka import AIOKafkaProducer
 
+from eventpipe.bench.host_cpu import CpuTicks, steal_percent
 from eventpipe.bench.load_generator import LoadResult, build_post, run_load
 from eventpipe.bench.progress import progress
 from eventpipe.bench.stack import LocalPipeline, scratch_settings, user_tokens
@@ -239,7 +240,9 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
             url = options.url.rstrip("/")
             posts = _posts(url, [options.token], bodies)
             _warm_up(url, posts[0])
+            ticks_before = CpuTicks.now()
             load = _load(url, posts[1:], options.concurrency)
+            ticks_after = CpuTicks.now()
         else:
             # One user per tenant, so requests spread over partitions as real traffic does.
             tokens = list(user_tokens(settings, [f"bench{i}" for i in range(TENANTS)]).values())
@@ -254,10 +257,12 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
                 _warm_up(pipeline.url, posts[0])
                 # The worker joins its group and stores the warm-up before the clock starts.
                 pipeline.wait_until_stored(120, messages=1)
+                ticks_before = CpuTicks.now()
                 load = _load(pipeline.url, posts[1:], options.concurrency)
                 progress("waiting until every event is in ClickHouse ...")
                 # From the start of the load; each acknowledged request is one message.
                 committed_at = pipeline.wait_until_stored(600, messages=load.count(201) + 1)
+                ticks_after = CpuTicks.now()
                 end_to_end = committed_at - load.started
                 stored = _stored_client_events(pipeline) - options.batch
         after = _measure_baselines(settings, Path(scratch), messages, batches, events_total)
@@ -284,6 +289,8 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
         "raw_insert_events_per_s": round(raw_insert),
         "ratio_acknowledged_to_raw_produce": round(acked_rate / raw_produce, 3),
         "ratio_end_to_end_to_raw_insert": round(e2e_rate / raw_insert, 3) if e2e_rate else None,
+        # Of the machine's CPU time while the pipeline was measured: what its host took.
+        "host_steal_percent": steal_percent(ticks_before, ticks_after),
     }
 
 
@@ -310,4 +317,6 @@ def format_ingest_report(report: dict[str, Any]) -> str:
     ]
     if report["ratio_end_to_end_to_raw_insert"] is not None:
         lines.append(f"  ratio end-to-end / raw insert: {report['ratio_end_to_end_to_raw_insert']}")
+    if report.get("host_steal_percent") is not None:
+        lines.append(f"  CPU time the host took (steal) meanwhile: {report['host_steal_percent']}%")
     return "\n".join(lines)

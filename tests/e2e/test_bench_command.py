@@ -45,3 +45,5 @@ def test_ingest_bench_reports_every_event_stored_as_json_on_stdout(tmp_path: Pat
         report["acknowledged_events_per_s"] / report["raw_produce_events_per_s"], abs=0.001
     )
     assert report["ratio_end_to_end_to_raw_insert"] > 0
+    # A share of the machine's CPU time while the pipeline was measured.
+    assert 0 <= report["host_steal_percent"] <= 100
