@@ -14,9 +14,10 @@ def test_benchmark_reports_every_contender_over_all_rows(tmp_path: Path) -> None
     for name in ("raw", "export", "naive"):
         assert report[name]["rows"] == 200_000
         assert report[name]["rows_per_s"] > 0
-    # The export streams; the naive exporter holds every row as Python objects (about 240 MB here
-    # against about 30 MB for the export, engine buffers included).
-    assert report["export"]["peak_rss_growth_mb"] < report["naive"]["peak_rss_growth_mb"] / 4
+    # The export streams; the naive exporter holds every row as Python objects (170-240 MB here).
+    # The export's figure is the larger of its two runs, and the engine's buffers alone make it
+    # 30-65 MB: the run after the naive exporter's finds the engine's memory handed back.
+    assert report["export"]["peak_rss_growth_mb"] < report["naive"]["peak_rss_growth_mb"] / 2
     assert report["export_vs_raw_rate"] > 0
     # From unrounded times; the report's seconds are rounded to the millisecond.
     expected = report["naive"]["seconds"] / report["export"]["seconds"]
