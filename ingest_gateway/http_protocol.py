@@ -19,7 +19,7 @@ for the tests' in-process servers.
 from __future__ import annotations
 
 import asyncio
-from typing import Final
+from typing import Any, Final
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -87,3 +87,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(head_timeout_response(self._head_seconds()))
             self.transport.close()
+
+
+# How uvicorn serves the gateway, here and in the tests' in-process servers alike. No endpoint is
+# a WebSocket: an Upgrade header is then just a header, and nothing takes a connection away from
+# its CoalescingTransport.
+UVICORN_PROTOCOLS: Final[dict[str, Any]] = {"http": GatewayHttpProtocol, "ws": "none"}

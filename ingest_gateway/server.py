@@ -12,7 +12,7 @@ from eventpipe import metrics
 from eventpipe.logs import logging_config
 from eventpipe.settings import Settings
 from ingest_gateway.app import create_app
-from ingest_gateway.http_protocol import GatewayHttpProtocol
+from ingest_gateway.http_protocol import UVICORN_PROTOCOLS
 
 
 def app_from_env() -> Starlette:
@@ -33,9 +33,7 @@ def serve(settings: Settings, workers: int = 1) -> int:
             host=settings.http_host,
             port=settings.http_port,
             workers=workers,
-            http=GatewayHttpProtocol,
-            # No endpoint is a WebSocket; an Upgrade header is then just a header.
-            ws="none",
+            **UVICORN_PROTOCOLS,
             # uvicorn applies it in every worker process it starts.
             log_config=logging_config(settings),
             log_level=settings.log_level.lower(),

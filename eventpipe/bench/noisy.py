@@ -181,7 +181,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         ],
         "within_noise": min(calm) <= median[NOISY] <= max(calm),
         "host_steal_percent": {
-            kind: [phases[kind].get("host_steal_percent") for phases in rounds]
+            kind: [phases[kind]["host_steal_percent"] for phases in rounds]
             for kind in (ALONE, AT_LIMIT, NOISY)
         },
         **{

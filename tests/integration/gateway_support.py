@@ -18,7 +18,7 @@ from eventpipe.contracts import IngestMessage, ingest_message_decoder
 from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
 from ingest_gateway.app import create_app
-from ingest_gateway.http_protocol import GatewayHttpProtocol
+from ingest_gateway.http_protocol import UVICORN_PROTOCOLS
 
 
 @dataclass
@@ -37,8 +37,7 @@ def running_gateway(settings: Settings, *, wait_ready: bool = True) -> Iterator[
             host="127.0.0.1",
             port=port,
             log_level="warning",
-            http=GatewayHttpProtocol,
-            ws="none",
+            **UVICORN_PROTOCOLS,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)

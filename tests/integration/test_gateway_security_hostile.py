@@ -155,11 +155,23 @@ async def test_sql_in_the_org_selector_is_403_naming_it(world: World, org: str) 
     assert await events_topic_size(world.settings) == 0
 
 
+async def connect(world: World) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw connection to the gateway, for what an HTTP client would not send."""
+    host, port = world.gateway.url.removeprefix("http://").split(":")
+    return await asyncio.open_connection(host, int(port))
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """The head and body of the next answer on a kept-alive connection."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    return head, await reader.readexactly(length)
+
+
 async def send_and_stall(world: World, data: bytes) -> tuple[bytes, bytes]:
     """Send ``data`` on a fresh connection and nothing more; the head and body of the answer the
     gateway gives before it closes the connection."""
-    host, port = world.gateway.url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await connect(world)
     writer.write(data)
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), timeout=10)
@@ -203,22 +215,18 @@ async def test_the_head_deadline_restarts_for_each_request_on_a_kept_alive_conne
 ) -> None:
     """Requests on one connection, each head sent in two parts well inside the deadline, but
     together over it: each is answered."""
-    host, port = world.gateway.url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await connect(world)
     for _ in range(3):
         writer.write(b"GET /health/live HTTP/1.1\r\n")
         await asyncio.sleep(0.3)
         writer.write(b"Host: x\r\n\r\n")
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        head, _ = await read_answer(reader)
         assert head.startswith(b"HTTP/1.1 200"), head
-        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-        await reader.readexactly(length)
     writer.close()
 
 
 async def test_a_websocket_upgrade_is_answered_as_plain_http(world: World) -> None:
-    host, port = world.gateway.url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await connect(world)
     writer.write(
         b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
         b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
@@ -231,15 +239,13 @@ async def test_a_websocket_upgrade_is_answered_as_plain_http(world: World) -> No
 
 async def test_pipelined_requests_are_answered_whole_and_in_order(world: World) -> None:
     """Requests sent together on one connection: each answer arrives complete, in order."""
-    host, port = world.gateway.url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await connect(world)
     paths = [b"/health/live", b"/no/such/path", b"/health/live"]
     writer.write(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path for path in paths))
     statuses = []
     for _ in paths:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
-        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
-        orjson.loads(await reader.readexactly(length))
+        head, body = await read_answer(reader)
+        orjson.loads(body)
         statuses.append(int(head[9:12]))
     writer.close()
     assert statuses == [200, 404, 200]

@@ -1,5 +1,10 @@
 """The host's steal over a measurement, from two readings of /proc/stat."""
 
+from pathlib import Path
+
+import pytest
+
+from eventpipe.bench import host_cpu
 from eventpipe.bench.host_cpu import CpuTicks, steal_percent
 
 
@@ -24,3 +29,10 @@ def test_this_machine_can_be_read_twice() -> None:
     before, after = CpuTicks.now(), CpuTicks.now()
     assert before is not None and after is not None
     assert after.total >= before.total and after.steal >= before.steal
+
+
+def test_without_proc_stat_there_is_no_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(host_cpu, "PROC_STAT", tmp_path / "no-such-file")
+    assert CpuTicks.now() is None
