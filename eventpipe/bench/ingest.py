@@ -317,6 +317,6 @@ def format_ingest_report(report: dict[str, Any]) -> str:
     ]
     if report["ratio_end_to_end_to_raw_insert"] is not None:
         lines.append(f"  ratio end-to-end / raw insert: {report['ratio_end_to_end_to_raw_insert']}")
-    if report.get("host_steal_percent") is not None:
+    if report["host_steal_percent"] is not None:
         lines.append(f"  CPU time the host took (steal) meanwhile: {report['host_steal_percent']}%")
     return "\n".join(lines)

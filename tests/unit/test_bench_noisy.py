@@ -3,7 +3,7 @@ phases without a noisy neighbour."""
 
 from typing import Any
 
-from eventpipe.bench.noisy import ALONE, AT_LIMIT, NOISY, summarize
+from eventpipe.bench.noisy import ALONE, AT_LIMIT, NOISY, format_noisy_report, summarize
 
 
 def rounds(alone: list[float], at_limit: list[float], noisy: list[float]) -> list[dict[str, Any]]:
@@ -41,3 +41,18 @@ def test_a_noisy_median_above_every_calm_phase_is_not_within_noise() -> None:
     assert summary["noise_range_ms"] == [6.7, 16.6]
     assert summary["within_noise"] is False
     assert summary["neighbour_accepted_events_per_s"][NOISY] == [5_000] * 3
+
+
+def test_the_report_marks_a_phase_whose_steal_could_not_be_read() -> None:
+    measured = rounds([10.0, 12.0, 20.0], [11.0, 14.0, 26.0], [19.0, 17.0, 25.0])
+    # No /proc/stat, as off Linux: the phase has no steal reading.
+    measured[1][NOISY]["host_steal_percent"] = None
+    report = {
+        "tenant_limit_events_per_s": 5_000,
+        "quiet_events_per_s": 2_500,
+        "neighbour_events_per_s_offered": {AT_LIMIT: 5_000, NOISY: 50_000},
+        "summary": summarize(measured),
+    }
+    steal_lines = [line for line in format_noisy_report(report).splitlines() if "steal" in line]
+    assert len(steal_lines) == 3
+    assert steal_lines[2].endswith(f"{NOISY:<24} 1.9%, ?, 2.5%")
