@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from starlette.requests import Request
 
+from eventpipe.kafka_compression import producer_compression
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
 from ingest_gateway import metrics
@@ -41,7 +42,7 @@ class EventProducer:
         self._settings = settings
         self._max_message_bytes = settings.max_message_bytes
         # Read here, so that an unknown codec stops the gateway at start, not in the background.
-        self._compression = settings.kafka_compression_type
+        self._compression = producer_compression(settings)
         self._producer: AIOKafkaProducer | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._unacknowledged_bytes = 0

@@ -43,6 +43,7 @@ from eventpipe.contracts import (
 )
 from eventpipe.errors import CommandError
 from eventpipe.events_table import COLUMNS, TABLE
+from eventpipe.kafka_compression import producer_compression
 from eventpipe.settings import Settings
 from ingest_gateway.producer import PRODUCER_BATCH_BYTES
 from stream_processors.migrations import apply_migrations
@@ -99,7 +100,7 @@ async def gateway_like_producer(settings: Settings) -> AsyncIterator[AIOKafkaPro
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
-        compression_type=settings.kafka_compression_type,
+        compression_type=producer_compression(settings),
         max_batch_size=PRODUCER_BATCH_BYTES,
         max_request_size=settings.max_message_bytes,
     )
