@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 EVENTS_PER_REQUEST = 100
 WARM_UP_REQUESTS = 20
 BACKLOG_REQUESTS = 500  # about 35 KB each
-BACKLOG_COPIES = 18  # over 300 MB in all
+BACKLOG_COPIES = 30  # over 500 MB in all
 # Allocator noise between samples; a buffer filling with the backlog would grow by far more.
 FLAT_BYTES = 16 * 1024 * 1024
 
@@ -54,7 +54,7 @@ async def produce(settings: Settings, requests: int, copies: int = 1) -> int:
 
 
 async def test_memory_stays_bounded_while_inserts_fail(settings: Settings, tmp_path: Path) -> None:
-    """A backlog of over 300 MB arrives while every insert fails: the worker's resident memory
+    """A backlog of over 500 MB arrives while every insert fails: the worker's resident memory
     grows by what its buffers hold, far less than the backlog, and then stays flat, retry after
     retry; once inserts work again, the whole backlog is stored without a restart."""
     settings = settings.with_overrides(batch_max_rows=1000)
@@ -79,7 +79,9 @@ async def test_memory_stays_bounded_while_inserts_fail(settings: Settings, tmp_p
         f" growth during it: {', '.join(f'{g / 1e6:.0f} MB' for g in growth)}"
     )
     # Measured: 51 MB under a 70 MB backlog, 68-81 MB under 106 and 212 MB in one run, 124-132 MB
-    # under 212 MB in another: what the buffers hold (Faust's read-ahead of two batches, the
-    # consumer's fetches of up to 50 MiB), not what waits in the topic.
+    # under 212 MB in another, 73-82 MB under 318 MB on one machine and 149-167 MB on a fresh
+    # clone's, 90-101 MB under 531 MB: what the buffers hold (Faust's read-ahead of two batches,
+    # the consumer's fetches of up to 1 MiB compressed per partition), not what waits in the
+    # topic. A backlog well above twice the largest of those keeps the bound from judging noise.
     assert max(growth) < backlog / 2, (growth, backlog)
     assert samples[-1] - samples[0] < FLAT_BYTES, samples
