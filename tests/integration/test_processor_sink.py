@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -70,3 +72,47 @@ async def test_rows_round_trip_with_millisecond_utc_timestamps(tmp_path: Path) -
             sent.request_id,
         ),
     ]
+
+
+# A worker restarted on an existing data path: the migrations are applied already, so nothing
+# has inserted through the client before its first batch.
+RESTARTED_WORKER = """
+import asyncio, sys, uuid
+from datetime import UTC, datetime
+from eventpipe.contracts import Event, Identity, IngestMessage
+from eventpipe.settings import Settings
+from stream_processors.clickhouse_sink import ClickHouseSink
+from stream_processors.migrations import apply_migrations, clickhouse_client
+from stream_processors.rows import build_columns
+
+client = clickhouse_client(Settings(clickhouse_dsn=sys.argv[1]))
+assert apply_migrations(client) == []
+sink = ClickHouseSink(client)
+now = datetime.now(UTC)
+message = IngestMessage(
+    request_id=uuid.uuid4(),
+    received_at=now,
+    identity=Identity(user_id=7, user_name="ann"),
+    events=[Event(scope="load:job", timestamp=now)],
+)
+columns = build_columns([message])
+before = set(sys.modules)
+asyncio.run(sink.insert(columns))
+print(len(client.query("SELECT * FROM events").result_rows))
+print(" ".join(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_a_restarted_workers_first_insert_imports_nothing(tmp_path: Path) -> None:
+    """The client's lazy imports are paid for when the worker starts, not by its first batch."""
+    dsn = f"chdb://{tmp_path / 'ch'}"
+    with clickhouse_client(Settings(clickhouse_dsn=dsn)) as client:
+        apply_migrations(client)
+
+    done = subprocess.run(
+        [sys.executable, "-c", RESTARTED_WORKER, dsn], capture_output=True, text=True, check=True
+    )
+
+    stored, imported = done.stdout.split("\n")[:2]
+    assert stored == "1"
+    assert imported == ""
