@@ -51,14 +51,15 @@ from stream_processors.rows import Columns, build_columns, row_count
 
 TENANTS = 8
 # A baseline is the median of several runs, half of them just before the pipeline is measured and
-# half just after. A shared machine's speed drifts over tens of seconds (a raw insert alone ran at
-# 199k to 339k rows/s within one minute); a baseline taken on one side only carried that drift
-# into every ratio, bracketing it cancels the part that is steady over the run.
+# half just after. A shared machine's speed drifts over tens of seconds; a baseline taken on one
+# side only carried that drift into every ratio, bracketing it cancels the part that is steady
+# over the run.
 BASELINE_RUNS_EACH_SIDE = 2
 # A raw produce run sends the data again until this much time has passed: with lz4 at level 1,
 # one pass of 600,000 events took under a second, short enough for a passing stall of the shared
 # machine to count for much (five runs' baselines at one level spanned 641k to 975k events/s).
 MIN_RAW_PRODUCE_SECONDS = 3.0
+RAW_INSERT_TABLE = "raw_insert"
 
 
 @dataclass
@@ -166,17 +167,26 @@ def _insert_batches(messages: list[tuple[bytes, bytes]], batch_rows: int) -> lis
 
 
 def _raw_insert_rates(data_dir: Path, batches: list[Columns]) -> list[float]:
-    """The rates of ``BASELINE_RUNS_EACH_SIDE`` runs, each into an emptied table."""
+    """The rates of ``BASELINE_RUNS_EACH_SIDE`` runs, each into a new copy of the events table.
+
+    A new table, as the benchmarked worker's is: an emptied one is not the same. Into a table
+    emptied with TRUNCATE, the rates of runs in a row varied with a coefficient of variation of
+    16-19% (three sets of ten or twelve runs), the first usually the fastest; into a new table
+    each time, 5-8%.
+    """
     rows = sum(map(row_count, batches))
     client = clickhouse_connect.get_client(dsn=f"chdb://{(data_dir / 'raw-insert').resolve()}")
     apply_migrations(client)
     rates = []
     try:
         for _ in range(BASELINE_RUNS_EACH_SIDE):
-            client.command(f"TRUNCATE TABLE {TABLE}")
+            client.command(f"DROP TABLE IF EXISTS {RAW_INSERT_TABLE} SYNC")
+            client.command(f"CREATE TABLE {RAW_INSERT_TABLE} AS {TABLE}")
             started = time.perf_counter()
             for columns in batches:
-                client.insert(TABLE, columns, column_names=list(COLUMNS), column_oriented=True)
+                client.insert(
+                    RAW_INSERT_TABLE, columns, column_names=list(COLUMNS), column_oriented=True
+                )
             rates.append(rows / (time.perf_counter() - started))
     finally:
         client.close()
