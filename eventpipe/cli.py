@@ -226,6 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=3,
         help="all: runs of each measurement; the report gives their medians",
     )
+    bench.add_argument(
+        "--max-steal",
+        type=float,
+        default=5.0,
+        help="all: repeat an ingest run (up to 3 tries) while the VM's host takes more than this"
+        " percent of the CPU time during it (default 5)",
+    )
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     bench.add_argument(
         "--output",

@@ -63,6 +63,7 @@ def run_bench(args: argparse.Namespace) -> int:
             output=args.output,
             gateway_processes=gateway_processes,
             repeats=args.repeats,
+            max_steal=args.max_steal,
         )
         describe = format_suite_table
     print(

@@ -4,6 +4,7 @@ Ingest runs at each concurrency level in turn, round after round; each run has i
 its own raw baselines, so every ratio compares numbers measured side by side. Then the export
 benchmark. Each is repeated and every figure reported is the median over the repeats: on a shared
 2-core machine single runs of the same level differed by up to a fifth in their end-to-end ratio.
+An ingest run during which the host took much of the CPU time is repeated (``least_disturbed_run``).
 The chart shows acknowledged and end-to-end throughput, and p99 request latency, against
 concurrency.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +27,33 @@ from eventpipe.bench.progress import progress
 from eventpipe.settings import Settings
 
 CONCURRENCY_LEVELS: Final = (1, 4, 16, 64)
+# How often an ingest run is tried in all when the host keeps taking more than ``max_steal``.
+ATTEMPTS_PER_RUN: Final = 3
+
+
+def least_disturbed_run(
+    measure: Callable[[], dict[str, Any]], max_steal: float
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A run of ``measure`` during which the host took at most ``max_steal`` percent of the CPU
+    time, and the runs set aside on the way.
+
+    The host of a virtual machine takes CPU time when it wants it: in four suites without this
+    rule it took 0.1-10.4% per run, and seven of the ten runs that lost more than 5% were among
+    the two slowest of their level's five, acknowledged and end to end. A run over the limit is
+    repeated, up to ``ATTEMPTS_PER_RUN`` times in all, and if none stays under it the one that
+    lost least is kept. Runs without a steal reading (not Linux) are kept as they are.
+    """
+    tried: list[dict[str, Any]] = []
+    for attempt in range(1, ATTEMPTS_PER_RUN + 1):
+        run = measure()
+        steal = run.get("host_steal_percent")
+        if steal is None or steal <= max_steal:
+            return run, tried
+        tried.append(run)
+        if attempt < ATTEMPTS_PER_RUN:
+            progress(f"the host took {steal}% of the CPU time (over {max_steal}%): once more")
+    kept = min(tried, key=lambda run: float(run["host_steal_percent"]))
+    return kept, [run for run in tried if run is not kept]
 
 
 def median_report(runs: list[Any]) -> Any:
@@ -47,27 +76,36 @@ def run_suite(
     output: Path,
     gateway_processes: int,
     repeats: int,
+    max_steal: float,
 ) -> dict[str, Any]:
     from exporter.benchmark import run_export_benchmark
 
     # Round-robin over the levels: each level's runs then spread over the whole suite, as the
     # export's do, instead of all falling in one stretch of the shared machine's drifting speed.
     runs_by_level: dict[int, list[dict[str, Any]]] = {level: [] for level in CONCURRENCY_LEVELS}
+    set_aside: dict[int, list[dict[str, Any]]] = {level: [] for level in CONCURRENCY_LEVELS}
     for repeat in range(1, repeats + 1):
         for concurrency in CONCURRENCY_LEVELS:
             progress(f"== ingest with {concurrency} connections, run {repeat}/{repeats}")
-            result = run_ingest_bench(
-                base,
-                IngestBenchOptions(
-                    events=events,
-                    concurrency=concurrency,
-                    batch=100,
-                    gateway_processes=gateway_processes,
-                ),
+            options = IngestBenchOptions(
+                events=events,
+                concurrency=concurrency,
+                batch=100,
+                gateway_processes=gateway_processes,
             )
-            progress(format_ingest_report(result))
-            runs_by_level[concurrency].append(result)
-    ingest = [median_report(runs) | {"runs": runs} for runs in runs_by_level.values()]
+
+            def measure(options: IngestBenchOptions = options) -> dict[str, Any]:
+                result = run_ingest_bench(base, options)
+                progress(format_ingest_report(result))
+                return result
+
+            kept, disturbed = least_disturbed_run(measure, max_steal)
+            runs_by_level[concurrency].append(kept)
+            set_aside[concurrency] += disturbed
+    ingest = [
+        median_report(runs) | {"runs": runs, "runs_set_aside": set_aside[level]}
+        for level, runs in runs_by_level.items()
+    ]
     exports = []
     for repeat in range(1, repeats + 1):
         progress(f"== export of {rows:,} rows, run {repeat}/{repeats}")
@@ -80,6 +118,7 @@ def run_suite(
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "gateway_processes": gateway_processes,
         "repeats": repeats,
+        "max_steal_percent": max_steal,
         "ingest": ingest,
         "export": export,
     }

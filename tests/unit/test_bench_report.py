@@ -1,8 +1,17 @@
 """The benchmark suite's outputs: a PNG chart and the README table, one row per concurrency."""
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from eventpipe.bench.suite import CONCURRENCY_LEVELS, draw_chart, format_suite_table, median_report
+from eventpipe.bench.suite import (
+    ATTEMPTS_PER_RUN,
+    CONCURRENCY_LEVELS,
+    draw_chart,
+    format_suite_table,
+    least_disturbed_run,
+    median_report,
+)
 
 
 def ingest_run(concurrency: int) -> dict[str, object]:
@@ -59,3 +68,40 @@ def test_repeated_runs_report_each_figure_as_its_median() -> None:
     }
     # With an even count, the lower middle: a value one of the runs really had.
     assert median_report([{"rate": 1}, {"rate": 4}, {"rate": 2}, {"rate": 3}]) == {"rate": 2}
+
+
+def measuring(steals: list[float | None]) -> tuple[Callable[[], dict[str, Any]], list[int]]:
+    """A stand-in measurement whose n-th run reports the n-th steal; and the count of runs."""
+    calls: list[int] = []
+
+    def measure() -> dict[str, Any]:
+        calls.append(1)
+        return {"run": len(calls), "host_steal_percent": steals[len(calls) - 1]}
+
+    return measure, calls
+
+
+def test_a_run_the_host_left_alone_is_kept_at_once() -> None:
+    measure, calls = measuring([4.9, 1.0])
+    assert least_disturbed_run(measure, 5.0) == ({"run": 1, "host_steal_percent": 4.9}, [])
+    assert len(calls) == 1
+
+
+def test_a_disturbed_run_is_repeated_and_set_aside() -> None:
+    measure, _ = measuring([7.5, 2.0])
+    kept, set_aside = least_disturbed_run(measure, 5.0)
+    assert kept == {"run": 2, "host_steal_percent": 2.0}
+    assert set_aside == [{"run": 1, "host_steal_percent": 7.5}]
+
+
+def test_when_every_try_is_disturbed_the_least_disturbed_is_kept() -> None:
+    measure, calls = measuring([9.0, 6.0, 8.0, 0.0])
+    kept, set_aside = least_disturbed_run(measure, 5.0)
+    assert len(calls) == ATTEMPTS_PER_RUN == 3
+    assert kept["run"] == 2
+    assert [run["run"] for run in set_aside] == [1, 3]
+
+
+def test_a_run_without_a_steal_reading_is_kept() -> None:
+    measure, _ = measuring([None])
+    assert least_disturbed_run(measure, 5.0)[0]["run"] == 1
