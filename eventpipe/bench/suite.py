@@ -11,6 +11,7 @@ concurrency.
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import statistics
@@ -56,6 +57,12 @@ def least_disturbed_run(
     return kept, [run for run in tried if run is not kept]
 
 
+def _reported_ingest_run(base: Settings, options: IngestBenchOptions) -> dict[str, Any]:
+    result = run_ingest_bench(base, options)
+    progress(format_ingest_report(result))
+    return result
+
+
 def median_report(runs: list[Any]) -> Any:
     """One report shaped like each of ``runs``, every number the median of the runs' numbers
     (an actual run's value: the lower middle one for an even count); the rest from the first."""
@@ -93,13 +100,9 @@ def run_suite(
                 batch=100,
                 gateway_processes=gateway_processes,
             )
-
-            def measure(options: IngestBenchOptions = options) -> dict[str, Any]:
-                result = run_ingest_bench(base, options)
-                progress(format_ingest_report(result))
-                return result
-
-            kept, disturbed = least_disturbed_run(measure, max_steal)
+            kept, disturbed = least_disturbed_run(
+                functools.partial(_reported_ingest_run, base, options), max_steal
+            )
             runs_by_level[concurrency].append(kept)
             set_aside[concurrency] += disturbed
     ingest = [
