@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -112,6 +113,6 @@ async def test_a_stopping_service_says_so_even_when_the_delivery_was_done() -> N
     assert results.stopped
 
 
-def test_the_worker_app_consumes_with_the_eager_consumer(tmp_path: object) -> None:
-    app = build_app(Settings(data_dir=tmp_path))  # type: ignore[arg-type]
+def test_the_worker_app_consumes_with_the_eager_consumer(tmp_path: Path) -> None:
+    app = build_app(Settings(data_dir=tmp_path))
     assert app.transport.Consumer is Consumer
