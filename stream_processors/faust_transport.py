@@ -47,10 +47,7 @@ class StartedCoroutine(Generic[T]):
             try:
                 try:
                     sent = yield suspended_on
-                except GeneratorExit:
-                    coroutine.close()
-                    raise
-                except BaseException as exc:
+                except BaseException as exc:  # a cancellation, or GeneratorExit when dropped
                     suspended_on = coroutine.throw(exc)
                 else:
                     suspended_on = coroutine.send(sent)

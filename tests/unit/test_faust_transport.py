@@ -11,11 +11,7 @@ import pytest
 
 from eventpipe.settings import Settings
 from stream_processors.faust_app import build_app
-from stream_processors.faust_transport import Consumer, EagerWaitFirst
-
-
-class Service(EagerWaitFirst):
-    pass
+from stream_processors.faust_transport import Consumer, EagerWaitFirst, StartedCoroutine
 
 
 async def test_a_delivery_with_room_is_done_before_anything_else_runs() -> None:
@@ -32,7 +28,7 @@ async def test_a_delivery_with_room_is_done_before_anything_else_runs() -> None:
     with warnings.catch_warnings():
         # The suspend_flow coroutine that never ran must be closed, not left to warn.
         warnings.simplefilter("error")
-        results = await Service().wait_first(deliver(), suspended.wait())
+        results = await EagerWaitFirst().wait_first(deliver(), suspended.wait())
         await asyncio.sleep(0)
 
     assert order == ["delivered", "event loop"]
@@ -50,7 +46,7 @@ async def test_a_delivery_that_waits_for_room_finishes_once_there_is_room() -> N
         await queue.put("message")
         return "done"
 
-    waiting = asyncio.create_task(Service().wait_first(deliver(), suspended.wait()))
+    waiting = asyncio.create_task(EagerWaitFirst().wait_first(deliver(), suspended.wait()))
     await asyncio.sleep(0.05)
     assert not waiting.done()
     assert queue.get_nowait() == "earlier"
@@ -73,7 +69,7 @@ async def test_a_delivery_stuck_on_a_full_buffer_is_given_up_when_the_flow_is_su
             given_up.set()
             raise
 
-    waiting = asyncio.create_task(Service().wait_first(deliver(), suspended.wait()))
+    waiting = asyncio.create_task(EagerWaitFirst().wait_first(deliver(), suspended.wait()))
     await asyncio.sleep(0.05)
     suspended.set()
     results = await asyncio.wait_for(waiting, 5)
@@ -98,11 +94,11 @@ async def test_a_delivery_that_fails_raises_its_error(waits_first: bool) -> None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(LookupError, match="no stream"):
-            await Service().wait_first(deliver(), suspended.wait())
+            await EagerWaitFirst().wait_first(deliver(), suspended.wait())
 
 
 async def test_a_stopping_service_says_so_even_when_the_delivery_was_done() -> None:
-    service = Service()
+    service = EagerWaitFirst()
     await service.stop()
 
     async def deliver() -> str:
@@ -111,6 +107,24 @@ async def test_a_stopping_service_says_so_even_when_the_delivery_was_done() -> N
     results = await service.wait_first(deliver(), asyncio.Event().wait())
     assert results.results == ["done"]
     assert results.stopped
+
+
+async def test_a_started_delivery_that_is_dropped_while_waiting_runs_its_cleanup() -> None:
+    cleaned_up: list[str] = []
+
+    async def deliver() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cleaned_up.append("deliver")
+
+    coroutine = deliver()
+    awaiting = StartedCoroutine(coroutine, coroutine.send(None)).__await__()
+    next(awaiting)
+    # What a task that is dropped, or a loop that is closed, does to what it awaits.
+    awaiting.close()
+
+    assert cleaned_up == ["deliver"]
 
 
 def test_the_worker_app_consumes_with_the_eager_consumer(tmp_path: Path) -> None:
