@@ -52,6 +52,10 @@ class Settings:
     clickhouse_dsn: str = ""
     batch_max_rows: int = 50_000
     batch_max_seconds: float = 0.5
+    # Niceness a worker adds to its own at start (0-19; 0 keeps its priority). On cores shared
+    # with a gateway, clients waiting for their 201 then go first and the worker drains what
+    # Kafka holds for it with the time left; on cores of its own it loses nothing.
+    worker_nice: int = 5
 
     # --- Gateway -----------------------------------------------------------------------------
     http_host: str = "127.0.0.1"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ import faust
 from clickhouse_connect.driver.client import Client
 
 from eventpipe.errors import CommandError
-from eventpipe.settings import Settings
+from eventpipe.settings import ENV_PREFIX, Settings
 from eventpipe.topics import ensure_topics
 from exporter.service import run_exporter
 from stream_processors.clickhouse_sink import ClickHouseSink
@@ -29,6 +30,9 @@ from stream_processors.metrics_server import serve_metrics
 from stream_processors.migrations import apply_migrations, clickhouse_client
 
 log = logging.getLogger(__name__)
+
+# The largest niceness Linux gives a process; a lower one than the parent's needs privileges.
+MAX_NICE = 19
 
 # A consumer that is not a Faust agent: a coroutine that runs until the worker stops (and is
 # cancelled then), given the process's settings and its one ClickHouse client.
@@ -75,16 +79,29 @@ def build_worker(settings: Settings, role: str) -> Worker:
     return worker
 
 
+def lower_cpu_priority(increment: int) -> int:
+    """Add ``increment`` to this process's niceness; return the niceness it then has."""
+    if not 0 <= increment <= MAX_NICE:
+        raise CommandError(
+            f"{ENV_PREFIX}WORKER_NICE={increment} is outside 0..{MAX_NICE}: a worker can only "
+            "lower its CPU priority; set 0 to keep it"
+        )
+    return os.nice(increment)
+
+
 def run_worker(settings: Settings, role: str) -> int:
     """Run a worker with ``role`` ("processor", "exporter" or "all") until it is told to stop."""
     if role not in ("processor", "exporter", "all"):
         raise CommandError(f"unknown worker role {role!r}")
+    niceness = lower_cpu_priority(settings.worker_nice)
     worker = build_worker(settings, role)
     # Faust runs on the thread's event loop; create it here so topic creation can use it too.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(ensure_topics(settings))
-    log.info("worker %s consuming %s", role, settings.kafka_bootstrap_servers)
+    log.info(
+        "worker %s consuming %s at niceness %d", role, settings.kafka_bootstrap_servers, niceness
+    )
     try:
         faust.Worker(
             worker.app, loop=loop, loglevel=settings.log_level, quiet=True

@@ -146,6 +146,21 @@ async def test_worker_stores_enriched_and_working_time_rows(
     ]  # fmt: skip
 
 
+async def test_the_worker_lowers_its_cpu_priority_by_its_setting(
+    settings: Settings, tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    with running_worker(settings.with_overrides(worker_nice=7), log) as worker:
+        deadline = time.monotonic() + 60
+        while "consuming" not in log.read_text():
+            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.1)
+        # Relative to this process's: CI may itself run at a lowered priority.
+        expected = min(os.getpriority(os.PRIO_PROCESS, 0) + 7, 19)
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == expected
+        assert f"at niceness {expected}" in log.read_text()
+
+
 async def test_undecodable_messages_go_to_the_dead_letter_topic(
     settings: Settings, tmp_path: Path
 ) -> None:
