@@ -1,9 +1,10 @@
 """``eventpipe worker``: one process, one Faust app, the consumers of the roles it was asked for.
 
-Start-up order: open the ClickHouse client (once per process: an embedded chDB data path admits
-a single client), apply pending migrations, create missing topics, then run the Faust worker in the
-foreground until SIGTERM or SIGINT. Stopping cancels a batch in progress without acking it, so
-its messages are consumed again by the next worker.
+Start-up order: lower the process's CPU priority (``settings.worker_nice``), open the ClickHouse
+client (once per process: an embedded chDB data path admits a single client), apply pending
+migrations, create missing topics, then run the Faust worker in the foreground until SIGTERM or
+SIGINT. Stopping cancels a batch in progress without acking it, so its messages are consumed
+again by the next worker.
 
 Every role's consumer shares the app's event loop and :class:`Worker`'s ClickHouse client.
 """

@@ -28,6 +28,7 @@ from eventpipe.contracts import Event, Identity, IngestMessage, ingest_message_e
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
 from stream_processors.migrations import apply_migrations, clickhouse_client
+from stream_processors.worker import MAX_NICE
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, 250000, tzinfo=UTC)
 IDENTITY = Identity(
@@ -156,7 +157,7 @@ async def test_the_worker_lowers_its_cpu_priority_by_its_setting(
             assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
             await asyncio.sleep(0.1)
         # Relative to this process's: CI may itself run at a lowered priority.
-        expected = min(os.getpriority(os.PRIO_PROCESS, 0) + 7, 19)
+        expected = min(os.getpriority(os.PRIO_PROCESS, 0) + 7, MAX_NICE)
         assert os.getpriority(os.PRIO_PROCESS, worker.pid) == expected
         assert f"at niceness {expected}" in log.read_text()
 
