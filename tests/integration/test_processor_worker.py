@@ -28,7 +28,6 @@ from eventpipe.contracts import Event, Identity, IngestMessage, ingest_message_e
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
 from stream_processors.migrations import apply_migrations, clickhouse_client
-from stream_processors.worker import MAX_NICE
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, 250000, tzinfo=UTC)
 IDENTITY = Identity(
@@ -145,21 +144,6 @@ async def test_worker_stores_enriched_and_working_time_rows(
          *identity, '{"working_time":10000}'),
         clicked(second, 0, t0_ms),
     ]  # fmt: skip
-
-
-async def test_the_worker_lowers_its_cpu_priority_by_its_setting(
-    settings: Settings, tmp_path: Path
-) -> None:
-    log = tmp_path / "worker.log"
-    with running_worker(settings.with_overrides(worker_nice=7), log) as worker:
-        deadline = time.monotonic() + 60
-        while "consuming" not in log.read_text():
-            assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
-            await asyncio.sleep(0.1)
-        # Relative to this process's: CI may itself run at a lowered priority.
-        expected = min(os.getpriority(os.PRIO_PROCESS, 0) + 7, MAX_NICE)
-        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == expected
-        assert f"at niceness {expected}" in log.read_text()
 
 
 async def test_undecodable_messages_go_to_the_dead_letter_topic(

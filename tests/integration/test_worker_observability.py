@@ -1,8 +1,10 @@
-"""A worker for operators: its /metrics after real messages, consumer lag, and its JSON logs."""
+"""A worker for operators: its /metrics after real messages, consumer lag, its JSON logs, and the
+CPU priority it runs at."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +18,8 @@ from eventpipe.contracts import ingest_message_encoder
 from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
 from stream_processors.consumer_lag import read_lag
+from stream_processors.worker import MAX_NICE
+from tests.integration.delivery_support import wait_for_log
 from tests.integration.metrics_support import by_label, scrape, value
 from tests.integration.test_processor_worker import (
     ingest_message,
@@ -86,3 +90,15 @@ async def _scrape_until(
             return samples
         assert time.monotonic() < deadline, f"{url} never showed the worker caught up"
         await asyncio.sleep(0.5)
+
+
+async def test_the_worker_lowers_its_cpu_priority_by_its_setting(
+    settings: Settings, tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    with running_worker(settings.with_overrides(worker_nice=7), log) as worker:
+        await wait_for_log(log, "consuming", worker, timeout=60)
+        # Relative to this process's: CI may itself run at a lowered priority.
+        expected = min(os.getpriority(os.PRIO_PROCESS, 0) + 7, MAX_NICE)
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == expected
+        assert f"at niceness {expected}" in log.read_text()
