@@ -221,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="noisy: seconds per phase (at the default limit, 40 s hold 1,000 quiet requests)",
     )
     bench.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="noisy: rounds of the three phases (default 5, at least 2)",
+    )
+    bench.add_argument(
         "--repeats",
         type=int,
         default=3,

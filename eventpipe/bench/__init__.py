@@ -51,7 +51,9 @@ def run_bench(args: argparse.Namespace) -> int:
     elif args.stage == "noisy":
         from eventpipe.bench.noisy import format_noisy_report, run_noisy_bench
 
-        report = run_noisy_bench(settings, limit=args.tenant_limit, seconds=args.seconds)
+        report = run_noisy_bench(
+            settings, limit=args.tenant_limit, seconds=args.seconds, rounds=args.rounds
+        )
         describe = format_noisy_report
     else:
         from eventpipe.bench.suite import format_suite_table, run_suite

@@ -1,9 +1,21 @@
 """The noisy-tenant benchmark's verdict: the noisy phases' median p99 against the spread of the
 phases without a noisy neighbour."""
 
+from pathlib import Path
 from typing import Any
 
-from eventpipe.bench.noisy import ALONE, AT_LIMIT, NOISY, format_noisy_report, summarize
+import pytest
+
+from eventpipe.bench.noisy import (
+    ALONE,
+    AT_LIMIT,
+    NOISY,
+    format_noisy_report,
+    run_noisy_bench,
+    summarize,
+)
+from eventpipe.errors import CommandError
+from eventpipe.settings import Settings
 
 
 def rounds(alone: list[float], at_limit: list[float], noisy: list[float]) -> list[dict[str, Any]]:
@@ -56,3 +68,9 @@ def test_the_report_marks_a_phase_whose_steal_could_not_be_read() -> None:
     steal_lines = [line for line in format_noisy_report(report).splitlines() if "steal" in line]
     assert len(steal_lines) == 3
     assert steal_lines[2].endswith(f"{NOISY:<24} 1.9%, ?, 2.5%")
+
+
+def test_a_single_round_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="--rounds must be at least 2"):
+        run_noisy_bench(Settings(data_dir=tmp_path), limit=5_000, seconds=1, rounds=1)
+    assert list(tmp_path.iterdir()) == []
