@@ -197,8 +197,22 @@ def build_parser() -> argparse.ArgumentParser:
         "stage",
         nargs="?",
         default="all",
-        choices=("all", "ingest", "export", "noisy", "scale"),
-        help="what to measure (default: every stage, with a JSON report and a chart)",
+        choices=("all", "ingest", "export", "noisy", "scale", "compare"),
+        help="what to measure (default: every stage, with a JSON report and a chart), or compare:"
+        " whether two reports of every stage agree on their ratios",
+    )
+    bench.add_argument(
+        "--reports",
+        nargs=2,
+        type=Path,
+        metavar=("FIRST", "SECOND"),
+        help="compare: the two JSON reports",
+    )
+    bench.add_argument(
+        "--tolerance",
+        type=float,
+        default=15.0,
+        help="compare: how far apart, in percent of the smaller, two ratios may be (default 15)",
     )
     bench.add_argument("--events", type=int, default=200_000, help="ingest, scale: events to send")
     bench.add_argument("--rows", type=int, default=1_000_000, help="export: rows to export")

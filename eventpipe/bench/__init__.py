@@ -10,10 +10,13 @@ from typing import Any
 import orjson
 
 from eventpipe.bench.progress import progress
+from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    if args.stage == "compare":
+        return _compare(args)
     settings = Settings.from_env(data_dir=args.data_dir)
     # As a gateway is deployed: one process per core.
     gateway_processes = args.gateway_processes or os.cpu_count() or 1
@@ -72,3 +75,19 @@ def run_bench(args: argparse.Namespace) -> int:
         orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json else describe(report)
     )
     return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Exit status 1 when the reports do not agree, so that a script can act on it."""
+    from eventpipe.bench.compare import compare_suites, format_comparison, load_report
+
+    if not args.reports:
+        raise CommandError("compare needs --reports FIRST.json SECOND.json")
+    first, second = (load_report(path) for path in args.reports)
+    comparison = compare_suites(first, second, args.tolerance)
+    print(
+        orjson.dumps(comparison, option=orjson.OPT_INDENT_2).decode()
+        if args.json
+        else format_comparison(comparison)
+    )
+    return 0 if comparison["agree"] else 1
