@@ -23,10 +23,19 @@ def load_report(path: Path) -> dict[str, Any]:
         raise CommandError(
             f"no report at {path}: write one with `eventpipe bench --output {path.with_suffix('')}`"
         ) from None
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
     except orjson.JSONDecodeError as exc:
         raise CommandError(f"{path} is not a JSON report: {exc}") from None
-    if not isinstance(report, dict) or "ingest" not in report or "export" not in report:
-        raise CommandError(f"{path} is not a report of `eventpipe bench` (it has no ingest/export)")
+    not_a_report = CommandError(
+        f"{path} is not a report of every stage of `eventpipe bench`: its ratios are missing"
+    )
+    if not isinstance(report, dict):
+        raise not_a_report
+    try:
+        suite_ratios(report)
+    except (KeyError, TypeError, AttributeError):
+        raise not_a_report from None
     return report
 
 

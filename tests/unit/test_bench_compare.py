@@ -61,9 +61,16 @@ def test_a_ratio_missing_from_a_report_is_named() -> None:
 def test_reading_a_missing_or_foreign_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="eventpipe bench --output"):
         load_report(tmp_path / "bench-report.json")
-    (tmp_path / "other.json").write_bytes(orjson.dumps({"rows": 3}))
-    with pytest.raises(CommandError, match="not a report of `eventpipe bench`"):
-        load_report(tmp_path / "other.json")
+    for name, foreign in (
+        ("rows.json", {"rows": 3}),
+        ("list.json", [1, 2]),
+        ("ingest-only.json", {"ingest": [{"concurrency": 1}], "export": {}}),
+    ):
+        (tmp_path / name).write_bytes(orjson.dumps(foreign))
+        with pytest.raises(CommandError, match="not a report of every stage"):
+            load_report(tmp_path / name)
+    with pytest.raises(CommandError, match="cannot read"):
+        load_report(tmp_path)
     (tmp_path / "broken.json").write_bytes(b"{")
     with pytest.raises(CommandError, match="not a JSON report"):
         load_report(tmp_path / "broken.json")
