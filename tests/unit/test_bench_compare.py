@@ -86,3 +86,8 @@ def test_the_command_exits_1_when_the_reports_do_not_agree(
     assert "largest difference is 36.2%" in capsys.readouterr().out
     assert main(["bench", "compare", "--reports", str(first), str(first), "--json"]) == 0
     assert orjson.loads(capsys.readouterr().out)["agree"] is True
+
+
+def test_compare_without_reports_says_how_to_call_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "compare"]) == 1
+    assert "compare needs --reports FIRST.json SECOND.json" in capsys.readouterr().err
