@@ -79,12 +79,12 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     """Exit status 1 when the reports do not agree, so that a script can act on it."""
-    from eventpipe.bench.compare import compare_suites, format_comparison, load_report
+    from eventpipe.bench.compare import compare_ratios, format_comparison, load_ratios
 
     if not args.reports:
         raise CommandError("compare needs --reports FIRST.json SECOND.json")
-    first, second = (load_report(path) for path in args.reports)
-    comparison = compare_suites(first, second, args.tolerance)
+    first, second = (load_ratios(path) for path in args.reports)
+    comparison = compare_ratios(first, second, args.tolerance)
     print(
         orjson.dumps(comparison, option=orjson.OPT_INDENT_2).decode()
         if args.json

@@ -15,8 +15,11 @@ import orjson
 
 from eventpipe.errors import CommandError
 
+Ratios = dict[str, float | None]
 
-def load_report(path: Path) -> dict[str, Any]:
+
+def load_ratios(path: Path) -> Ratios:
+    """The ratios of the report at ``path``, or a :class:`CommandError` saying what is wrong."""
     try:
         report = orjson.loads(path.read_bytes())
     except FileNotFoundError:
@@ -33,15 +36,14 @@ def load_report(path: Path) -> dict[str, Any]:
     if not isinstance(report, dict):
         raise not_a_report
     try:
-        suite_ratios(report)
+        return suite_ratios(report)
     except (KeyError, TypeError, AttributeError):
         raise not_a_report from None
-    return report
 
 
-def suite_ratios(report: dict[str, Any]) -> dict[str, float | None]:
+def suite_ratios(report: dict[str, Any]) -> Ratios:
     """Every ratio of a suite report, by a name that says what it compares."""
-    ratios: dict[str, float | None] = {}
+    ratios: Ratios = {}
     for run in report["ingest"]:
         level = f"{run['concurrency']} connection{'' if run['concurrency'] == 1 else 's'}"
         ratios[f"ack / raw produce, {level}"] = run["ratio_acknowledged_to_raw_produce"]
@@ -55,10 +57,7 @@ def percent_apart(first: float, second: float) -> float:
     return abs(first - second) / min(first, second) * 100
 
 
-def compare_suites(
-    first: dict[str, Any], second: dict[str, Any], tolerance_percent: float
-) -> dict[str, Any]:
-    ours, theirs = suite_ratios(first), suite_ratios(second)
+def compare_ratios(ours: Ratios, theirs: Ratios, tolerance_percent: float) -> dict[str, Any]:
     if ours.keys() != theirs.keys():
         raise CommandError(
             "the reports measured different things: "

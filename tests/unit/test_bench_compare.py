@@ -6,12 +6,12 @@ from typing import Any
 import orjson
 import pytest
 
-from eventpipe.bench.compare import compare_suites, format_comparison, load_report
+from eventpipe.bench.compare import compare_ratios, format_comparison, load_ratios, suite_ratios
 from eventpipe.cli import main
 from eventpipe.errors import CommandError
 
 
-def suite(e2e_at_64: float = 0.27, export_vs_raw: float = 0.75) -> dict[str, Any]:
+def report(e2e_at_64: float = 0.27, export_vs_raw: float = 0.75) -> dict[str, Any]:
     ingest = [
         {
             "concurrency": level,
@@ -24,8 +24,12 @@ def suite(e2e_at_64: float = 0.27, export_vs_raw: float = 0.75) -> dict[str, Any
     return {"ingest": ingest, "export": export}
 
 
+def suite(e2e_at_64: float = 0.27, export_vs_raw: float = 0.75) -> dict[str, float | None]:
+    return suite_ratios(report(e2e_at_64, export_vs_raw))
+
+
 def test_reports_within_the_tolerance_agree_and_name_their_largest_difference() -> None:
-    comparison = compare_suites(suite(export_vs_raw=0.682), suite(export_vs_raw=0.754), 15)
+    comparison = compare_ratios(suite(export_vs_raw=0.682), suite(export_vs_raw=0.754), 15)
     assert comparison["agree"] is True
     assert comparison["largest_apart_percent"] == 10.6
     assert len(comparison["ratios"]) == 10
@@ -35,7 +39,7 @@ def test_reports_within_the_tolerance_agree_and_name_their_largest_difference() 
 def test_a_ratio_beyond_the_tolerance_is_named_whichever_report_comes_first() -> None:
     fast, slow = suite(e2e_at_64=0.305), suite(e2e_at_64=0.224)
     for first, second in ((fast, slow), (slow, fast)):
-        comparison = compare_suites(first, second, 15)
+        comparison = compare_ratios(first, second, 15)
         assert comparison["agree"] is False
         assert comparison["largest_apart_percent"] == 36.2
         over = [row["ratio"] for row in comparison["ratios"] if row["apart_percent"] > 15]
@@ -44,23 +48,23 @@ def test_a_ratio_beyond_the_tolerance_is_named_whichever_report_comes_first() ->
 
 
 def test_reports_of_different_levels_are_not_compared() -> None:
-    shorter = suite()
+    shorter = report()
     shorter["ingest"] = shorter["ingest"][:3]
     with pytest.raises(CommandError, match="64 connections"):
-        compare_suites(suite(), shorter, 15)
+        compare_ratios(suite(), suite_ratios(shorter), 15)
 
 
 def test_a_ratio_missing_from_a_report_is_named() -> None:
-    against_a_gateway_of_its_own = suite()
+    against_a_gateway_of_its_own = report()
     # A run with --url has no end-to-end figure.
     against_a_gateway_of_its_own["ingest"][0]["ratio_end_to_end_to_raw_insert"] = None
     with pytest.raises(CommandError, match="e2e / raw insert, 1 connection is missing"):
-        compare_suites(suite(), against_a_gateway_of_its_own, 15)
+        compare_ratios(suite(), suite_ratios(against_a_gateway_of_its_own), 15)
 
 
 def test_reading_a_missing_or_foreign_file_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="eventpipe bench --output"):
-        load_report(tmp_path / "bench-report.json")
+        load_ratios(tmp_path / "bench-report.json")
     for name, foreign in (
         ("rows.json", {"rows": 3}),
         ("list.json", [1, 2]),
@@ -68,20 +72,20 @@ def test_reading_a_missing_or_foreign_file_says_what_to_do(tmp_path: Path) -> No
     ):
         (tmp_path / name).write_bytes(orjson.dumps(foreign))
         with pytest.raises(CommandError, match="not a report of every stage"):
-            load_report(tmp_path / name)
+            load_ratios(tmp_path / name)
     with pytest.raises(CommandError, match="cannot read"):
-        load_report(tmp_path)
+        load_ratios(tmp_path)
     (tmp_path / "broken.json").write_bytes(b"{")
     with pytest.raises(CommandError, match="not a JSON report"):
-        load_report(tmp_path / "broken.json")
+        load_ratios(tmp_path / "broken.json")
 
 
 def test_the_command_exits_1_when_the_reports_do_not_agree(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second = tmp_path / "first.json", tmp_path / "second.json"
-    first.write_bytes(orjson.dumps(suite(e2e_at_64=0.305)))
-    second.write_bytes(orjson.dumps(suite(e2e_at_64=0.224)))
+    first.write_bytes(orjson.dumps(report(e2e_at_64=0.305)))
+    second.write_bytes(orjson.dumps(report(e2e_at_64=0.224)))
     assert main(["bench", "compare", "--reports", str(first), str(second)]) == 1
     assert "largest difference is 36.2%" in capsys.readouterr().out
     assert main(["bench", "compare", "--reports", str(first), str(first), "--json"]) == 0
