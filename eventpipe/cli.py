@@ -22,6 +22,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         http_host=getattr(args, "host", None),
         http_port=getattr(args, "port", None),
         s3_endpoint=getattr(args, "s3_endpoint", None),
+        intake_port=getattr(args, "intake_port", None),
     )
 
 
@@ -149,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", help="gateway listen address (default 127.0.0.1)")
     dev.add_argument("--port", type=int, help="gateway port (default 8080)")
     dev.add_argument("--s3-endpoint", help="store exports in this S3 endpoint, not on disk")
+    dev.add_argument(
+        "--intake-port", type=int, help="serve the intake for CVAT's server on this port (0: none)"
+    )
 
     gateway = _command(sub, "gateway", _gateway, "serve the HTTP API")
     gateway.add_argument("--host")

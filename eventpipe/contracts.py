@@ -96,6 +96,48 @@ class IngestMessage(msgspec.Struct, kw_only=True):
     previous_event: Event | None = None
 
 
+class ServerEvent(Event, kw_only=True):
+    """One event as CVAT's server ships it to its log collector: already enriched by CVAT (its own
+    clock, identity and working time), so it is stored as it is."""
+
+    access_token_id: UInt64 | None = None
+
+
+# Messages of the intake start with this (msgspec writes fields in their declared order), which
+# tells them from an IngestMessage without decoding twice.
+INTAKE_KIND: Final = "cvat-server"
+INTAKE_MESSAGE_PREFIX: Final = b'{"kind":"%s"' % INTAKE_KIND.encode()
+
+
+class IntakeMessage(msgspec.Struct, kw_only=True):
+    """One Kafka message on the events topic: the valid events of one batch CVAT's server posted
+    to the intake. The processor inserts them without enrichment."""
+
+    kind: str = INTAKE_KIND
+    version: int = CONTRACT_VERSION
+    received_at: datetime
+    events: list[ServerEvent]
+
+
+def is_intake_message(raw: bytes) -> bool:
+    return raw.startswith(INTAKE_MESSAGE_PREFIX)
+
+
+intake_message_encoder: Final = msgspec.json.Encoder()
+intake_message_decoder: Final = msgspec.json.Decoder(IntakeMessage)
+
+# Headers of a dead-letter record: why it is there and where it came from, so that an operator can
+# inspect, fix and replay it. The processor parks undecodable messages there, the intake each
+# invalid event of a batch.
+DEAD_LETTER_REASON_HEADER: Final = "eventpipe-dlq-reason"
+DEAD_LETTER_DETAIL_HEADER: Final = "eventpipe-dlq-detail"
+DEAD_LETTER_TOPIC_HEADER: Final = "eventpipe-source-topic"
+DEAD_LETTER_PARTITION_HEADER: Final = "eventpipe-source-partition"
+DEAD_LETTER_OFFSET_HEADER: Final = "eventpipe-source-offset"
+# Headers travel with every copy of the record; a validation error can quote a lot of input.
+DEAD_LETTER_MAX_DETAIL_BYTES: Final = 1024
+
+
 def tenant_key(identity: Identity) -> bytes:
     """The Kafka message key: one tenant's requests stay ordered on one partition."""
     if identity.org_id is not None:

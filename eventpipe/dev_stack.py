@@ -47,6 +47,8 @@ def run_dev_stack(settings: Settings) -> int:
     settings = settings.with_overrides(data_dir=settings.data_dir.resolve())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _check_port_free(settings.http_host, settings.http_port)
+    if settings.intake_port:
+        _check_port_free(settings.intake_host, settings.intake_port)
     _describe(settings)
     with _stop_on_signals() as stop_requested:
         say("starting the Kafka broker ...")
@@ -63,6 +65,9 @@ def run_dev_stack(settings: Settings) -> int:
                 if _wait_until_ready(supervisor, broker, url, stop_requested):
                     say(f"eventpipe is ready at {url}")
                     _describe_metrics(settings, url)
+                    if settings.intake_port:
+                        intake = _local_url(settings.intake_host, settings.intake_port)
+                        say(f"intake for CVAT's server at {intake}/")
                     say("press Ctrl-C to stop")
                     _supervise(supervisor, broker, stop_requested)
                 say(f"{stop_requested.signal_name} received")

@@ -50,6 +50,9 @@ class Settings:
     # ``chdb:///abs/path`` for the embedded engine, ``http(s)://user:pass@host:8123/db`` for a
     # server. Empty means the embedded engine under ``data_dir/clickhouse``.
     clickhouse_dsn: str = ""
+    # The database of the ``events`` table: CVAT's export and dashboards read ``cvat.events``.
+    # It must not be the DSN's own database, which keeps the migrations' bookkeeping.
+    clickhouse_database: str = "cvat"
     batch_max_rows: int = 50_000
     batch_max_seconds: float = 0.5
     # Niceness a worker adds to its own at start (0-19; 0 keeps its priority). On cores shared
@@ -114,9 +117,22 @@ class Settings:
     # Serve GET /metrics on the gateway's own port, without authentication.
     gateway_metrics: bool = True
 
+    # --- Intake for CVAT's server (README "Replacing CVAT's Vector") ------------------------------
+    # A listener of its own for the events CVAT's server ships (python-logstash-async over HTTP).
+    # 0 serves none. Never the public port: without credentials anyone reaching it can write events.
+    intake_port: int = 0
+    intake_host: str = "127.0.0.1"
+    # HTTP Basic credentials the handler must send; both set, or neither (no authentication).
+    intake_username: str = ""
+    intake_password: str = field(default="", repr=False)
+    intake_max_body_bytes: int = 8 * 1024 * 1024
+    intake_max_events_per_batch: int = 10_000
+
     # Variables that hold secrets are never printed (see :meth:`redacted`).
     SECRET_FIELDS: frozenset[str] = field(
-        default=frozenset({"s3_secret_key", "clickhouse_dsn", "jwt_hs256_secret"}),
+        default=frozenset(
+            {"s3_secret_key", "clickhouse_dsn", "jwt_hs256_secret", "intake_password"}
+        ),
         init=False,
         repr=False,
     )

@@ -38,7 +38,7 @@ def connection_factory(settings: Settings, clickhouse: Client) -> Callable[[], C
     )
 
     def connect() -> Client:
-        return clickhouse_connect.get_client(dsn=dsn)
+        return clickhouse_connect.get_client(dsn=dsn, database=settings.clickhouse_database)
 
     return connect
 

@@ -33,6 +33,12 @@ EVENTS_REJECTED: Final = Counter(
     "Events of decoded POST /api/events requests that were refused, by reason",
     ["reason"],
 )
+INTAKE_EVENTS: Final = Counter(
+    "eventpipe_intake_events",
+    "Events of batches CVAT's server posted to the intake, by outcome: accepted (in Kafka) or"
+    " dead_lettered (invalid, on the dead-letter topic with the reason)",
+    ["outcome"],
+)
 # "livesum": with several gateway processes, the sum over those still running.
 UNACKNOWLEDGED_BYTES: Final = Gauge(
     "eventpipe_producer_unacknowledged_bytes",
@@ -61,6 +67,10 @@ def events_answered(count: int, status: int) -> None:
         EVENTS_ACCEPTED.inc(count)
     else:
         EVENTS_REJECTED.labels(_REASONS.get(status, "other")).inc(count)
+
+
+def intake_events(outcome: str, count: int) -> None:
+    INTAKE_EVENTS.labels(outcome).inc(count)
 
 
 def produced(size: int) -> None:

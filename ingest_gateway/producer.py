@@ -69,7 +69,14 @@ class EventProducer:
         """Return once the broker acknowledged the message; else raise a 503 (or 413)."""
         await self.send_and_wait(self._settings.events_topic, value, key=key)
 
-    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes) -> None:
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         """:meth:`produce` to any topic; named like aiokafka's, so that code written for an
         ``AIOKafkaProducer`` (``exporter.requests.submit_export``) gets these bounds too."""
         producer = self._producer
@@ -86,7 +93,7 @@ class EventProducer:
         try:
             # send() alone can wait forever for metadata while brokers are down (aiokafka #1101).
             async with asyncio.timeout(self._settings.produce_timeout_seconds):
-                delivery = await producer.send(topic, value, key=key)
+                delivery = await producer.send(topic, value, key=key, headers=headers)
                 # Shielded so that a timeout leaves the delivery running: its bytes stay counted
                 # until the broker answers or aiokafka expires the batch.
                 await asyncio.shield(delivery)

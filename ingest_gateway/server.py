@@ -13,6 +13,7 @@ from eventpipe.logs import logging_config
 from eventpipe.settings import Settings
 from ingest_gateway.app import create_app
 from ingest_gateway.http_protocol import UVICORN_PROTOCOLS
+from ingest_gateway.intake_server import intake_running
 
 
 def app_from_env() -> Starlette:
@@ -26,7 +27,10 @@ def serve(settings: Settings, workers: int = 1) -> int:
         settings = settings.with_overrides(gateway_processes=workers)
     os.environ.update(settings.to_env())
     # Several processes answer on one port, so a scrape of /metrics must see all of them.
-    with metrics.shared_by_child_processes() if workers > 1 else contextlib.nullcontext():
+    with (
+        metrics.shared_by_child_processes() if workers > 1 else contextlib.nullcontext(),
+        intake_running(settings),
+    ):
         uvicorn.run(
             "ingest_gateway.server:app_from_env",
             factory=True,

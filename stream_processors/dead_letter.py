@@ -7,22 +7,21 @@ operator can inspect, fix and replay them.
 from __future__ import annotations
 
 import logging
-from typing import Final
 
 import faust
 from faust.types import EventT
 
+from eventpipe.contracts import (
+    DEAD_LETTER_DETAIL_HEADER,
+    DEAD_LETTER_MAX_DETAIL_BYTES,
+    DEAD_LETTER_OFFSET_HEADER,
+    DEAD_LETTER_PARTITION_HEADER,
+    DEAD_LETTER_REASON_HEADER,
+    DEAD_LETTER_TOPIC_HEADER,
+)
 from stream_processors import metrics
 
 log = logging.getLogger(__name__)
-
-REASON_HEADER: Final = "eventpipe-dlq-reason"
-DETAIL_HEADER: Final = "eventpipe-dlq-detail"
-TOPIC_HEADER: Final = "eventpipe-source-topic"
-PARTITION_HEADER: Final = "eventpipe-source-partition"
-OFFSET_HEADER: Final = "eventpipe-source-offset"
-# Headers travel with every copy of the message; a validation error can quote a lot of input.
-_MAX_DETAIL_BYTES: Final = 1024
 
 
 class DeadLetters:
@@ -37,11 +36,11 @@ class DeadLetters:
         """
         message = event.message
         headers = [
-            (REASON_HEADER, reason.encode()),
-            (DETAIL_HEADER, detail.encode()[:_MAX_DETAIL_BYTES]),
-            (TOPIC_HEADER, message.topic.encode()),
-            (PARTITION_HEADER, str(message.partition).encode()),
-            (OFFSET_HEADER, str(message.offset).encode()),
+            (DEAD_LETTER_REASON_HEADER, reason.encode()),
+            (DEAD_LETTER_DETAIL_HEADER, detail.encode()[:DEAD_LETTER_MAX_DETAIL_BYTES]),
+            (DEAD_LETTER_TOPIC_HEADER, message.topic.encode()),
+            (DEAD_LETTER_PARTITION_HEADER, str(message.partition).encode()),
+            (DEAD_LETTER_OFFSET_HEADER, str(message.offset).encode()),
         ]
         await self.app.producer.send_and_wait(
             self.topic, message.key, message.value, None, None, headers

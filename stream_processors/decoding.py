@@ -1,4 +1,8 @@
-"""Decode the events topic's raw Kafka values into :class:`IngestMessage`, naming what is wrong."""
+"""Decode the events topic's raw Kafka values, naming what is wrong.
+
+The topic carries two kinds of message: an :class:`IngestMessage` (one ``POST /api/events``) and
+an :class:`IntakeMessage` (one batch from CVAT's server, which starts with its kind).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,14 @@ from typing import Final
 
 import msgspec
 
-from eventpipe.contracts import CONTRACT_VERSION, IngestMessage, ingest_message_decoder
+from eventpipe.contracts import (
+    CONTRACT_VERSION,
+    IngestMessage,
+    IntakeMessage,
+    ingest_message_decoder,
+    intake_message_decoder,
+    is_intake_message,
+)
 
 # Reasons a message is undecodable; the dead-letter topic carries them in a header.
 EMPTY: Final = "empty"
@@ -23,12 +34,16 @@ class Undecodable(Exception):
         self.detail = detail
 
 
-def decode_ingest_message(raw: bytes | None) -> IngestMessage:
+Message = IngestMessage | IntakeMessage
+
+
+def decode_ingest_message(raw: bytes | None) -> Message:
     """The message in ``raw``, or :class:`Undecodable` saying why no message can come of it."""
     if not raw:
         raise Undecodable(EMPTY, "the message has no value")
+    decoder = intake_message_decoder if is_intake_message(raw) else ingest_message_decoder
     try:
-        message = ingest_message_decoder.decode(raw)
+        message: Message = decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise Undecodable(WRONG_SCHEMA, str(exc)) from None
     except msgspec.DecodeError as exc:
@@ -40,9 +55,9 @@ def decode_ingest_message(raw: bytes | None) -> IngestMessage:
     return message
 
 
-def decode_all(values: Sequence[bytes | None]) -> list[IngestMessage | Undecodable]:
+def decode_all(values: Sequence[bytes | None]) -> list[Message | Undecodable]:
     """Each value's message, or the :class:`Undecodable` that says why there is none."""
-    results: list[IngestMessage | Undecodable] = []
+    results: list[Message | Undecodable] = []
     for value in values:
         try:
             results.append(decode_ingest_message(value))

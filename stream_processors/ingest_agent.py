@@ -20,11 +20,10 @@ from typing import Final, cast
 import faust
 from faust.types import EventT, StreamT
 
-from eventpipe.contracts import IngestMessage
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.dead_letter import DeadLetters
-from stream_processors.decoding import Undecodable, decode_all
+from stream_processors.decoding import Message, Undecodable, decode_all
 from stream_processors.faust_app import batch_messages, events_topic
 from stream_processors.rows import build_columns, row_count
 
@@ -39,8 +38,8 @@ class Batch:
     """Decoded messages waiting for one insert, and every Kafka event to ack once it is done."""
 
     events: list[EventT[bytes]] = field(default_factory=list)
-    messages: list[IngestMessage] = field(default_factory=list)
-    # Client events only: the working-time rows are few and not known before building.
+    messages: list[Message] = field(default_factory=list)
+    # Events as sent: the working-time rows are few and not known before building.
     client_events: int = 0
 
 

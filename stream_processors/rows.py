@@ -9,18 +9,25 @@ Each row is keyed by ``(request_id, event_seq)``: the client events of a request
 ``event_seq`` 0..n-1 in the order they were sent and its working-time events n, n+1, ... in the
 order of their buckets. Both are deterministic, so a redelivered message yields identical rows,
 which the ReplacingMergeTree table collapses.
+
+An intake event (from CVAT's server) is keyed by its content instead: ``request_id`` is a UUID
+derived from the event as encoded, ``event_seq`` 0. CVAT's handler resends a whole batch when any
+part of it failed, so the same event can arrive in two batches; both copies get one key.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
+import uuid
 from collections.abc import Sequence
 from typing import Any, Final
 
+import msgspec
 from msgspec.structs import astuple
 
-from eventpipe.contracts import IngestMessage
-from eventpipe.events_table import COLUMNS, CVAT_COLUMNS
+from eventpipe.contracts import IngestMessage, IntakeMessage
+from eventpipe.events_table import ACCESS_TOKEN_COLUMN, COLUMNS, CVAT_COLUMNS
 from stream_processors.timestamps import epoch_micros, epoch_micros_of
 from stream_processors.working_time import working_time_events
 
@@ -30,11 +37,15 @@ _DURATION: Final = COLUMNS.index("duration")
 _REQUEST_ID: Final = COLUMNS.index("request_id")
 _EVENT_SEQ: Final = COLUMNS.index("event_seq")
 _RECEIVED_AT: Final = COLUMNS.index("received_at")
+_ACCESS_TOKEN: Final = COLUMNS.index(ACCESS_TOKEN_COLUMN)
+# The namespace of intake events' content keys; fixed, so that every processor derives the same.
+INTAKE_EVENT_NAMESPACE: Final = uuid.UUID("5f0c7f3e-8d3b-4f55-9a57-6f1c1f1b9e21")
+_encode: Final = msgspec.json.Encoder().encode
 
 Columns = list[list[Any]]
 
 
-def build_columns(messages: Sequence[IngestMessage]) -> Columns:
+def build_columns(messages: Sequence[IngestMessage | IntakeMessage]) -> Columns:
     """One list per column of ``events`` (in :data:`COLUMNS` order) for all rows of ``messages``."""
     # A batch allocates a tuple per row and creates no reference cycles; left on, the cyclic
     # collector would walk the growing batch again and again and cost more than the work itself.
@@ -47,7 +58,7 @@ def build_columns(messages: Sequence[IngestMessage]) -> Columns:
             gc.enable()
 
 
-def _columns(messages: Sequence[IngestMessage]) -> Columns:
+def _columns(messages: Sequence[IngestMessage | IntakeMessage]) -> Columns:
     columns: Columns = [[] for _ in COLUMNS]
     event_columns = columns[: len(CVAT_COLUMNS)]
     request_ids = columns[_REQUEST_ID]
@@ -55,6 +66,9 @@ def _columns(messages: Sequence[IngestMessage]) -> Columns:
     received_ms = columns[_RECEIVED_AT]
     timestamps_ms: list[int] = []
     for message in messages:
+        if isinstance(message, IntakeMessage):
+            timestamps_ms += _add_intake_rows(columns, message)
+            continue
         micros = epoch_micros_of([event.timestamp for event in message.events])
         derived = working_time_events(message, micros)
         # Per request: its client events, then its working-time events.
@@ -74,11 +88,36 @@ def _columns(messages: Sequence[IngestMessage]) -> Columns:
         request_ids += [message.request_id] * len(events)
         event_seqs += range(len(events))
         received_ms += [epoch_micros(message.received_at) // 1000] * len(events)
+        # Client events carry no access token id: the gateway's callers are its own users.
+        columns[_ACCESS_TOKEN] += [None] * len(events)
     columns[_TIMESTAMP] = timestamps_ms
     # Both columns are non-nullable in the table; a null must not make the whole batch fail.
     columns[_SOURCE] = [source or "" for source in columns[_SOURCE]]
     columns[_DURATION] = [duration or 0 for duration in columns[_DURATION]]
     return columns
+
+
+def _add_intake_rows(columns: Columns, message: IntakeMessage) -> list[int]:
+    """Append the rows of an intake message (CVAT's columns as they came, keyed by content);
+    return their timestamps in ms, which the caller keeps apart from the datetimes."""
+    events = message.events
+    if not events:
+        return []
+    # A ServerEvent is an Event plus access_token_id, which follows CVAT's columns in the table.
+    for column, values in zip(
+        columns[: _ACCESS_TOKEN + 1], zip(*map(astuple, events), strict=True), strict=True
+    ):
+        column += values
+    columns[_REQUEST_ID] += [content_key(_encode(event)) for event in events]
+    columns[_EVENT_SEQ] += [0] * len(events)
+    columns[_RECEIVED_AT] += [epoch_micros(message.received_at) // 1000] * len(events)
+    return [us // 1000 for us in epoch_micros_of([event.timestamp for event in events])]
+
+
+def content_key(encoded_event: bytes) -> uuid.UUID:
+    """A name-based (version 5) UUID of an encoded event, as :func:`uuid.uuid5` makes them."""
+    digest = hashlib.sha1(INTAKE_EVENT_NAMESPACE.bytes + encoded_event, usedforsecurity=False)
+    return uuid.UUID(bytes=digest.digest()[:16], version=5)
 
 
 def row_count(columns: Columns) -> int:

@@ -1,6 +1,8 @@
+-- The event log up to 0002, in the DSN's database ({home}). The text of an applied migration
+-- may change only where its effect does not: {home} names the database it always ran in.
 -- The event log. ReplacingMergeTree keyed by (timestamp, request_id, event_seq): a message Kafka
 -- redelivers produces rows with the same key, which merges collapse and FINAL reads hide.
-CREATE TABLE IF NOT EXISTS events
+CREATE TABLE IF NOT EXISTS {home}.events
 (
     `scope` String,
     `obj_name` Nullable(String),

@@ -44,7 +44,7 @@ def running_gateway(settings: Settings, *, wait_ready: bool = True) -> Iterator[
     thread.start()
     gateway = RunningGateway(f"http://127.0.0.1:{port}", server)
     try:
-        _wait_until(lambda: server.started, "the gateway did not start")
+        wait_until(lambda: server.started, "the gateway did not start")
         if wait_ready:
             wait_ready_status(gateway, 200)
         yield gateway
@@ -57,10 +57,10 @@ def wait_ready_status(gateway: RunningGateway, status: int, timeout: float = 20.
     def has_status() -> bool:
         return httpx.get(f"{gateway.url}/health/ready").status_code == status
 
-    _wait_until(has_status, f"/health/ready did not answer {status}", timeout)
+    wait_until(has_status, f"/health/ready did not answer {status}", timeout)
 
 
-def _wait_until(condition: Callable[[], bool], message: str, timeout: float = 20.0) -> None:
+def wait_until(condition: Callable[[], bool], message: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:

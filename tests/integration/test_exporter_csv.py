@@ -18,6 +18,7 @@ from clickhouse_connect.driver.client import Client
 
 from eventpipe.contracts import ExportFilter, ExportRequest
 from eventpipe.events_table import CVAT_COLUMNS
+from eventpipe.settings import Settings
 from exporter.export_job import ExportCancelled, JobOptions, run_export
 from exporter.status import ExportState, new_status, read_status, write_status
 from exporter.stores import FilesystemStore, ObjectNotFound, ObjectStore, Readable
@@ -226,6 +227,7 @@ def test_a_query_failing_midway_publishes_nothing_and_fails_the_export(
     # after about 20 MB went out.
     limited = clickhouse_connect.get_client(
         dsn=f"chdb://{tmp_path / 'clickhouse'}",
+        database=Settings().clickhouse_database,
         settings={"max_result_rows": 100_000, "max_block_size": 8192},
     )
     request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")

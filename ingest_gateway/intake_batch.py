@@ -1,0 +1,95 @@
+"""A batch from CVAT's server: a JSON array of event objects, split into valid and invalid events.
+
+Each element is decoded on its own, so one bad event costs only itself: the valid ones are stored,
+each invalid one is reported with the reason. Decoding is lax where CVAT's renderings need it:
+``timestamp`` as a string of Unix seconds (``str(datetime.timestamp())``) or ISO-8601, ids as
+numbers or numeric strings, ``payload`` as a JSON string or an object (stored as canonical JSON).
+Keys the table does not hold (``request_id``, ``remote_addr``, ...) are dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final
+
+import msgspec
+import orjson
+
+from eventpipe.contracts import ServerEvent, as_utc
+from ingest_gateway.errors import ApiError
+from ingest_gateway.request_body import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
+
+_batch_decoder: Final = msgspec.json.Decoder(list[msgspec.Raw])
+_event_decoder: Final = msgspec.json.Decoder(ServerEvent, strict=False)
+
+
+@dataclass(frozen=True)
+class InvalidEvent:
+    """An element of the batch that cannot be stored: its bytes as sent, and why."""
+
+    index: int
+    raw: bytes
+    reason: str
+
+
+@dataclass
+class IntakeBatch:
+    valid: list[ServerEvent] = field(default_factory=list)
+    invalid: list[InvalidEvent] = field(default_factory=list)
+
+
+def decode_batch(body: bytes, max_events: int) -> IntakeBatch:
+    """The batch's events; a 400 when the body is not a JSON array of objects, a 413 when it holds
+    more than ``max_events``."""
+    try:
+        elements = _batch_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, f"send a JSON array of event objects: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    if len(elements) > max_events:
+        raise ApiError(
+            413,
+            f"{len(elements)} events exceed the limit of {max_events} per batch; "
+            "lower the handler's batch size",
+        )
+    batch = IntakeBatch()
+    for index, element in enumerate(elements):
+        raw = bytes(element)
+        if not raw.startswith(b"{"):
+            raise ApiError(
+                400, f"element {index} of the batch is not an event object", field=f"[{index}]"
+            )
+        try:
+            batch.valid.append(decode_event(raw))
+        except ValueError as exc:
+            batch.invalid.append(InvalidEvent(index, raw, str(exc)))
+    return batch
+
+
+def decode_event(raw: bytes) -> ServerEvent:
+    """One event object, or a ValueError (msgspec's ValidationError is one) saying what is wrong."""
+    try:
+        event = _event_decoder.decode(raw)
+    except msgspec.ValidationError:
+        # CVAT sends payload as a string; an object is accepted too. Rare: tried only now.
+        event = _with_object_payload(raw)
+    if not event.scope:
+        raise ValueError("the event has an empty scope - at `$.scope`")
+    event.timestamp = as_utc(event.timestamp)
+    if not EARLIEST_TIMESTAMP <= event.timestamp <= LATEST_TIMESTAMP:
+        raise ValueError(
+            "the timestamp is outside 1900-01-01..2299-12-31, which the events table cannot "
+            "store - at `$.timestamp`"
+        )
+    return event
+
+
+def _with_object_payload(raw: bytes) -> ServerEvent:
+    fields = orjson.loads(raw)
+    payload = fields.get("payload")
+    if not isinstance(payload, dict):
+        # Not the payload's fault: decoding again reports what is.
+        return _event_decoder.decode(raw)
+    fields["payload"] = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
+    return msgspec.convert(fields, ServerEvent, strict=False)

@@ -1,0 +1,194 @@
+"""``cvat.events`` as CVAT reads it: its own export query and the queries of its dashboards.
+
+The rows are made by the processor's own code from the two kinds of Kafka message (a batch of CVAT
+server events from the intake, and ``POST /api/events`` requests), and read through
+clickhouse-connect with ``cvat`` as the default database, as CVAT's ``export.py`` connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
+import orjson
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from eventpipe.contracts import Event, Identity, IngestMessage, IntakeMessage, ServerEvent
+from eventpipe.events_table import COLUMNS
+from eventpipe.settings import Settings
+from stream_processors.clickhouse_sink import ClickHouseSink
+from stream_processors.rows import build_columns
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+NAIVE_T0 = T0.replace(tzinfo=None)
+ALICE = {"user_id": 1, "user_name": "alice", "user_email": "a@example.com"}
+BOB = {"user_id": 2, "user_name": "bob", "user_email": None}
+ACME = {"org_id": 7, "org_slug": "acme"}
+
+
+def server_event(scope: str, minutes: float, payload: str, **fields: Any) -> ServerEvent:
+    return ServerEvent(
+        scope=scope,
+        source="server",
+        timestamp=T0 + timedelta(minutes=minutes),
+        payload=payload,
+        **ACME,
+        **fields,
+    )
+
+
+def working_time(minutes: float, ms: int, who: dict[str, Any], job_id: int) -> ServerEvent:
+    return server_event(
+        "send:working_time",
+        minutes,
+        orjson.dumps({"working_time": ms}).decode(),
+        duration=ms,
+        count=1,
+        job_id=job_id,
+        task_id=5,
+        project_id=2,
+        **who,
+    )
+
+
+SERVER_BATCH = IntakeMessage(
+    received_at=T0 + timedelta(hours=3),
+    events=[
+        working_time(5, 60_000, ALICE, 10),
+        working_time(70, 30_000, ALICE, 10),
+        working_time(75, 120_000, BOB, 11),
+        server_event(
+            "send:exception",
+            80,
+            '{"message":"ValueError: bad frame","stack":"Traceback ..."}',
+            count=1,
+            **BOB,
+        ),
+        server_event(
+            "create:task", 1, '{"request":{"id":"r1"}}', task_id=5, access_token_id=4, **ALICE
+        ),
+    ],
+)
+
+
+def client_request(minutes: float, platform: str, who: dict[str, Any]) -> IngestMessage:
+    """A ``load:cvat`` event as the gateway enriches it, alone in its request."""
+    identity = Identity(**who, **ACME)
+    event = Event(
+        scope="load:cvat",
+        source="client",
+        timestamp=T0 + timedelta(minutes=minutes),
+        payload=orjson.dumps({"platform": {"name": platform, "version": "1"}}).decode(),
+        **who,
+        **ACME,
+    )
+    return IngestMessage(
+        request_id=uuid.uuid4(), received_at=event.timestamp, identity=identity, events=[event]
+    )
+
+
+def insert(client: Client, messages: list[IngestMessage | IntakeMessage]) -> None:
+    asyncio.run(ClickHouseSink(client).insert(build_columns(messages)))
+
+
+@pytest.fixture
+def cvat_reader(events_clickhouse: Client, tmp_path: Path) -> Iterator[Client]:
+    """The table populated by the processor's code, and a client connected as CVAT connects."""
+    insert(
+        events_clickhouse,
+        [SERVER_BATCH, client_request(0, "Chrome", ALICE), client_request(62, "Firefox", BOB)],
+    )
+    reader = clickhouse_connect.get_client(
+        dsn=f"chdb://{tmp_path / 'clickhouse'}", database=Settings().clickhouse_database
+    )
+    yield reader
+    reader.close()
+
+
+def rows(client: Client, sql: str, **parameters: Any) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in client.query(sql, parameters=parameters).result_rows]
+
+
+def test_cvats_export_query_reads_every_column_in_time_order(cvat_reader: Client) -> None:
+    # CVAT's events export, as cvat/apps/events/export.py builds it for an org and a time range.
+    result = cvat_reader.query(
+        "SELECT * FROM events WHERE timestamp >= {from:DateTime64} AND timestamp <= {to:DateTime64}"
+        " AND org_id = {org_id:UInt64} ORDER BY timestamp ASC",
+        parameters={"from": T0, "to": T0 + timedelta(minutes=75), "org_id": 7},
+    )
+    assert result.column_names == COLUMNS
+    columns = result.column_names
+    got = [dict(zip(columns, row, strict=True)) for row in result.result_rows]
+    assert [(r["scope"], r["user_name"]) for r in got] == [
+        ("load:cvat", "alice"),
+        ("create:task", "alice"),
+        ("send:working_time", "alice"),
+        ("load:cvat", "bob"),
+        ("send:working_time", "alice"),
+        ("send:working_time", "bob"),
+    ]
+    assert got[1]["access_token_id"] == 4
+    # clickhouse-connect hands a UTC column's values over without an offset.
+    assert got[1]["timestamp"] == NAIVE_T0 + timedelta(minutes=1)
+    assert got[2]["duration"] == 60_000 and got[2]["source"] == "server"
+
+
+def test_working_time_per_user_job_task_and_project(cvat_reader: Client) -> None:
+    def per(column: str) -> dict[Any, int]:
+        found = rows(
+            cvat_reader,
+            f"SELECT {column}, sum(JSONExtractUInt(payload, 'working_time')) FROM cvat.events"
+            " WHERE JSONHas(payload, 'working_time') AND timestamp >= {from:DateTime64}"
+            f" GROUP BY {column}",
+            **{"from": T0},
+        )
+        return dict(found)
+
+    assert per("user_name") == {"alice": 90_000, "bob": 120_000}
+    assert per("job_id") == {10: 90_000, 11: 120_000}
+    assert per("task_id") == {5: 210_000}
+    assert per("project_id") == {2: 210_000}
+
+
+def test_platforms_active_users_and_exceptions(cvat_reader: Client) -> None:
+    platforms = rows(
+        cvat_reader,
+        "SELECT JSON_VALUE(payload, '$.platform.name') AS platform, count() FROM cvat.events"
+        " WHERE scope = 'load:cvat' GROUP BY platform ORDER BY platform",
+    )
+    assert platforms == [("Chrome", 1), ("Firefox", 1)]
+    assert rows(cvat_reader, "SELECT uniqExact(user_id) FROM cvat.events") == [(2,)]
+    exceptions = rows(
+        cvat_reader,
+        "SELECT user_name, JSONExtractString(payload, 'message') FROM cvat.events"
+        " WHERE scope = 'send:exception'",
+    )
+    assert exceptions == [("bob", "ValueError: bad frame")]
+
+
+def test_events_per_interval(cvat_reader: Client) -> None:
+    hourly = rows(
+        cvat_reader,
+        "SELECT toStartOfInterval(timestamp, INTERVAL 1 HOUR) AS t, count(), uniqExact(user_id)"
+        " FROM cvat.events GROUP BY t ORDER BY t",
+    )
+    assert hourly == [(NAIVE_T0, 3, 1), (NAIVE_T0 + timedelta(hours=1), 4, 2)]
+
+
+def test_a_redelivered_batch_counts_once_with_final(
+    events_clickhouse: Client, cvat_reader: Client
+) -> None:
+    # Kafka may deliver a batch twice; its rows get the same key. Until ClickHouse merges the
+    # parts, only reads with FINAL (or the `final` setting of CVAT's ClickHouse user) hide them.
+    insert(events_clickhouse, [SERVER_BATCH])
+    total = (
+        "SELECT sum(JSONExtractUInt(payload, 'working_time')) FROM cvat.events"
+        " WHERE JSONHas(payload, 'working_time')"
+    )
+    assert cvat_reader.query(total, settings={"final": 1}).result_rows == [(210_000,)]

@@ -1,0 +1,208 @@
+"""The intake for CVAT's server over HTTP, against a real broker: what reaches Kafka, and answers.
+
+CVAT's handler (python-logstash-async's HttpTransport) treats anything but 200 as "keep and send
+again", so every answer here is one the handler acts on.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from prometheus_client import REGISTRY
+
+from eventpipe.contracts import (
+    DEAD_LETTER_DETAIL_HEADER,
+    DEAD_LETTER_REASON_HEADER,
+    intake_message_decoder,
+)
+from eventpipe.embedded_broker import EmbeddedBroker, free_port
+from eventpipe.settings import Settings, SettingsError
+from ingest_gateway.intake import INVALID_EVENT_REASON, check_intake_settings
+from tests.conftest import isolated_settings
+from tests.integration.gateway_support import events_topic_size, topic_records
+from tests.integration.intake_support import running_intake, with_intake_port
+
+T0 = datetime(2026, 3, 2, 9, 0, 0, 123000, tzinfo=UTC)
+
+
+def server_event(**fields: object) -> dict[str, object]:
+    """A server event as CVAT renders it: Unix-seconds timestamp, payload string, extra keys."""
+    return {
+        "scope": "create:task",
+        "timestamp": str(T0.timestamp()),
+        "source": "server",
+        "payload": '{"request":{"id":"7c1f"}}',
+        "obj_name": "task",
+        "obj_id": 11,
+        "task_id": 11,
+        "project_id": 3,
+        "user_id": 5,
+        "user_name": "bob",
+        "user_email": "bob@example.com",
+        "org_id": 2,
+        "org_slug": "acme",
+        "access_token_id": 9,
+        "request_id": "7c1f",
+        "remote_addr": "10.0.0.8",
+        **fields,
+    }
+
+
+def intake_accepted() -> float:
+    return REGISTRY.get_sample_value("eventpipe_intake_events_total", {"outcome": "accepted"}) or 0
+
+
+def intake_dead_lettered() -> float:
+    return (
+        REGISTRY.get_sample_value("eventpipe_intake_events_total", {"outcome": "dead_lettered"})
+        or 0
+    )
+
+
+@pytest.fixture
+def intake_settings(settings: Settings) -> Settings:
+    return with_intake_port(settings)
+
+
+async def test_partly_invalid_batch_stores_the_valid_and_dead_letters_each_invalid(
+    intake_settings: Settings,
+) -> None:
+    valid_iso = server_event(
+        scope="send:exception",
+        timestamp="2026-03-02T09:00:01.500Z",
+        payload={"message": "boom", "stack": "Traceback"},
+        source="client",
+    )
+    batch = [
+        server_event(),
+        {"timestamp": str(T0.timestamp())},  # no scope
+        valid_iso,
+        server_event(timestamp="yesterday"),
+        server_event(job_id="not a number"),
+    ]
+    accepted, dead = intake_accepted(), intake_dead_lettered()
+    with running_intake(intake_settings) as url:
+        answer = httpx.post(url, json=batch)
+
+    assert answer.status_code == 200
+    assert answer.json() == {"accepted": 2, "dead_lettered": 3}
+    assert (intake_accepted() - accepted, intake_dead_lettered() - dead) == (2, 3)
+
+    (record,) = await topic_records(intake_settings, 1)
+    message = intake_message_decoder.decode(record.value or b"")
+    first, second = message.events
+    assert (first.scope, first.timestamp, first.source) == ("create:task", T0, "server")
+    assert (first.task_id, first.user_id, first.org_slug, first.access_token_id) == (
+        11,
+        5,
+        "acme",
+        9,
+    )
+    assert first.payload == '{"request":{"id":"7c1f"}}'
+    # An object payload is stored as canonical JSON (sorted keys).
+    assert second.payload == '{"message":"boom","stack":"Traceback"}'
+    assert second.timestamp == datetime(2026, 3, 2, 9, 0, 1, 500000, tzinfo=UTC)
+
+    dead_letters = await topic_records(
+        intake_settings.with_overrides(events_topic=intake_settings.dead_letter_topic), 3
+    )
+    reasons = sorted(
+        dict(letter.headers)[DEAD_LETTER_DETAIL_HEADER].decode() for letter in dead_letters
+    )
+    assert {dict(letter.headers)[DEAD_LETTER_REASON_HEADER] for letter in dead_letters} == {
+        INVALID_EVENT_REASON.encode()
+    }
+    assert reasons[0].startswith(
+        "event 1 of an intake batch: Object missing required field `scope`"
+    )
+    assert reasons[1].startswith("event 3 of an intake batch:") and "$.timestamp" in reasons[1]
+    assert reasons[2].startswith("event 4 of an intake batch:") and "$.job_id" in reasons[2]
+    # The dead letters hold the events exactly as sent, for fixing and replaying.
+    sent_invalid = [orjson.dumps(batch[index]) for index in (1, 3, 4)]
+    assert sorted(orjson.dumps(orjson.loads(letter.value or b"")) for letter in dead_letters) == (
+        sorted(sent_invalid)
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"not json", "not valid JSON"),
+        (orjson.dumps(server_event()), "send a JSON array of event objects"),
+        (b"[1, 2]", "element 0 of the batch is not an event object"),
+        (b'[{"scope": "a", "timestamp": "1"}, "x"]', "element 1 of the batch"),
+    ],
+)
+async def test_a_body_that_is_not_an_array_of_objects_is_400_and_stores_nothing(
+    intake_settings: Settings, body: bytes, error: str
+) -> None:
+    with running_intake(intake_settings) as url:
+        before = await events_topic_size(intake_settings)
+        answer = httpx.post(url, content=body, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400
+        assert error in answer.json()["error"]
+        assert await events_topic_size(intake_settings) == before
+
+
+async def test_limits_answer_413(tmp_path: Path, broker: EmbeddedBroker) -> None:
+    settings = with_intake_port(
+        isolated_settings(
+            tmp_path, broker, intake_max_events_per_batch=2, intake_max_body_bytes=4096
+        )
+    )
+    with running_intake(settings) as url:
+        too_many = httpx.post(url, json=[server_event()] * 3)
+        too_large = httpx.post(url, json=[server_event(obj_val="x" * 5000)])
+    assert too_many.status_code == 413
+    assert "limit of 2 per batch" in too_many.json()["error"]
+    assert too_large.status_code == 413
+
+
+async def test_basic_auth_when_configured(tmp_path: Path, broker: EmbeddedBroker) -> None:
+    settings = with_intake_port(
+        isolated_settings(tmp_path, broker, intake_username="cvat", intake_password="s3cret")
+    )
+    with running_intake(settings) as url:
+        anonymous = httpx.post(url, json=[server_event()])
+        wrong = httpx.post(url, json=[server_event()], auth=("cvat", "guess"))
+        other_user = httpx.post(url, json=[server_event()], auth=("admin", "s3cret"))
+        garbled = httpx.post(url, json=[server_event()], headers={"Authorization": "Basic %%%"})
+        right = httpx.post(url, json=[server_event()], auth=("cvat", "s3cret"))
+    for refused in (anonymous, wrong, other_user, garbled):
+        assert refused.status_code == 401
+        assert refused.headers["WWW-Authenticate"].startswith("Basic")
+    assert right.status_code == 200
+    assert right.json() == {"accepted": 1, "dead_lettered": 0}
+    assert await events_topic_size(settings) == 1
+
+
+async def test_without_credentials_any_caller_is_taken(intake_settings: Settings) -> None:
+    with running_intake(intake_settings) as url:
+        answer = httpx.post(url, json=[server_event()], auth=("anyone", "anything"))
+    assert answer.status_code == 200
+
+
+def test_credentials_must_come_in_pairs_and_the_port_must_be_its_own() -> None:
+    with pytest.raises(SettingsError, match="INTAKE_USERNAME and EVENTPIPE_INTAKE_PASSWORD"):
+        check_intake_settings(Settings(intake_port=9000, intake_username="cvat"))
+    with pytest.raises(SettingsError, match="public API port"):
+        check_intake_settings(Settings(intake_port=8080, http_port=8080))
+
+
+async def test_503_with_retry_after_while_the_broker_is_away(tmp_path: Path) -> None:
+    settings = with_intake_port(
+        Settings(
+            data_dir=tmp_path,
+            kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
+            produce_timeout_seconds=1.0,
+        )
+    )
+    with running_intake(settings, wait_ready=False) as url:
+        answer = httpx.post(url, json=[server_event()])
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
+    assert "broker" in answer.json()["error"]

@@ -1,0 +1,239 @@
+"""CVAT's own event shipping, end to end: python-logstash-async configured as CVAT's settings
+configure it -> the intake -> Kafka -> ``eventpipe worker`` -> ``cvat.events`` in chDB.
+
+CVAT's Django server cannot run here; its side is the very handler it uses, set up as its
+``LOGGING['handlers']['vector']`` does, and log lines rendered as its ``record_server_event``
+(server events) and its ``POST /api/events`` view (client events) render them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from logstash_async.constants import constants
+from logstash_async.handler import AsynchronousLogstashHandler
+
+from eventpipe.bench.stack import wait_until_committed
+from eventpipe.contracts import intake_message_decoder
+from eventpipe.settings import Settings
+from tests.integration.gateway_support import topic_records
+from tests.integration.intake_support import running_intake, with_intake_port
+from tests.integration.test_processor_worker import query, running_worker
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+SERVER_SCOPES = (
+    "create:task",
+    "update:job",
+    "create:shapes",
+    "export:dataset",
+    "call:function",
+    "send:exception",
+    "send:working_time",
+)
+
+
+def server_event(n: int) -> str:
+    """A server event as CVAT's ``record_server_event`` renders it."""
+    scope = SERVER_SCOPES[n % len(SERVER_SCOPES)]
+    payload: dict[str, object] = {"request": {"id": f"req-{n}"}}
+    if scope == "send:working_time":
+        payload["working_time"] = 1000 + n
+    if scope == "send:exception":
+        payload["message"] = f"ValueError: bad frame {n}"
+    return json.dumps(
+        {
+            "scope": scope,
+            "timestamp": str(moment(n).timestamp()),
+            "source": "server",
+            "payload": json.dumps(payload),
+            "obj_val": f"e{n}",
+            "task_id": 100 + n % 3,
+            "job_id": 200 + n % 5,
+            "project_id": 7,
+            "user_id": 10 + n % 4,
+            "user_name": f"user{n % 4}",
+            "user_email": None,
+            "org_id": 3,
+            "org_slug": "acme",
+            "access_token_id": 55 if n % 2 else None,
+            "count": 1,
+        }
+    )
+
+
+def client_event(n: int) -> str:
+    """A client event as CVAT's ``POST /api/events`` view forwards it (already enriched)."""
+    return json.dumps(
+        {
+            "scope": "zoom:image",
+            "obj_name": None,
+            "obj_id": None,
+            "obj_val": f"e{n}",
+            "source": "client",
+            "timestamp": str(moment(n).timestamp()),
+            "count": None,
+            "duration": 12,
+            "project_id": 7,
+            "task_id": 100,
+            "job_id": 200 + n % 5,
+            "user_id": 10 + n % 4,
+            "user_name": f"user{n % 4}",
+            "user_email": "u@example.com",
+            "org_id": 3,
+            "org_slug": "acme",
+            "payload": '{"zoom":1.5}',
+        }
+    )
+
+
+def moment(n: int) -> datetime:
+    return T0 + timedelta(milliseconds=137 * n)
+
+
+def rendered(n: int) -> str:
+    return client_event(n) if n % 3 == 0 else server_event(n)
+
+
+@pytest.fixture
+def cvat_vector_logger(settings: Settings, tmp_path: Path) -> Iterator[logging.Logger]:
+    """The ``vector`` logger of CVAT's settings, pointing at the intake."""
+    flush_interval = constants.QUEUED_EVENTS_FLUSH_INTERVAL
+    constants.QUEUED_EVENTS_FLUSH_INTERVAL = 2.0  # as CVAT's settings set it
+    handler = AsynchronousLogstashHandler(
+        host="127.0.0.1",
+        port=settings.intake_port,
+        transport="logstash_async.transport.HttpTransport",
+        ssl_enable=False,
+        ssl_verify=False,
+        version=1,
+        message_type="django",
+        database_path=str(tmp_path / "events.db"),
+    )
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger(f"vector-{uuid.uuid4().hex}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        constants.QUEUED_EVENTS_FLUSH_INTERVAL = flush_interval
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return with_intake_port(settings)
+
+
+async def events_in_kafka(settings: Settings) -> int:
+    records = await topic_records(settings, 1_000_000, timeout=0.5)
+    return sum(len(intake_message_decoder.decode(r.value or b"").events) for r in records)
+
+
+async def wait_for_events_in_kafka(settings: Settings, count: int, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (found := await events_in_kafka(settings)) < count:
+        assert asyncio.get_running_loop().time() < deadline, f"{found} of {count} events arrived"
+    assert found == count, f"{found} events reached Kafka, {count} were logged"
+
+
+def flush(logger: logging.Logger) -> None:
+    for handler in logger.handlers:
+        handler.flush()
+
+
+class SendFailures(logging.Handler):
+    """Counts the handler's own reports of a batch it could not deliver (and kept)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "error occurred while sending events" in record.getMessage():
+            self.count += 1
+
+
+@pytest.fixture
+def send_failures() -> Iterator[SendFailures]:
+    failures = SendFailures()
+    # The logger python-logstash-async's worker thread reports to.
+    worker_logger = logging.getLogger("LogProcessingWorker")
+    worker_logger.addHandler(failures)
+    try:
+        yield failures
+    finally:
+        worker_logger.removeHandler(failures)
+
+
+async def wait_for_send_failure(failures: SendFailures, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not failures.count:
+        assert asyncio.get_running_loop().time() < deadline, "the handler never tried to send"
+        await asyncio.sleep(0.05)
+
+
+async def test_every_event_cvat_logs_lands_once_even_across_an_intake_outage(
+    settings: Settings,
+    cvat_vector_logger: logging.Logger,
+    send_failures: SendFailures,
+    tmp_path: Path,
+) -> None:
+    before, during, after = range(0, 60), range(60, 100), range(100, 130)
+    with running_worker(settings, tmp_path / "worker.log") as worker:
+        with running_intake(settings):
+            for n in before:
+                cvat_vector_logger.info(rendered(n))
+            flush(cvat_vector_logger)
+            await wait_for_events_in_kafka(settings, len(before))
+
+        # The intake is down: the handler keeps what it cannot deliver in its SQLite queue.
+        for n in during:
+            cvat_vector_logger.info(rendered(n))
+        flush(cvat_vector_logger)
+        await wait_for_send_failure(send_failures)
+
+        with running_intake(settings):
+            for n in after:
+                cvat_vector_logger.info(rendered(n))
+            flush(cvat_vector_logger)
+            await wait_for_events_in_kafka(settings, 130)
+        await wait_until_committed(settings)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+
+    # As CVAT's export and dashboards read the table: no FINAL, so a copy would show.
+    rows = query(
+        settings,
+        "SELECT obj_val, toUnixTimestamp64Milli(timestamp), source, scope, job_id, task_id,"
+        " user_id, org_id, access_token_id, payload FROM cvat.events",
+    )
+    stored = {row[0]: row[1:] for row in rows}
+    assert len(rows) == len(stored) == 130
+    for n in range(130):
+        sent = json.loads(rendered(n))
+        ms, source, scope, job_id, task_id, user_id, org_id, token, payload = stored[f"e{n}"]
+        assert ms == int(moment(n).timestamp() * 1000)
+        assert (source, scope, job_id, task_id) == (
+            sent["source"],
+            sent["scope"],
+            sent["job_id"],
+            sent["task_id"],
+        )
+        assert (user_id, org_id, token, payload) == (
+            sent["user_id"],
+            sent["org_id"],
+            sent.get("access_token_id"),
+            sent["payload"],
+        )
