@@ -201,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         "stage",
         nargs="?",
         default="all",
-        choices=("all", "ingest", "export", "noisy", "scale", "compare"),
+        choices=("all", "ingest", "intake", "export", "noisy", "scale", "compare"),
         help="what to measure (default: every stage, with a JSON report and a chart), or compare:"
         " whether two reports of every stage agree on their ratios",
     )
@@ -218,7 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=15.0,
         help="compare: how far apart, in percent of the smaller, two ratios may be (default 15)",
     )
-    bench.add_argument("--events", type=int, default=200_000, help="ingest, scale: events to send")
+    bench.add_argument(
+        "--events", type=int, default=200_000, help="ingest, intake, scale: events to send"
+    )
     bench.add_argument("--rows", type=int, default=1_000_000, help="export: rows to export")
     bench.add_argument("--concurrency", type=int, default=32, help="concurrent connections")
     bench.add_argument("--batch", type=int, default=100, help="events per request")

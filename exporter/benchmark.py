@@ -16,11 +16,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from eventpipe.contracts import ExportFilter, ExportRequest
 from eventpipe.events_table import CVAT_COLUMNS, TABLE
+from eventpipe.settings import Settings
 from exporter.export_job import JobOptions, run_export
 from exporter.status import ExportState
 from exporter.stores import FilesystemStore
@@ -35,7 +35,7 @@ INSERT INTO {TABLE} SELECT
     if(number % 7 = 0, '=HYPERLINK("x")', 'value'), 'client',
     {{t0:DateTime64(3, 'UTC')}} + toIntervalMillisecond(number * 37), 1, 10,
     number % 10, number % 100, number % 1000, number % 50, 'user', 'user@example.com',
-    if(number % 2 = 0, NULL, number % 5), 'org', '{{"working_time": 1200, "note": "text"}}',
+    if(number % 2 = 0, NULL, number % 5), 'org', '{{"working_time": 1200, "note": "text"}}', NULL,
     generateUUIDv4(), 0, now64(3)
 FROM numbers({{start:UInt64}}, {{count:UInt64}})
 """
@@ -82,9 +82,12 @@ def run_export_benchmark(
 
     Must run in a process that has no other chDB path open.
     """
+    from stream_processors.migrations import apply_migrations, clickhouse_client
+
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        client = clickhouse_connect.get_client(dsn=f"chdb://{Path(tmp, 'clickhouse')}")
+        client = clickhouse_client(Settings(clickhouse_dsn=f"chdb://{Path(tmp, 'clickhouse')}"))
         try:
+            apply_migrations(client)
             _fill(client, rows)
             store = FilesystemStore(Path(tmp, "exports"))
             # Palindromic order, so that the two shorter contenders' mean times centre on the
@@ -112,9 +115,6 @@ def run_export_benchmark(
 
 
 def _fill(client: Client, rows: int) -> None:
-    from stream_processors.migrations import apply_migrations
-
-    apply_migrations(client)
     for start in range(0, rows, INSERT_BATCH):
         count = min(INSERT_BATCH, rows - start)
         client.command(_INSERT_SQL, parameters={"t0": T0, "start": start, "count": count})

@@ -39,6 +39,13 @@ def run_bench(args: argparse.Namespace) -> int:
         )
         report = run_ingest_bench(settings, options)
         describe = format_ingest_report
+    elif args.stage == "intake":
+        from eventpipe.bench.intake import format_intake_report, run_intake_bench
+
+        report = run_intake_bench(
+            settings, events=args.events, batch=args.batch, concurrency=args.concurrency
+        )
+        describe = format_intake_report
     elif args.stage == "export":
         from eventpipe.bench.export import format_export_report
         from exporter.benchmark import run_export_benchmark

@@ -23,7 +23,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import clickhouse_connect
 import msgspec
 from aiokafka import AIOKafkaProducer
 
@@ -46,7 +45,7 @@ from eventpipe.events_table import COLUMNS, TABLE
 from eventpipe.kafka_compression import producer_compression
 from eventpipe.settings import Settings
 from ingest_gateway.producer import PRODUCER_BATCH_BYTES
-from stream_processors.migrations import apply_migrations
+from stream_processors.migrations import apply_migrations, clickhouse_client
 from stream_processors.rows import Columns, build_columns, row_count
 
 TENANTS = 8
@@ -130,7 +129,7 @@ async def produce_all(
     await asyncio.gather(*futures)
 
 
-async def _raw_produce_rates(
+async def raw_produce_rates(
     settings: Settings, messages: list[tuple[bytes, bytes]], events: int
 ) -> list[float]:
     """The rates of ``BASELINE_RUNS_EACH_SIDE`` runs, each into a topic of its own, and each
@@ -175,7 +174,9 @@ def _raw_insert_rates(data_dir: Path, batches: list[Columns]) -> list[float]:
     each time, 5-8%.
     """
     rows = sum(map(row_count, batches))
-    client = clickhouse_connect.get_client(dsn=f"chdb://{(data_dir / 'raw-insert').resolve()}")
+    client = clickhouse_client(
+        Settings(clickhouse_dsn=f"chdb://{(data_dir / 'raw-insert').resolve()}")
+    )
     apply_migrations(client)
     rates = []
     try:
@@ -202,7 +203,7 @@ def _measure_baselines(
 ) -> Baselines:
     progress("measuring raw baselines on the same data ...")
     return Baselines(
-        produce=asyncio.run(_raw_produce_rates(settings, messages, events)),
+        produce=asyncio.run(raw_produce_rates(settings, messages, events)),
         insert=_raw_insert_rates(scratch, batches),
     )
 

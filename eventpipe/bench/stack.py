@@ -203,7 +203,9 @@ class LocalPipeline:
         admits one process per data path."""
         self.worker.terminate()
         self.worker.wait(30)
-        client = clickhouse_connect.get_client(dsn=self.settings.resolved_clickhouse_dsn)
+        client = clickhouse_connect.get_client(
+            dsn=self.settings.resolved_clickhouse_dsn, database=self.settings.clickhouse_database
+        )
         try:
             yield client
         finally:

@@ -47,3 +47,34 @@ def test_ingest_bench_reports_every_event_stored_as_json_on_stdout(tmp_path: Pat
     assert report["ratio_end_to_end_to_raw_insert"] > 0
     # A share of the machine's CPU time while the pipeline was measured.
     assert 0 <= report["host_steal_percent"] <= 100
+
+
+def test_intake_bench_reports_the_intake_against_raw_produce(tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [
+            str(EVENTPIPE),
+            "bench",
+            "intake",
+            "--events",
+            "1000",
+            "--batch",
+            "50",
+            "--concurrency",
+            "4",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--json",
+        ],
+        capture_output=True,
+        timeout=600,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr.decode()[-3000:]
+    assert b"posting 20 batches with 4 connections" in finished.stderr
+    report = orjson.loads(finished.stdout)
+    assert report["statuses"] == {"200": 20}
+    assert report["events_accepted"] == report["events_posted"] == 1000
+    assert report["ratio_intake_to_raw_produce"] == pytest.approx(
+        report["intake_events_per_s"] / report["raw_produce_events_per_s"], abs=0.001
+    )
+    assert report["latency_p50_ms"] <= report["latency_p99_ms"]
