@@ -1,4 +1,4 @@
--- The event log up to 0002, in the DSN's database ({home}). The text of an applied migration
+-- The event log up to 0004, in the DSN's database ({home}). The text of an applied migration
 -- may change only where its effect does not: {home} names the database it always ran in.
 -- The event log. ReplacingMergeTree keyed by (timestamp, request_id, event_seq): a message Kafka
 -- redelivers produces rows with the same key, which merges collapse and FINAL reads hide.

@@ -46,7 +46,7 @@ def test_migrate_moves_an_existing_installations_events_into_cvat_events(
     data_dir = unpacked_data_dir(tmp_path / "data")
 
     assert main(["migrate", "--data-dir", str(data_dir)]) == 0
-    assert "0002_create_cvat_events, 0003_move_events, 0004_drop_old_events" in (
+    assert "0002_create_cvat_events, 0003_add_access_token_id, 0004_move_events," in (
         capsys.readouterr().out
     )
 

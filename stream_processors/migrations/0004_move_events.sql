@@ -1,6 +1,6 @@
 -- Copy the events of an installation made before 0002 into the new table (a fresh one has none).
 -- Run twice (interrupted before its record), it copies every row again with the same key, which
--- the table collapses. 0004 drops the old table only once this is recorded.
+-- the table collapses. 0005 drops the old table only once this is recorded.
 INSERT INTO {database}.events
 (
     scope, obj_name, obj_id, obj_val, source, timestamp, count, duration, project_id, task_id,

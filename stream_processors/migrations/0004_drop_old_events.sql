@@ -1,2 +1,0 @@
--- The old table's rows are in {database}.events since 0003.
-DROP TABLE IF EXISTS {home}.events
