@@ -12,11 +12,12 @@ from tests.e2e.dev_stack_support import DevStack
 
 
 @pytest.fixture
-def start_stack(tmp_path: Path) -> Iterator[Callable[[], DevStack]]:
+def start_stack(tmp_path: Path) -> Iterator[Callable[..., DevStack]]:
+    """Start ``eventpipe dev`` (with these extra arguments); every stack is killed at the end."""
     started: list[DevStack] = []
 
-    def start() -> DevStack:
-        stack = DevStack(tmp_path / f"stack{len(started)}", free_port())
+    def start(*args: str) -> DevStack:
+        stack = DevStack(tmp_path / f"stack{len(started)}", free_port(), *args)
         started.append(stack)
         return stack
 

@@ -81,7 +81,7 @@ def ready_status(url: str) -> int | None:
 class DevStack:
     """One ``eventpipe dev`` process, its output collected in a file."""
 
-    def __init__(self, workdir: Path, port: int) -> None:
+    def __init__(self, workdir: Path, port: int, *args: str) -> None:
         workdir.mkdir(parents=True)
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -92,7 +92,7 @@ class DevStack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(
-                [EVENTPIPE, "dev", "--port", str(port), "--data-dir", str(self.data_dir)],
+                [EVENTPIPE, "dev", "--port", str(port), "--data-dir", str(self.data_dir), *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=env,
