@@ -6,6 +6,7 @@ The thread keeps the intake out of the way of the gateway's worker processes (uv
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -41,7 +42,13 @@ def intake_running(settings: Settings) -> Iterator[None]:
             access_log=settings.log_level.upper() == "DEBUG",
         )
     )
-    thread = threading.Thread(target=server.run, name="intake", daemon=True)
+
+    def serve() -> None:
+        # uvicorn exits when it cannot listen, after logging why; the caller reports it.
+        with contextlib.suppress(SystemExit):
+            server.run()
+
+    thread = threading.Thread(target=serve, name="intake", daemon=True)
     thread.start()
     try:
         _wait_started(server, thread, settings)

@@ -6,6 +6,8 @@ again", so every answer here is one the handler acts on.
 
 from __future__ import annotations
 
+import re
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,8 +22,10 @@ from eventpipe.contracts import (
     intake_message_decoder,
 )
 from eventpipe.embedded_broker import EmbeddedBroker, free_port
+from eventpipe.errors import CommandError
 from eventpipe.settings import Settings, SettingsError
 from ingest_gateway.intake import INVALID_EVENT_REASON, check_intake_settings
+from ingest_gateway.intake_server import intake_running
 from tests.conftest import isolated_settings
 from tests.integration.gateway_support import events_topic_size, topic_records
 from tests.integration.intake_support import running_intake, with_intake_port
@@ -206,3 +210,17 @@ async def test_503_with_retry_after_while_the_broker_is_away(tmp_path: Path) -> 
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"
     assert "broker" in answer.json()["error"]
+
+
+def test_an_intake_port_in_use_stops_the_gateway_with_a_clear_error(
+    intake_settings: Settings,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind((intake_settings.intake_host, intake_settings.intake_port))
+        taken.listen()
+        where = f"{intake_settings.intake_host}:{intake_settings.intake_port}"
+        with (
+            pytest.raises(CommandError, match=re.escape(f"the intake could not listen on {where}")),
+            intake_running(intake_settings),
+        ):
+            pass

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from eventpipe.contracts import Event, Identity, IngestMessage, ingest_message_decoder
+from eventpipe.contracts import (
+    Event,
+    Identity,
+    IngestMessage,
+    IntakeMessage,
+    ServerEvent,
+    ingest_message_decoder,
+    intake_message_decoder,
+    intake_message_encoder,
+    is_intake_message,
+)
 from eventpipe.contracts import ingest_message_encoder as encoder
 from eventpipe.events_table import COLUMNS, CVAT_COLUMNS
+from stream_processors.decoding import decode_ingest_message
 from stream_processors.rows import build_columns, row_count
 
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
@@ -92,3 +104,46 @@ def test_empty_batch_has_every_column() -> None:
     columns = build_columns([])
     assert len(columns) == len(COLUMNS)
     assert row_count(columns) == 0
+
+
+def server_event(scope: str, offset_s: float, **fields: Any) -> ServerEvent:
+    return ServerEvent(
+        scope=scope,
+        timestamp=T0 + timedelta(seconds=offset_s),
+        source="server",
+        payload='{"request":{"id":"r1"}}',
+        **fields,
+    )
+
+
+def test_intake_events_are_stored_as_sent_and_keyed_by_content() -> None:
+    created = server_event("create:task", 0, task_id=4, user_id=9, access_token_id=2)
+    exported = server_event("export:dataset", 1, task_id=4, user_id=9)
+    # CVAT's handler resends a whole batch when any part of it failed: the same event again.
+    first = IntakeMessage(received_at=T0 + timedelta(seconds=60), events=[created, exported])
+    resent = IntakeMessage(received_at=T0 + timedelta(seconds=90), events=[created])
+    rows = as_rows(build_columns([message(0), first, resent]))
+
+    client, stored_created, stored_exported, again = rows
+    assert client["access_token_id"] is None
+    assert [(r["scope"], r["source"], r["timestamp"]) for r in rows[1:3]] == [
+        ("create:task", "server", T0_MS),
+        ("export:dataset", "server", T0_MS + 1000),
+    ]
+    # No working time is derived from them, and nothing is stamped on them.
+    assert len(rows) == 4
+    assert (stored_created["task_id"], stored_created["user_id"]) == (4, 9)
+    assert (stored_created["access_token_id"], stored_created["org_id"]) == (2, None)
+    assert stored_created["received_at"] == T0_MS + 60_000
+    # One key for the copy, so the table keeps one row; another for another event.
+    assert (again["request_id"], again["event_seq"]) == (stored_created["request_id"], 0)
+    assert stored_exported["request_id"] != stored_created["request_id"]
+
+
+def test_intake_messages_are_told_from_ingest_messages_by_their_first_bytes() -> None:
+    intake = intake_message_encoder.encode(
+        IntakeMessage(received_at=T0, events=[server_event("create:task", 0)])
+    )
+    assert is_intake_message(intake)
+    assert not is_intake_message(encoder.encode(message(0)))
+    assert decode_ingest_message(intake) == intake_message_decoder.decode(intake)
