@@ -122,7 +122,6 @@ def _authenticate(request: Request, settings: Settings) -> None:
 
 
 def create_intake_app(settings: Settings) -> Starlette:
-    check_intake_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

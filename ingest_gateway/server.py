@@ -29,7 +29,7 @@ def serve(settings: Settings, workers: int = 1) -> int:
     # Several processes answer on one port, so a scrape of /metrics must see all of them.
     with (
         metrics.shared_by_child_processes() if workers > 1 else contextlib.nullcontext(),
-        intake_running(settings),
+        intake_running(settings, own_process=workers > 1),
     ):
         uvicorn.run(
             "ingest_gateway.server:app_from_env",

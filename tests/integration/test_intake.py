@@ -16,6 +16,7 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 
+from eventpipe.bench.stack import start_eventpipe, stop_processes, wait_ready
 from eventpipe.contracts import (
     DEAD_LETTER_DETAIL_HEADER,
     DEAD_LETTER_REASON_HEADER,
@@ -28,7 +29,8 @@ from ingest_gateway.intake import INVALID_EVENT_REASON, check_intake_settings
 from ingest_gateway.intake_server import intake_running
 from tests.conftest import isolated_settings
 from tests.integration.gateway_support import events_topic_size, topic_records
-from tests.integration.intake_support import running_intake, with_intake_port
+from tests.integration.intake_support import intake_url, running_intake, with_intake_port
+from tests.integration.metrics_support import scrape, value
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, 123000, tzinfo=UTC)
 
@@ -224,3 +226,23 @@ def test_an_intake_port_in_use_stops_the_gateway_with_a_clear_error(
             intake_running(intake_settings),
         ):
             pass
+
+
+async def test_with_several_gateway_processes_their_metrics_count_the_intakes_events(
+    intake_settings: Settings, tmp_path: Path
+) -> None:
+    settings = intake_settings.with_overrides(http_port=free_port())
+    with (tmp_path / "gateway.log").open("wb") as log:
+        gateway = start_eventpipe(["gateway", "--workers", "2"], settings, log)
+        try:
+            wait_ready(f"http://127.0.0.1:{settings.http_port}", 60, [gateway])
+            wait_ready(intake_url(settings).rstrip("/"), 60, [gateway])
+            answer = httpx.post(intake_url(settings), json=[server_event(), server_event()])
+            assert answer.status_code == 200
+            # Any of the two processes answers the scrape; each sums every process's files.
+            for _ in range(4):
+                samples = scrape(f"http://127.0.0.1:{settings.http_port}/metrics")
+                assert value(samples, "eventpipe_intake_events_total", outcome="accepted") == 2
+        finally:
+            stop_processes([gateway])
+    assert gateway.returncode == 0, (tmp_path / "gateway.log").read_text()
