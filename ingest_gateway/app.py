@@ -8,6 +8,7 @@ modules (:func:`ingest_gateway.auth.authenticate`, :func:`ingest_gateway.org_con
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -47,6 +48,9 @@ def routes() -> list[BaseRoute]:
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, float]]:
+        # A PostgreSQL schema older than this code stops the start with a message naming
+        # `eventpipe migrate`, instead of failing requests one by one.
+        await asyncio.to_thread(identity.check_schema)
         export_store = ExportStoreHandle(settings)
         app.state.export_store = export_store
         export_store.start()
@@ -59,6 +63,7 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await producer.stop()
             await export_store.stop()
+            identity.close()
             metrics.process_exiting()
 
     served = routes()
@@ -69,7 +74,7 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    identity = IdentityStore(settings.data_dir)
+    identity = IdentityStore.from_settings(settings)
     app.state.settings = settings
     app.state.authenticator = Authenticator.from_settings(identity, settings)
     app.state.org_resolver = OrgResolver(identity, settings.auth_cache_seconds)
