@@ -30,6 +30,9 @@ from ingest_gateway.metrics import get_metrics
 from ingest_gateway.org_context import OrgResolver
 from ingest_gateway.producer import EventProducer
 from ingest_gateway.rate_limit import TenantRateLimiter
+from ingest_gateway.redis_login_throttle import RedisLoginThrottle
+from ingest_gateway.redis_rate_limit import RedisTenantRateLimiter
+from ingest_gateway.redis_state import SharedState
 from ingest_gateway.request_body import PayloadLimits
 from ingest_gateway.request_context import RequestContext
 
@@ -63,6 +66,8 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await producer.stop()
             await export_store.stop()
+            if shared is not None:
+                await shared.close()
             identity.close()
             metrics.process_exiting()
 
@@ -76,8 +81,17 @@ def create_app(settings: Settings) -> Starlette:
     )
     identity = IdentityStore.from_settings(settings)
     app.state.settings = settings
-    app.state.authenticator = Authenticator.from_settings(identity, settings)
+    # Limits in Redis when configured: exact across replicas (README "Production topology").
+    shared = SharedState.from_settings(settings)
+    if shared is None:
+        app.state.authenticator = Authenticator.from_settings(identity, settings)
+        app.state.tenant_limiter = TenantRateLimiter.from_settings(settings)
+    else:
+        throttle = RedisLoginThrottle(
+            shared, settings.login_failure_limit, settings.login_backoff_seconds
+        )
+        app.state.authenticator = Authenticator.from_settings(identity, settings, throttle)
+        app.state.tenant_limiter = RedisTenantRateLimiter.from_settings(settings, shared)
     app.state.org_resolver = OrgResolver(identity, settings.auth_cache_seconds)
-    app.state.tenant_limiter = TenantRateLimiter.from_settings(settings)
     app.state.payload_limits = PayloadLimits.from_settings(settings)
     return app

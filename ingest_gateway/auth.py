@@ -32,7 +32,7 @@ from eventpipe.identity import IdentityStore, User
 from eventpipe.settings import Settings
 from ingest_gateway.errors import ApiError
 from ingest_gateway.jwt_tokens import InvalidJwtError, JwtVerifier, looks_like_jwt
-from ingest_gateway.login_throttle import LoginThrottle
+from ingest_gateway.login_throttle import LoginThrottle, Throttle
 from ingest_gateway.ttl_cache import TtlCache
 
 CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="eventpipe"'}
@@ -59,23 +59,26 @@ class Authenticator:
         cache_seconds: float,
         *,
         token_cache_seconds: float = 5.0,
-        throttle: LoginThrottle | None = None,
+        throttle: Throttle | None = None,
         jwt_verifier: JwtVerifier | None = None,
     ) -> None:
         self._store = store
         self._jwt = jwt_verifier
         self._token_cache_seconds = token_cache_seconds
-        self._throttle = throttle or LoginThrottle(free_failures=0, backoff_seconds=0)
+        self._throttle: Throttle = throttle or LoginThrottle(free_failures=0, backoff_seconds=0)
         self._verified: TtlCache[bytes, User] = TtlCache(cache_seconds)
         self._pending: dict[bytes, asyncio.Future[User | None]] = {}
 
     @classmethod
-    def from_settings(cls, store: IdentityStore, settings: Settings) -> Authenticator:
+    def from_settings(
+        cls, store: IdentityStore, settings: Settings, throttle: Throttle | None = None
+    ) -> Authenticator:
         return cls(
             store,
             settings.auth_cache_seconds,
             token_cache_seconds=settings.token_cache_seconds,
-            throttle=LoginThrottle(settings.login_failure_limit, settings.login_backoff_seconds),
+            throttle=throttle
+            or LoginThrottle(settings.login_failure_limit, settings.login_backoff_seconds),
             jwt_verifier=JwtVerifier.from_settings(settings),
         )
 
@@ -96,12 +99,12 @@ class Authenticator:
                 return self._accept_jwt(self._jwt, cache_key, credentials)
             credential = self._credential_for(scheme, credentials)
             throttle_key = (client, credential.login)
-            self._throttle.check(throttle_key)
+            await self._throttle.check(throttle_key)
             user = await self._lookup_once(cache_key, credential.lookup)
             if user is None:
-                self._throttle.failed(throttle_key)
+                await self._throttle.failed(throttle_key)
                 raise unauthorized("invalid credentials")
-            self._throttle.succeeded(throttle_key)
+            await self._throttle.succeeded(throttle_key)
             self._verified.put(cache_key, user, credential.cache_seconds)
         return user
 

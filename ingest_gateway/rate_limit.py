@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Hashable
+from typing import Protocol
 
 from starlette.requests import Request
 
@@ -67,8 +68,11 @@ class TenantRateLimiter:
                 headers={"Retry-After": str(seconds)},
             )
 
-    def take(self, tenant: Hashable, events: int) -> None:
-        """Take a decoded request's events from the tenant's bucket (it may go negative)."""
+    async def take(self, tenant: Hashable, events: int) -> None:
+        """Take a decoded request's events from the tenant's bucket (it may go negative).
+
+        Asynchronous for the shared limiter (:mod:`ingest_gateway.redis_rate_limit`), whose
+        bucket lives in Redis; this one never waits."""
         self._refill(tenant)
         self._buckets[tenant][0] -= events
 
@@ -93,6 +97,14 @@ class TenantRateLimiter:
         }
 
 
-def tenant_limiter_of(request: Request) -> TenantRateLimiter | None:
-    limiter: TenantRateLimiter | None = request.app.state.tenant_limiter
+class TenantLimiter(Protocol):
+    """What the events endpoint needs of a limiter, in process memory or in Redis."""
+
+    def admit(self, tenant: bytes) -> None: ...
+
+    async def take(self, tenant: bytes, events: int) -> None: ...
+
+
+def tenant_limiter_of(request: Request) -> TenantLimiter | None:
+    limiter: TenantLimiter | None = request.app.state.tenant_limiter
     return limiter
