@@ -129,6 +129,16 @@ class Settings:
     rate_limit_redis_failure: str = "open"
     # How long one Redis round trip may take before it counts as an outage.
     rate_limit_redis_timeout_seconds: float = 0.5
+    # CVAT as the identity provider (https://cvat.example.com): callers' CVAT credentials are
+    # checked by CVAT itself (README "Production topology"). Empty: the local store.
+    cvat_url: str = ""
+    # How long CVAT's answer for one credential is reused: a revoked CVAT token or a removed
+    # membership works at most this long more.
+    cvat_cache_seconds: float = 10.0
+    # Credentials (and org contexts) remembered at once per gateway process.
+    cvat_cache_entries: int = 10_000
+    # Longest wait for CVAT per request (all its calls together); then 503 with Retry-After.
+    cvat_timeout_seconds: float = 3.0
 
     # Variables that hold secrets are never printed (see :meth:`redacted`).
     SECRET_FIELDS: frozenset[str] = field(

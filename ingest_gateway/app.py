@@ -21,11 +21,13 @@ from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from ingest_gateway import health, openapi
 from ingest_gateway.auth import Authenticator
+from ingest_gateway.cvat_identity import CvatIdentityProvider
 from ingest_gateway.errors import EXCEPTION_HANDLERS
 from ingest_gateway.events import post_events
 from ingest_gateway.export_store import ExportStoreHandle
 from ingest_gateway.exports import get_events
 from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
+from ingest_gateway.login_throttle import Throttle
 from ingest_gateway.metrics import get_metrics
 from ingest_gateway.org_context import OrgResolver
 from ingest_gateway.producer import EventProducer
@@ -68,6 +70,8 @@ def create_app(settings: Settings) -> Starlette:
             await export_store.stop()
             if shared is not None:
                 await shared.close()
+            if cvat is not None:
+                await cvat.close()
             identity.close()
             metrics.process_exiting()
 
@@ -81,17 +85,20 @@ def create_app(settings: Settings) -> Starlette:
     )
     identity = IdentityStore.from_settings(settings)
     app.state.settings = settings
-    # Limits in Redis when configured: exact across replicas (README "Production topology").
+    # JWTs first, then CVAT when configured, else the store (README "Production topology").
+    cvat = CvatIdentityProvider.from_settings(settings)
+    app.state.cvat = cvat
+    # Limits in Redis when configured: exact across replicas.
     shared = SharedState.from_settings(settings)
     if shared is None:
-        app.state.authenticator = Authenticator.from_settings(identity, settings)
+        throttle: Throttle | None = None
         app.state.tenant_limiter = TenantRateLimiter.from_settings(settings)
     else:
         throttle = RedisLoginThrottle(
             shared, settings.login_failure_limit, settings.login_backoff_seconds
         )
-        app.state.authenticator = Authenticator.from_settings(identity, settings, throttle)
         app.state.tenant_limiter = RedisTenantRateLimiter.from_settings(settings, shared)
+    app.state.authenticator = Authenticator.from_settings(identity, settings, throttle, cvat)
     app.state.org_resolver = OrgResolver(identity, settings.auth_cache_seconds)
     app.state.payload_limits = PayloadLimits.from_settings(settings)
     return app
