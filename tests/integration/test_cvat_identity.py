@@ -48,6 +48,8 @@ class Cvat:
         self.olga, self.mary = add("olga", ["user"]), add("mary", ["user"])
         self.sue, self.will = add("sue", ["user"]), add("will", ["worker"])
         self.ivan = add("ivan", ["user"])
+        # A Django superuser outside CVAT's groups (created with `createsuperuser`).
+        self.sam = add("sam", [], is_superuser=True)
         for user in self.server.users:
             user.tokens.add(f"token-{user.username}-{secrets.token_hex(8)}")
         self.acme: CvatOrg = self.server.add_org("acme", self.olga)
@@ -167,6 +169,7 @@ def test_each_privilege_decides_what_a_caller_may_export(
     other = cvat.olga.id
     # In the sandbox an admin may export anyone's events; a user or worker only their own.
     assert export(gateway, token(cvat.root), user_id=other) == 202
+    assert export(gateway, token(cvat.sam), user_id=other) == 202
     assert export(gateway, token(cvat.alice), user_id=other) == 403
     assert export(gateway, token(cvat.wendy), user_id=other) == 403
     assert export(gateway, token(cvat.wendy), user_id=cvat.wendy.id) == 202
