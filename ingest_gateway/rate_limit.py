@@ -59,14 +59,7 @@ class TenantRateLimiter:
         """A 429 :class:`ApiError` with ``Retry-After`` while the tenant's bucket is empty."""
         left = self._refill(tenant)
         if left <= 0:
-            seconds = max(math.ceil(-left / self._rate), 1)
-            raise ApiError(
-                429,
-                f"this tenant's event rate limit ({self._rate:g} events/s per gateway process) is "
-                f"exhausted; retry in {seconds} s",
-                field="events",
-                headers={"Retry-After": str(seconds)},
-            )
+            raise rate_exhausted(f"{self._rate:g} events/s per gateway process", -left / self._rate)
 
     async def take(self, tenant: Hashable, events: int) -> None:
         """Take a decoded request's events from the tenant's bucket (it may go negative).
@@ -95,6 +88,17 @@ class TenantRateLimiter:
             for tenant, bucket in self._buckets.items()
             if bucket[0] + (now - bucket[1]) * self._rate < self._burst
         }
+
+
+def rate_exhausted(limit: str, wait_seconds: float) -> ApiError:
+    """The 429 of a tenant over ``limit``, to retry after ``wait_seconds`` (at least 1 s)."""
+    seconds = max(math.ceil(wait_seconds), 1)
+    return ApiError(
+        429,
+        f"this tenant's event rate limit ({limit}) is exhausted; retry in {seconds} s",
+        field="events",
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 class TenantLimiter(Protocol):

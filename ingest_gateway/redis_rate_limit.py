@@ -20,6 +20,7 @@ from typing import Final
 
 from eventpipe.settings import Settings
 from ingest_gateway.errors import ApiError
+from ingest_gateway.rate_limit import rate_exhausted
 from ingest_gateway.redis_state import KEY_PREFIX, SharedState
 from ingest_gateway.ttl_cache import TtlCache
 
@@ -93,11 +94,4 @@ class RedisTenantRateLimiter:
             raise self._exhausted(wait)
 
     def _exhausted(self, wait: float) -> ApiError:
-        seconds = max(math.ceil(wait), 1)
-        return ApiError(
-            429,
-            f"this tenant's event rate limit ({self._rate:g} events/s) is exhausted; "
-            f"retry in {seconds} s",
-            field="events",
-            headers={"Retry-After": str(seconds)},
-        )
+        return rate_exhausted(f"{self._rate:g} events/s", wait)
