@@ -25,7 +25,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from tests.integration.gateway_support import serving
@@ -71,7 +71,11 @@ class FakeCvat:
     # Requests answered, by path; and a delay before each answer, to play a slow CVAT.
     calls: Counter[str] = field(default_factory=Counter)
     delay_seconds: float = 0.0
+    # Every request answered with this status and detail (CVAT failing, or a proxy refusing).
     failing_status: int | None = None
+    failing_detail: str = "Server Error"
+    # Every request answered 200 with a page that is not CVAT's JSON (a misrouted proxy).
+    answers_html: bool = False
     url: str = ""
 
     def add_user(self, username: str, groups: list[str], **extra: Any) -> CvatUser:
@@ -112,12 +116,14 @@ class FakeCvat:
 
     # --- endpoints --------------------------------------------------------------------------
 
-    async def _answer(self, request: Request) -> tuple[CvatUser | None, JSONResponse | None]:
+    async def _answer(self, request: Request) -> tuple[CvatUser | None, Response | None]:
         self.calls[request.url.path] += 1
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         if self.failing_status is not None:
-            return None, JSONResponse({"detail": "Server Error"}, self.failing_status)
+            return None, JSONResponse({"detail": self.failing_detail}, self.failing_status)
+        if self.answers_html:
+            return None, HTMLResponse("<html><body>Sign in</body></html>")
         user = self._caller(request)
         if user is None:
             detail = (
@@ -128,14 +134,14 @@ class FakeCvat:
             return None, JSONResponse({"detail": detail}, 401)
         return user, None
 
-    async def users_self(self, request: Request) -> JSONResponse:
+    async def users_self(self, request: Request) -> Response:
         user, refusal = await self._answer(request)
         if refusal is not None:
             return refusal
         assert user is not None
         return JSONResponse(self._user_body(user))
 
-    async def list_organizations(self, request: Request) -> JSONResponse:
+    async def list_organizations(self, request: Request) -> Response:
         user, refusal = await self._answer(request)
         if refusal is not None:
             return refusal
@@ -144,7 +150,7 @@ class FakeCvat:
         found = [o for o in self._visible_orgs(user) if slug is None or o.slug == slug]
         return JSONResponse(_page([self._org_body(o) for o in found]))
 
-    async def retrieve_organization(self, request: Request) -> JSONResponse:
+    async def retrieve_organization(self, request: Request) -> Response:
         user, refusal = await self._answer(request)
         if refusal is not None:
             return refusal
@@ -159,7 +165,7 @@ class FakeCvat:
             )
         return JSONResponse(self._org_body(org))
 
-    async def list_memberships(self, request: Request) -> JSONResponse:
+    async def list_memberships(self, request: Request) -> Response:
         user, refusal = await self._answer(request)
         if refusal is not None:
             return refusal

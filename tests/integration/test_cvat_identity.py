@@ -276,3 +276,29 @@ def test_a_revoked_cvat_token_is_refused_once_the_cache_time_is_over(
             assert time.monotonic() - revoked_at < 5, "the revoked token kept working"
         assert time.monotonic() - revoked_at < 2
         assert cvat.server.calls["/api/users/self"] >= 2
+
+
+def test_cvat_refusing_with_403_or_answering_nonsense_is_passed_on_as_such(
+    settings: Settings, cvat: Cvat
+) -> None:
+    with gateway_on(settings, cvat.server.url) as gateway:
+        cvat.server.failing_status = 403
+        cvat.server.failing_detail = "You do not have permission to perform this action."
+        refused = post(gateway, token(cvat.alice))
+        cvat.server.failing_status = None
+        cvat.server.answers_html = True
+        nonsense = post(gateway, token(cvat.alice))
+    assert refused.status_code == 403
+    assert "You do not have permission" in refused.json()["error"]
+    assert nonsense.status_code == 502
+    assert "unexpected shape" in nonsense.json()["error"]
+
+
+def test_failed_cvat_logins_are_throttled_before_cvat_is_asked(
+    settings: Settings, cvat: Cvat
+) -> None:
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"alice:guess").decode()}
+    with gateway_on(settings, cvat.server.url, login_failure_limit=2) as gateway:
+        statuses = [post(gateway, wrong).status_code for _ in range(4)]
+    assert statuses == [401, 401, 429, 429]
+    assert cvat.server.calls["/api/users/self"] == 2

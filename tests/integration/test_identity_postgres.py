@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -156,3 +157,17 @@ def test_the_gateway_reads_postgresql_and_answers_503_when_it_goes_away(
         assert answer.status_code == 503
         assert answer.headers["Retry-After"].isdigit()
         assert "cannot be reached" in answer.json()["error"]
+
+
+def test_concurrent_migrations_wait_for_each_other(postgres_dsn: str) -> None:
+    """Gateway pods start together, each running `eventpipe migrate` in its init container."""
+    settings = Settings(identity_dsn=postgres_dsn)
+    stores = [IdentityStore.from_settings(settings) for _ in range(4)]
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            steps = list(pool.map(lambda store: store.migrate(), stores))
+        assert sorted(steps) == [0, 0, 0, 1]
+        stores[0].check_schema()
+    finally:
+        for store in stores:
+            store.close()
