@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from eventpipe.contracts import ExportFilter
+from eventpipe.export_records import ExportState, ExportStatus, utc_now
 from eventpipe.identity import User
 from eventpipe.settings import Settings
 from exporter.requests import (
@@ -34,7 +35,6 @@ from exporter.requests import (
     presign_export,
     submit_export,
 )
-from exporter.status import ExportState, ExportStatus, utc_now
 from exporter.stores import ObjectNotFound, ObjectStore
 from ingest_gateway.auth import authenticate
 from ingest_gateway.errors import ApiError, json_response

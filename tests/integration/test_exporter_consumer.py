@@ -15,8 +15,15 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError
 from clickhouse_connect.driver.client import Client
+from prometheus_client import REGISTRY
 
-from eventpipe.contracts import ExportFilter
+from eventpipe.contracts import (
+    CONTRACT_VERSION,
+    ExportFilter,
+    ExportRequest,
+    export_request_encoder,
+)
+from eventpipe.export_records import ExportState, ExportStatus
 from eventpipe.settings import Settings
 from exporter.requests import (
     get_export_status,
@@ -25,7 +32,6 @@ from exporter.requests import (
     submit_export,
 )
 from exporter.service import run_exporter
-from exporter.status import ExportState, ExportStatus
 from exporter.stores import ObjectStore, open_store
 
 Insert = Callable[[Client, list[dict[str, Any]]], None]
@@ -141,3 +147,72 @@ async def test_a_refused_request_fails_the_export_it_recorded(settings: Settings
     [record] = [info.key for info in store.list("exports/")]
     status = await get_export_status(store, uuid.UUID(record.removeprefix("exports/")[:36]))
     assert status is not None and status.state is ExportState.FAILED and status.error
+
+
+def unreadable_count(reason: str) -> float:
+    return (
+        REGISTRY.get_sample_value("eventpipe_export_requests_unreadable_total", {"reason": reason})
+        or 0.0
+    )
+
+
+async def test_unreadable_requests_are_counted_and_skipped_without_blocking_commits(
+    settings: Settings,
+    events_clickhouse: Client,
+    insert_events: Insert,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    insert_events(events_clickhouse, [{"scope": "load:job", "timestamp": T0, "user_id": 7}])
+    store = await asyncio.to_thread(open_store, settings)
+    future = ExportRequest(
+        version=CONTRACT_VERSION + 1,
+        query_id=uuid.uuid4(),
+        owner_user_id=7,
+        filter=FILTER,
+        filename="future.csv",
+    )
+    bad = {
+        "bad-json": b"\x00not json at all",
+        "empty": b"",
+        "unknown-version": export_request_encoder.encode(future),
+        "wrong-schema": b'{"query_id": "x"}',
+    }
+    before = {reason: unreadable_count(reason) for reason in bad}
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    stop = asyncio.Event()
+    exporter = asyncio.create_task(run_exporter(settings, events_clickhouse, stop))
+    try:
+        # One key: every message lands on one partition, where each bad one comes before the
+        # good export, so that export's commit proves none of them holds the partition back.
+        for value in bad.values():
+            await producer.send_and_wait(settings.exports_topic, value, key=b"same")
+        good = await submit_export(settings, store, _SameKey(producer), 7, FILTER, "good.csv")
+        status = await wait_until_ended(store, good)
+        assert (status.state, status.rows) == (ExportState.FINISHED, 1)
+    finally:
+        stop.set()
+        await exporter
+        await producer.stop()
+    assert await committed_offsets(settings) == len(bad) + 1
+    assert {reason: unreadable_count(reason) - before[reason] for reason in bad} == dict.fromkeys(
+        bad, 1.0
+    )
+    skipped = [r.getMessage() for r in caplog.records if "unreadable export request" in r.message]
+    assert len(skipped) == len(bad)
+    assert not objects_left_by(store, future.query_id)
+
+
+class _SameKey:
+    """A producer that sends every message with one key, so they share a partition."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+
+    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes) -> object:
+        return await self.producer.send_and_wait(topic, value, key=b"same")
+
+
+def objects_left_by(store: ObjectStore, query_id: uuid.UUID) -> list[str]:
+    """Every object the export ``query_id`` left in the store."""
+    return [info.key for info in store.list(f"exports/{query_id}")]

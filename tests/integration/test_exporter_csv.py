@@ -18,8 +18,15 @@ from clickhouse_connect.driver.client import Client
 
 from eventpipe.contracts import ExportFilter, ExportRequest
 from eventpipe.events_table import CVAT_COLUMNS
-from exporter.export_job import ExportCancelled, JobOptions, run_export
-from exporter.status import ExportState, new_status, read_status, write_status
+from eventpipe.export_records import (
+    ExportState,
+    cancel_key,
+    mark_cancelled,
+    new_status,
+    read_status,
+    write_status,
+)
+from exporter.export_job import ExportCancelled, ExportWithdrawn, JobOptions, run_export
 from exporter.stores import FilesystemStore, ObjectNotFound, ObjectStore, Readable
 
 Insert = Callable[[Client, list[dict[str, Any]]], None]
@@ -287,3 +294,49 @@ def test_a_redelivered_request_for_an_ended_export_is_not_run_again(
     insert_events(events_clickhouse, [{"scope": "save:job", "timestamp": T0}])
     again = run_export(request, events_clickhouse, store, OPTIONS)
     assert again == first and again.rows == 1
+
+
+def test_an_export_its_owner_cancels_midway_stops_and_leaves_only_the_marker(
+    events_clickhouse: Client, store: ObjectStore
+) -> None:
+    events_clickhouse.command(
+        "INSERT INTO events (scope, source, timestamp, request_id, event_seq, received_at, obj_val)"
+        " SELECT 'load:job', 'client', {t0:DateTime64(3, 'UTC')} + toIntervalMillisecond(number),"
+        " generateUUIDv4(), 0, now64(3), repeat('x', 200) FROM numbers(100000)",
+        parameters={"t0": T0},
+    )
+    request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
+    write_status(store, new_status(request.query_id, 1, "a", EVERYTHING))
+    uploaded: list[int] = []
+    store_put = store.put
+
+    def put_cancelled_midway(key: str, stream: Readable, content_type: str) -> int:
+        def read(size: int = -1, /) -> bytes:
+            chunk = stream.read(size)
+            uploaded.append(len(chunk))
+            if sum(uploaded) > 1_000_000 and not key.endswith(".cancel"):
+                # The owner's cancel arrives while the file is being uploaded.
+                mark_cancelled(store, request.query_id)
+            return chunk
+
+        return store_put(key, SimpleNamespace(read=read), content_type)
+
+    store.put = put_cancelled_midway  # type: ignore[method-assign]
+    with pytest.raises(ExportWithdrawn):
+        run_export(request, events_clickhouse, store, JobOptions(OPTIONS.ttl, progress_every=0))
+
+    assert 1_000_000 < sum(uploaded) < 20_000_000  # stopped well before the ~25 MB file's end
+    assert [info.key for info in store.list("")] == [cancel_key(request.query_id)]
+
+
+def test_an_export_cancelled_while_queued_never_runs(
+    events_clickhouse: Client, store: ObjectStore, insert_events: Insert
+) -> None:
+    insert_events(events_clickhouse, [{"scope": "load:job", "timestamp": T0}])
+    request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
+    write_status(store, new_status(request.query_id, 1, "a", EVERYTHING))
+    mark_cancelled(store, request.query_id)
+    for _ in range(2):  # and so does a second delivery of its request
+        with pytest.raises(ExportWithdrawn):
+            run_export(request, events_clickhouse, store, OPTIONS)
+        assert [info.key for info in store.list("")] == [cancel_key(request.query_id)]
