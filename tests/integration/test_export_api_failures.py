@@ -23,6 +23,7 @@ from tests.integration.export_api_support import (
     post_events,
 )
 from tests.integration.gateway_support import running_gateway
+from tests.integration.openapi_support import check_against_schema
 
 TTL_SECONDS = 5
 ALICE = httpx.BasicAuth("alice", "alice-pw")
@@ -98,8 +99,11 @@ def test_a_failed_export_answers_500_with_the_reason(failing: FailingStack) -> N
         auth=ALICE,
     )
     assert (no_file.status_code, no_file.json()["field"]) == (400, "rq_id")
-    failed_list = failing.alice.requests(status="failed").json()["results"]
-    assert [r["id"] for r in failed_list] == [str(failing.doomed)]
+    failed_list = failing.alice.requests(status="failed")
+    assert [r["id"] for r in failed_list.json()["results"]] == [str(failing.doomed)]
+    document = httpx.get(f"{failing.pipeline.url}/api/schema").json()
+    check_against_schema(document, "GET", failed_list)
+    check_against_schema(document, "GET", failed)
 
 
 def test_an_expired_export_is_gone(short_lived: ExportClient) -> None:

@@ -25,6 +25,7 @@ from tests.integration.export_api_support import (
     pipeline_settings,
     post_events,
 )
+from tests.integration.openapi_support import check_against_schema
 
 NOW = datetime.now(UTC)
 ALICE = httpx.BasicAuth("alice", "alice-pw")
@@ -101,6 +102,11 @@ def test_a_request_describes_its_export_and_its_result_url_serves_the_file(stack
     assert int(download.headers["content-length"]) == len(download.content)
     assert [row["obj_val"] for row in csv_rows(download)] == ["a1"]
     assert "deprecation" not in download.headers
+    # The finished request, its file and a list holding it, as /api/schema documents them.
+    document = httpx.get(f"{stack.pipeline.url}/api/schema").json()
+    check_against_schema(document, "GET", alice.requests(f"/{rq_id}"), "/api/requests/{id}")
+    check_against_schema(document, "GET", alice.requests(status="finished"))
+    check_against_schema(document, "GET", download)
 
     # The same export through the deprecated flow: its query_id is the rq_id.
     old = alice.get(query_id=rq_id)
