@@ -19,6 +19,8 @@ from eventpipe.embedded_broker import EmbeddedBroker, free_port
 from eventpipe.settings import Settings
 from tests.conftest import isolated_settings
 
+ALICE = httpx.BasicAuth("alice", "alice-pw")
+BOB = httpx.BasicAuth("bob", "bob-pw")
 EVENTS = "/api/events"
 EXPORT = "/api/events/export"
 REQUESTS = "/api/requests"

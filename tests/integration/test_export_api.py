@@ -26,6 +26,8 @@ from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.events_table import CVAT_COLUMNS
 from eventpipe.identity import IdentityStore, Org
 from tests.integration.export_api_support import (
+    ALICE,
+    BOB,
     ExportClient,
     csv_rows,
     event,
@@ -35,8 +37,6 @@ from tests.integration.export_api_support import (
 
 NOW = datetime.now(UTC)
 WORKING_TIME = "send:working_time"
-ALICE = httpx.BasicAuth("alice", "alice-pw")
-BOB = httpx.BasicAuth("bob", "bob-pw")
 CAROL = httpx.BasicAuth("carol", "carol-pw")
 ROOT = httpx.BasicAuth("root", "root-pw")
 

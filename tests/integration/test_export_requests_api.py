@@ -19,6 +19,8 @@ from eventpipe.export_records import new_status, write_status
 from eventpipe.identity import IdentityStore
 from exporter.stores import FilesystemStore
 from tests.integration.export_api_support import (
+    ALICE,
+    BOB,
     ExportClient,
     csv_rows,
     event,
@@ -28,8 +30,6 @@ from tests.integration.export_api_support import (
 from tests.integration.openapi_support import check_against_schema
 
 NOW = datetime.now(UTC)
-ALICE = httpx.BasicAuth("alice", "alice-pw")
-BOB = httpx.BasicAuth("bob", "bob-pw")
 # CVAT's Deprecation header on the query_id flow (RFC 9745: the Unix time of 2025-03-17).
 DEPRECATION = "@1742169600"
 

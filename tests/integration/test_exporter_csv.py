@@ -58,6 +58,35 @@ def export(
     return list(csv.reader(io.StringIO(data.decode(), newline=""))), status.rows
 
 
+def insert_wide_rows(client: Client, count: int) -> None:
+    """``count`` events a millisecond apart from T0, each with 200 bytes of ``obj_val``."""
+    client.command(
+        "INSERT INTO events (scope, source, timestamp, request_id, event_seq, received_at, obj_val)"
+        " SELECT 'load:job', 'client', {t0:DateTime64(3, 'UTC')} + toIntervalMillisecond(number),"
+        " generateUUIDv4(), 0, now64(3), repeat('x', 200) FROM numbers({count:UInt64})",
+        parameters={"t0": T0, "count": count},
+    )
+
+
+def watch_uploads(store: ObjectStore, after_read: Callable[[str, int], None]) -> list[int]:
+    """Make ``store.put`` note the size of every chunk it reads, and call ``after_read`` with the
+    key and the bytes read so far; returns the (growing) list of chunk sizes."""
+    sizes: list[int] = []
+    store_put = store.put
+
+    def put_watched(key: str, stream: Readable, content_type: str) -> int:
+        def read(size: int = -1, /) -> bytes:
+            chunk = stream.read(size)
+            sizes.append(len(chunk))
+            after_read(key, sum(sizes))
+            return chunk
+
+        return store_put(key, SimpleNamespace(read=read), content_type)
+
+    store.put = put_watched  # type: ignore[method-assign]
+    return sizes
+
+
 def test_csv_header_columns_timestamps_nulls_and_order(
     events_clickhouse: Client, store: ObjectStore, insert_events: Insert
 ) -> None:
@@ -223,12 +252,7 @@ def test_formula_neutralization(
 def test_a_query_failing_midway_publishes_nothing_and_fails_the_export(
     events_clickhouse: Client, store: ObjectStore, insert_events: Insert, tmp_path: Path
 ) -> None:
-    events_clickhouse.command(
-        "INSERT INTO events (scope, source, timestamp, request_id, event_seq, received_at, obj_val)"
-        " SELECT 'load:job', 'client', {t0:DateTime64(3, 'UTC')} + toIntervalMillisecond(number),"
-        " generateUUIDv4(), 0, now64(3), repeat('x', 200) FROM numbers(200000)",
-        parameters={"t0": T0},
-    )
+    insert_wide_rows(events_clickhouse, 200_000)
     # A client whose results stop with an error past 100k rows: the engine fails mid-stream,
     # after about 20 MB went out.
     limited = clickhouse_connect.get_client(
@@ -236,18 +260,7 @@ def test_a_query_failing_midway_publishes_nothing_and_fails_the_export(
         settings={"max_result_rows": 100_000, "max_block_size": 8192},
     )
     request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
-    progress: list[int] = []
-    store_put = store.put
-
-    def put_watching_progress(key: str, stream: Readable, content_type: str) -> int:
-        def read(size: int = -1, /) -> bytes:
-            chunk = stream.read(size)
-            progress.append(len(chunk))
-            return chunk
-
-        return store_put(key, SimpleNamespace(read=read), content_type)
-
-    store.put = put_watching_progress  # type: ignore[method-assign]
+    progress = watch_uploads(store, lambda key, uploaded: None)
     try:
         status = run_export(request, limited, store, OPTIONS)
     finally:
@@ -299,33 +312,20 @@ def test_a_redelivered_request_for_an_ended_export_is_not_run_again(
 def test_an_export_its_owner_cancels_midway_stops_and_leaves_only_the_marker(
     events_clickhouse: Client, store: ObjectStore
 ) -> None:
-    events_clickhouse.command(
-        "INSERT INTO events (scope, source, timestamp, request_id, event_seq, received_at, obj_val)"
-        " SELECT 'load:job', 'client', {t0:DateTime64(3, 'UTC')} + toIntervalMillisecond(number),"
-        " generateUUIDv4(), 0, now64(3), repeat('x', 200) FROM numbers(100000)",
-        parameters={"t0": T0},
-    )
+    insert_wide_rows(events_clickhouse, 100_000)
     request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
     write_status(store, new_status(request.query_id, 1, "a", EVERYTHING))
-    uploaded: list[int] = []
-    store_put = store.put
 
-    def put_cancelled_midway(key: str, stream: Readable, content_type: str) -> int:
-        def read(size: int = -1, /) -> bytes:
-            chunk = stream.read(size)
-            uploaded.append(len(chunk))
-            if sum(uploaded) > 1_000_000 and not key.endswith(".cancel"):
-                # The owner's cancel arrives while the file is being uploaded.
-                mark_cancelled(store, request.query_id)
-            return chunk
+    def cancel_midway(key: str, uploaded: int) -> None:
+        if uploaded > 1_000_000 and key.endswith(".csv"):
+            # The owner's cancel arrives while the file is being uploaded.
+            mark_cancelled(store, request.query_id)
 
-        return store_put(key, SimpleNamespace(read=read), content_type)
-
-    store.put = put_cancelled_midway  # type: ignore[method-assign]
+    uploads = watch_uploads(store, cancel_midway)
     with pytest.raises(ExportWithdrawn):
         run_export(request, events_clickhouse, store, JobOptions(OPTIONS.ttl, progress_every=0))
 
-    assert 1_000_000 < sum(uploaded) < 20_000_000  # stopped well before the ~25 MB file's end
+    assert 1_000_000 < sum(uploads) < 20_000_000  # stopped well before the ~25 MB file's end
     assert [info.key for info in store.list("")] == [cancel_key(request.query_id)]
 
 
