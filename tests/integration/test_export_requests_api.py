@@ -27,6 +27,7 @@ from tests.integration.export_api_support import (
     pipeline_settings,
     post_events,
 )
+from tests.integration.metrics_support import scrape, value
 from tests.integration.openapi_support import check_against_schema
 
 NOW = datetime.now(UTC)
@@ -112,6 +113,11 @@ def test_a_request_describes_its_export_and_its_result_url_serves_the_file(stack
     old = alice.get(query_id=rq_id)
     assert (old.status_code, old.headers["deprecation"]) == (201, DEPRECATION)
     assert alice.download(uuid.UUID(rq_id)).content == download.content
+
+    # Requests for any id count under one route label.
+    samples = scrape(f"{stack.pipeline.url}/metrics")
+    route = {"method": "GET", "route": "/api/requests/{id}", "status": "200"}
+    assert value(samples, "eventpipe_http_requests_total", **route) >= 1
 
 
 def test_the_deprecated_flow_says_so_in_cvats_header(stack: Stack) -> None:
