@@ -7,7 +7,7 @@ import csv
 import io
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,15 +23,17 @@ from eventpipe.contracts import (
     ExportRequest,
     export_request_encoder,
 )
-from eventpipe.export_records import ExportState, ExportStatus
+from eventpipe.export_records import ExportState, ExportStatus, cancel_key, mark_cancelled
 from eventpipe.settings import Settings
+from exporter.consumer import ExportConsumer
+from exporter.export_job import JobOptions
 from exporter.requests import (
     get_export_status,
     open_export_download,
     presign_export,
     submit_export,
 )
-from exporter.service import run_exporter
+from exporter.service import connection_factory, run_exporter
 from exporter.stores import ObjectStore, open_store
 
 Insert = Callable[[Client, list[dict[str, Any]]], None]
@@ -216,3 +218,61 @@ class _SameKey:
 def objects_left_by(store: ObjectStore, query_id: uuid.UUID) -> list[str]:
     """Every object the export ``query_id`` left in the store."""
     return [info.key for info in store.list(f"exports/{query_id}")]
+
+
+async def test_a_running_export_its_owner_cancels_stops_publishes_nothing_and_is_committed(
+    settings: Settings, events_clickhouse: Client
+) -> None:
+    # About 90 MB of CSV: the export runs long enough to be cancelled while it uploads.
+    events_clickhouse.command(
+        "INSERT INTO events (scope, source, timestamp, request_id, event_seq, received_at,"
+        " user_id, obj_val) SELECT 'load:job', 'client',"
+        " {t0:DateTime64(3, 'UTC')} + toIntervalMillisecond(number), generateUUIDv4(), 0,"
+        " now64(3), 7, repeat('x', 200) FROM numbers(400000)",
+        parameters={"t0": T0},
+    )
+    store = await asyncio.to_thread(open_store, settings)
+    consumer = ExportConsumer(
+        settings,
+        store,
+        connection_factory(settings, events_clickhouse),
+        JobOptions(ttl=timedelta(hours=1), max_threads=1, progress_every=0.05),
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(consumer.run(stop))
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        query_id = await submit_export(settings, store, producer, 7, FILTER, "big.csv")
+
+        async def running_export() -> bool:
+            status = await get_export_status(store, query_id)
+            assert status is not None and not status.state.terminal, status
+            return status.state is ExportState.RUNNING
+
+        await eventually(running_export)
+        await asyncio.to_thread(mark_cancelled, store, query_id)  # what the gateway's cancel does
+
+        async def only_the_marker_left() -> bool:
+            return objects_left_by(store, query_id) == [cancel_key(query_id)]
+
+        await eventually(only_the_marker_left)
+
+        async def committed() -> bool:
+            return await committed_offsets(settings) == 1
+
+        # The withdrawn export's offset is committed like that of an export that ended.
+        await eventually(committed)
+    finally:
+        stop.set()
+        await running
+        await producer.stop()
+    assert await committed_offsets(settings) == 1
+    assert objects_left_by(store, query_id) == [cancel_key(query_id)]
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, f"{condition.__name__} never held"
+        await asyncio.sleep(0.01)
