@@ -134,7 +134,7 @@ def _run(
             progress_every=options.progress_every,
         )
     except ExportCancelled:
-        write_status(store, running.with_state(ExportState.QUEUED, rows=0, size=0))
+        write_status(store, running.with_state(ExportState.QUEUED, rows=0, size=0, started_at=None))
         raise
     except ExportWithdrawn:
         forget_export(store, running)

@@ -290,12 +290,14 @@ def test_progress_is_recorded_while_running_and_cancel_requeues(
         )
     status = read_status(store, request.query_id)
     assert status is not None and status.state is ExportState.QUEUED
+    assert status.started_at is None  # a request handed back has not started, for its owner
     with pytest.raises(ObjectNotFound):
         store.stat(status.object_key)
 
     # Delivered again later, it runs from the start.
     finished = run_export(request, events_clickhouse, store, OPTIONS)
     assert (finished.state, finished.rows) == (ExportState.FINISHED, 1)
+    assert finished.started_at is not None and finished.ended_at == finished.updated_at
 
 
 def test_a_redelivered_request_for_an_ended_export_is_not_run_again(
