@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route
 from eventpipe import metrics
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
-from ingest_gateway import health, openapi
+from ingest_gateway import export_requests, health, openapi
 from ingest_gateway.auth import Authenticator
 from ingest_gateway.cvat_identity import CvatIdentityProvider
 from ingest_gateway.errors import EXCEPTION_HANDLERS
@@ -43,6 +43,11 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/api/events", post_events, methods=["POST"]),
         Route("/api/events", get_events, methods=["GET"]),
+        Route("/api/events/export", export_requests.create_export, methods=["POST"]),
+        Route("/api/events/download", export_requests.download_result, methods=["GET"]),
+        Route("/api/requests", export_requests.list_requests, methods=["GET"]),
+        Route("/api/requests/{id}", export_requests.get_request, methods=["GET"]),
+        Route("/api/requests/{id}/cancel", export_requests.cancel_request, methods=["POST"]),
         Route("/api/schema", openapi.get_schema, methods=["GET"]),
         Route("/health/live", health.live, methods=["GET"]),
         Route("/health/ready", health.ready, methods=["GET"]),

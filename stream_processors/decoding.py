@@ -3,41 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final
 
-import msgspec
-
-from eventpipe.contracts import CONTRACT_VERSION, IngestMessage, ingest_message_decoder
-
-# Reasons a message is undecodable; the dead-letter topic carries them in a header.
-EMPTY: Final = "empty"
-BAD_JSON: Final = "bad-json"
-WRONG_SCHEMA: Final = "wrong-schema"
-UNKNOWN_VERSION: Final = "unknown-version"
-
-
-class Undecodable(Exception):
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
-
-
-def decode_ingest_message(raw: bytes | None) -> IngestMessage:
-    """The message in ``raw``, or :class:`Undecodable` saying why no message can come of it."""
-    if not raw:
-        raise Undecodable(EMPTY, "the message has no value")
-    try:
-        message = ingest_message_decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise Undecodable(WRONG_SCHEMA, str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise Undecodable(BAD_JSON, str(exc)) from None
-    if message.version != CONTRACT_VERSION:
-        raise Undecodable(
-            UNKNOWN_VERSION, f"version {message.version}, this processor reads {CONTRACT_VERSION}"
-        )
-    return message
+from eventpipe.contracts import IngestMessage, ingest_message_decoder
+from eventpipe.message_decoding import Undecodable, decode_versioned
 
 
 def decode_all(values: Sequence[bytes | None]) -> list[IngestMessage | Undecodable]:
@@ -45,7 +13,7 @@ def decode_all(values: Sequence[bytes | None]) -> list[IngestMessage | Undecodab
     results: list[IngestMessage | Undecodable] = []
     for value in values:
         try:
-            results.append(decode_ingest_message(value))
+            results.append(decode_versioned(value, ingest_message_decoder))
         except Undecodable as exc:
             results.append(exc)
     return results

@@ -21,10 +21,11 @@ import faust
 from faust.types import EventT, StreamT
 
 from eventpipe.contracts import IngestMessage
+from eventpipe.message_decoding import Undecodable
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.dead_letter import DeadLetters
-from stream_processors.decoding import Undecodable, decode_all
+from stream_processors.decoding import decode_all
 from stream_processors.faust_app import batch_messages, events_topic
 from stream_processors.rows import build_columns, row_count
 
