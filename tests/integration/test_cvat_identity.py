@@ -302,3 +302,24 @@ def test_failed_cvat_logins_are_throttled_before_cvat_is_asked(
         statuses = [post(gateway, wrong).status_code for _ in range(4)]
     assert statuses == [401, 401, 429, 429]
     assert cvat.server.calls["/api/users/self"] == 2
+
+
+def test_cvat_users_use_the_current_export_flow_and_a_session_needs_csrf_there_too(
+    gateway: RunningGateway, cvat: Cvat
+) -> None:
+    started = httpx.post(
+        f"{gateway.url}/api/events/export", headers=token(cvat.sue), params={"org": "acme"}
+    )
+    assert started.status_code == 202, started.text
+    rq_id = started.json()["rq_id"]
+    mine = httpx.get(f"{gateway.url}/api/requests/{rq_id}", headers=token(cvat.sue))
+    assert mine.status_code == 200 and mine.json()["owner"]["id"] == cvat.sue.id
+    # Another CVAT user does not see it.
+    theirs = httpx.get(f"{gateway.url}/api/requests/{rq_id}", headers=token(cvat.mary))
+    assert theirs.status_code == 404
+    headers, cookies = _credentials("session", cvat.sue)
+    with httpx.Client(cookies=cookies) as client:
+        forged = client.post(f"{gateway.url}/api/events/export")
+        sent = client.post(f"{gateway.url}/api/events/export", headers=headers)
+    assert (forged.status_code, forged.json()["field"]) == (403, "X-CSRFToken")
+    assert sent.status_code == 202
