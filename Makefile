@@ -5,9 +5,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck bench clean
+# Servers the tests start on their own (PostgreSQL for the shared identity store, Redis for the
+# shared limits). apt-get only runs when one is missing, so a prepared machine installs nothing.
+SYSTEM_PACKAGES := postgresql redis-server
 
-install: $(STAMP)
+.PHONY: install system-packages run test lint typecheck bench clean
+
+install: system-packages $(STAMP)
+
+system-packages:
+	@missing=""; for package in $(SYSTEM_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$package 2>/dev/null | grep -q "ok installed" \
+			|| missing="$$missing $$package"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

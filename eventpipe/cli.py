@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from eventpipe.errors import CommandError
-from eventpipe.identity import ORG_ROLES
+from eventpipe.identity import ORG_ROLES, IdentityStore
 from eventpipe.settings import Settings, SettingsError
 
 
@@ -29,43 +29,47 @@ def _settings(args: argparse.Namespace) -> Settings:
 # --- identity administration ---------------------------------------------------------------------
 
 
-def _users_add(args: argparse.Namespace) -> int:
-    from eventpipe.identity import IdentityStore
+def _identity(args: argparse.Namespace) -> IdentityStore:
+    """The store ``EVENTPIPE_IDENTITY_DSN`` names (SQLite under the data directory by default)."""
+    store = IdentityStore.from_settings(_settings(args))
+    try:
+        store.check_schema()
+    except BaseException:
+        store.close()
+        raise
+    return store
 
-    user = IdentityStore(_settings(args).data_dir).add_user(
-        args.username, args.password, email=args.email, admin=args.admin
-    )
+
+def _users_add(args: argparse.Namespace) -> int:
+    with _identity(args) as store:
+        user = store.add_user(args.username, args.password, email=args.email, admin=args.admin)
     print(f"user {user.username!r} created with id {user.id}")
     return 0
 
 
 def _orgs_add(args: argparse.Namespace) -> int:
-    from eventpipe.identity import IdentityStore
-
-    org = IdentityStore(_settings(args).data_dir).add_org(args.slug)
+    with _identity(args) as store:
+        org = store.add_org(args.slug)
     print(f"organization {org.slug!r} created with id {org.id}")
     return 0
 
 
 def _orgs_add_member(args: argparse.Namespace) -> int:
-    from eventpipe.identity import IdentityStore
-
-    IdentityStore(_settings(args).data_dir).add_member(args.slug, args.username, args.role)
+    with _identity(args) as store:
+        store.add_member(args.slug, args.username, args.role)
     print(f"{args.username!r} is now {args.role} of {args.slug!r}")
     return 0
 
 
 def _tokens_create(args: argparse.Namespace) -> int:
-    from eventpipe.identity import IdentityStore
-
-    print(IdentityStore(_settings(args).data_dir).create_token(args.username))
+    with _identity(args) as store:
+        print(store.create_token(args.username))
     return 0
 
 
 def _tokens_list(args: argparse.Namespace) -> int:
-    from eventpipe.identity import IdentityStore
-
-    tokens = IdentityStore(_settings(args).data_dir).list_tokens(args.username)
+    with _identity(args) as store:
+        tokens = store.list_tokens(args.username)
     for token in tokens:
         print(f"{token.id}\t{token.created_at}")
     if not tokens:
@@ -74,9 +78,8 @@ def _tokens_list(args: argparse.Namespace) -> int:
 
 
 def _tokens_revoke(args: argparse.Namespace) -> int:
-    from eventpipe.identity import IdentityStore
-
-    token = IdentityStore(_settings(args).data_dir).revoke_token(args.token_or_id)
+    with _identity(args) as store:
+        token = store.revoke_token(args.token_or_id)
     print(f"revoked token {token.id} of {token.username!r} (created {token.created_at})")
     return 0
 
@@ -107,11 +110,16 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from stream_processors.migrations import apply_migrations, clickhouse_client
-
     settings = _settings(args)
-    applied = apply_migrations(clickhouse_client(settings))
-    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    if args.only in (None, "identity"):
+        with IdentityStore.from_settings(settings) as store:
+            steps = store.migrate()
+        print(f"identity store: applied {steps} schema step(s)")
+    if args.only in (None, "clickhouse"):
+        from stream_processors.migrations import apply_migrations, clickhouse_client
+
+        applied = apply_migrations(clickhouse_client(settings))
+        print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
     return 0
 
 
@@ -162,7 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker = _command(sub, "worker", _worker, "consume Kafka: process events and/or run exports")
     worker.add_argument("--role", choices=("processor", "exporter", "all"), default="all")
 
-    _command(sub, "migrate", _migrate, "apply pending ClickHouse migrations")
+    migrate = _command(
+        sub, "migrate", _migrate, "create or upgrade the identity store and ClickHouse schemas"
+    )
+    migrate.add_argument(
+        "--only",
+        choices=("identity", "clickhouse"),
+        help="migrate only this store (default: both)",
+    )
 
     users = sub.add_parser("users", help="manage users").add_subparsers(
         dest="action", required=True

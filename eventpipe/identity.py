@@ -1,8 +1,10 @@
-"""Users, organizations, memberships and API tokens, kept in SQLite under ``data_dir``.
+"""Users, organizations, memberships and API tokens, kept in SQLite under ``data_dir`` or in
+PostgreSQL (:mod:`eventpipe.identity_db`).
 
-The CLI writes here (``eventpipe users add`` ...) and every gateway process reads, so the database
-runs in WAL mode: readers never wait for a writer. Each call opens its own short-lived connection,
-which keeps the store safe to use from worker threads.
+The CLI writes here (``eventpipe users add`` ...) and every gateway process reads. SQLite runs in
+WAL mode (readers never wait for a writer) and each call opens its own short-lived connection;
+PostgreSQL calls take a connection from a small pool. Either way the store is safe to use from
+worker threads.
 
 Secrets never leave this module in clear: passwords are stored as salted scrypt hashes (with their
 parameters, so they can be raised later without breaking old hashes) and tokens as SHA-256 digests.
@@ -16,21 +18,27 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
 from eventpipe.errors import CommandError
+from eventpipe.identity_db import (
+    DB_FILE_NAME,
+    Database,
+    IdentityStoreUnavailableError,
+    PostgresDatabase,
+    SqliteDatabase,
+    is_postgres_dsn,
+)
+from eventpipe.settings import Settings, SettingsError
+
+__all__ = ["DB_FILE_NAME", "IdentityStoreUnavailableError"]
 
 # The store grants admin or user; "worker" (CVAT's lowest privilege) comes only from JWT claims.
 Privilege = Literal["admin", "user", "worker"]
 OrgRole = Literal["worker", "supervisor", "maintainer", "owner"]
 ORG_ROLES: Final[tuple[OrgRole, ...]] = ("worker", "supervisor", "maintainer", "owner")
-
-DB_FILE_NAME: Final = "identity.sqlite3"
 
 # Django's username rules (CVAT users are Django users) and CVAT's organization slug field.
 _USERNAME = re.compile(r"[\w.@+-]{1,150}", re.ASCII)
@@ -42,46 +50,6 @@ _SCRYPT_N: Final = 2**14
 _SCRYPT_R: Final = 8
 _SCRYPT_P: Final = 1
 _SCRYPT_LEN: Final = 32
-
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS users (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    username TEXT NOT NULL UNIQUE,
-    email TEXT,
-    privilege TEXT NOT NULL CHECK (privilege IN ('admin', 'user')),
-    password_hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS orgs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    slug TEXT NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS memberships (
-    org_id INTEGER NOT NULL REFERENCES orgs(id),
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    role TEXT NOT NULL CHECK (role IN ('worker', 'supervisor', 'maintainer', 'owner')),
-    PRIMARY KEY (org_id, user_id)
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    digest TEXT NOT NULL UNIQUE,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-);
-"""
-
-# Tokens once had no id of their own; such a table is rebuilt with one, keeping every token.
-_ADD_TOKEN_IDS: Final = """
-ALTER TABLE tokens RENAME TO tokens_without_ids;
-CREATE TABLE tokens (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    digest TEXT NOT NULL UNIQUE,
-    user_id INTEGER NOT NULL REFERENCES users(id),
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-);
-INSERT INTO tokens (digest, user_id, created_at)
-    SELECT digest, user_id, created_at FROM tokens_without_ids ORDER BY created_at;
-DROP TABLE tokens_without_ids;
-"""
 
 
 class UnknownUserError(CommandError):
@@ -150,16 +118,52 @@ class TokenInfo:
 
 
 class IdentityStore:
-    def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = data_dir / DB_FILE_NAME
-        with self._connect() as db:
-            # WAL is a property of the database file, so setting it once serves every process.
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            token_columns = {row[1] for row in db.execute("PRAGMA table_info(tokens)")}
-            if "id" not in token_columns:
-                db.executescript(_ADD_TOKEN_IDS)
+    """``IdentityStore(data_dir)`` is the SQLite file there; :meth:`from_settings` picks the
+    backend ``settings.identity_dsn`` names."""
+
+    def __init__(self, location: Path | Database) -> None:
+        self._db = SqliteDatabase(location) if isinstance(location, Path) else location
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IdentityStore:
+        dsn = settings.identity_dsn.strip()
+        if not dsn:
+            return cls(settings.data_dir)
+        if not is_postgres_dsn(dsn):
+            raise SettingsError(
+                "EVENTPIPE_IDENTITY_DSN must be empty (SQLite under the data directory) or a "
+                "postgresql:// URL"
+            )
+        return cls(
+            PostgresDatabase(
+                dsn,
+                pool_size=settings.identity_pool_size,
+                timeout_seconds=settings.identity_timeout_seconds,
+            )
+        )
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file (only for the embedded backend)."""
+        assert isinstance(self._db, SqliteDatabase)
+        return self._db.path
+
+    def migrate(self) -> int:
+        """Create or upgrade the schema (``eventpipe migrate``); the number of steps applied."""
+        return self._db.migrate()
+
+    def check_schema(self) -> None:
+        """A :class:`CommandError` naming ``eventpipe migrate`` when the schema is outdated."""
+        self._db.check_schema()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> IdentityStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # --- administration (the CLI) ----------------------------------------------------------------
 
@@ -173,28 +177,30 @@ class IdentityStore:
             raise InvalidIdentityValueError(f"{email!r} is not an email address")
         privilege: Privilege = "admin" if admin else "user"
         try:
-            with self._connect() as db:
-                cursor = db.execute(
+            with self._db.transaction() as db:
+                row = db.execute(
                     "INSERT INTO users (username, email, privilege, password_hash)"
-                    " VALUES (?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?) RETURNING id",
                     (username, email, privilege, hash_password(password)),
-                )
-        except sqlite3.IntegrityError:
+                ).fetchone()
+        except self._db.integrity_errors:
             raise DuplicateError(
                 f"user {username!r} already exists; pick another username"
             ) from None
-        return User(_row_id(cursor), username, email, privilege)
+        return User(row[0], username, email, privilege)
 
     def add_org(self, slug: str) -> Org:
         _check_slug(slug)
         try:
-            with self._connect() as db:
-                cursor = db.execute("INSERT INTO orgs (slug) VALUES (?)", (slug,))
-        except sqlite3.IntegrityError:
+            with self._db.transaction() as db:
+                row = db.execute(
+                    "INSERT INTO orgs (slug) VALUES (?) RETURNING id", (slug,)
+                ).fetchone()
+        except self._db.integrity_errors:
             raise DuplicateError(
                 f"organization {slug!r} already exists; pick another slug"
             ) from None
-        return Org(_row_id(cursor), slug)
+        return Org(row[0], slug)
 
     def add_member(self, slug: str, username: str, role: str) -> None:
         """Make ``username`` a member of ``slug`` with ``role``, replacing any previous role."""
@@ -206,7 +212,7 @@ class IdentityStore:
         if org is None:
             raise UnknownOrgError(slug)
         user = self._require_user(username)
-        with self._connect() as db:
+        with self._db.transaction() as db:
             db.execute(
                 "INSERT INTO memberships (org_id, user_id, role) VALUES (?, ?, ?)"
                 " ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
@@ -217,7 +223,7 @@ class IdentityStore:
         """A new API token for ``username``; only its digest is stored, so show it once."""
         user = self._require_user(username)
         token = secrets.token_urlsafe(32)
-        with self._connect() as db:
+        with self._db.transaction() as db:
             db.execute(
                 "INSERT INTO tokens (digest, user_id) VALUES (?, ?)",
                 (_token_digest(token), user.id),
@@ -227,7 +233,7 @@ class IdentityStore:
     def list_tokens(self, username: str) -> list[TokenInfo]:
         """The user's tokens, oldest first; the tokens themselves are not stored, only digests."""
         user = self._require_user(username)
-        with self._connect() as db:
+        with self._db.transaction() as db:
             rows = db.execute(
                 "SELECT id, created_at FROM tokens WHERE user_id = ? ORDER BY id", (user.id,)
             ).fetchall()
@@ -242,7 +248,7 @@ class IdentityStore:
             where, key = "t.id = ?", token_or_id
         else:
             where, key = "t.digest = ?", _token_digest(token_or_id)
-        with self._connect() as db:
+        with self._db.transaction() as db:
             row = db.execute(
                 "SELECT t.id, u.username, t.created_at FROM tokens t"
                 f" JOIN users u ON u.id = t.user_id WHERE {where}",
@@ -257,7 +263,7 @@ class IdentityStore:
 
     def verify_password(self, username: str, password: str) -> User | None:
         """The user if the password is right, else None (the same slow work for unknown users)."""
-        with self._connect() as db:
+        with self._db.transaction() as db:
             row = db.execute(
                 "SELECT id, username, email, privilege, password_hash FROM users"
                 " WHERE username = ?",
@@ -272,7 +278,7 @@ class IdentityStore:
         return User(*row[:4])
 
     def user_by_token(self, token: str) -> User | None:
-        with self._connect() as db:
+        with self._db.transaction() as db:
             row = db.execute(
                 "SELECT u.id, u.username, u.email, u.privilege FROM tokens t"
                 " JOIN users u ON u.id = t.user_id WHERE t.digest = ?",
@@ -281,7 +287,7 @@ class IdentityStore:
         return None if row is None else User(*row)
 
     def user_by_name(self, username: str) -> User | None:
-        with self._connect() as db:
+        with self._db.transaction() as db:
             row = db.execute(
                 "SELECT id, username, email, privilege FROM users WHERE username = ?",
                 (username,),
@@ -289,18 +295,18 @@ class IdentityStore:
         return None if row is None else User(*row)
 
     def org_by_slug(self, slug: str) -> Org | None:
-        with self._connect() as db:
+        with self._db.transaction() as db:
             row = db.execute("SELECT id, slug FROM orgs WHERE slug = ?", (slug,)).fetchone()
         return None if row is None else Org(row[0], row[1])
 
     def org_by_id(self, org_id: int) -> Org | None:
-        with self._connect() as db:
+        with self._db.transaction() as db:
             row = db.execute("SELECT id, slug FROM orgs WHERE id = ?", (org_id,)).fetchone()
         return None if row is None else Org(row[0], row[1])
 
     def role_of(self, org_id: int, user_id: int) -> OrgRole | None:
         """The user's role in the organization, None when not a member."""
-        with self._connect() as db:
+        with self._db.transaction() as db:
             row = db.execute(
                 "SELECT role FROM memberships WHERE org_id = ? AND user_id = ?", (org_id, user_id)
             ).fetchone()
@@ -313,16 +319,6 @@ class IdentityStore:
         if user is None:
             raise UnknownUserError(username)
         return user
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10.0)
-        try:
-            db.execute("PRAGMA foreign_keys = ON")
-            with db:  # one transaction: commit on success, roll back on error
-                yield db
-        finally:
-            db.close()
 
 
 def hash_password(password: str) -> str:
@@ -359,11 +355,6 @@ def _token_digest(token: str) -> str:
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
-
-
-def _row_id(cursor: sqlite3.Cursor) -> int:
-    assert cursor.lastrowid is not None  # an INSERT into a rowid table always sets it
-    return cursor.lastrowid
 
 
 def _check_username(username: str) -> None:

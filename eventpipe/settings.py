@@ -117,6 +117,32 @@ class Settings:
     # Serve GET /metrics on the gateway's own port, without authentication.
     gateway_metrics: bool = True
 
+    # --- Production topology (README "Production topology") ------------------------------------
+    # Users, orgs, memberships and token hashes: empty keeps them in SQLite under data_dir (one
+    # machine); postgresql://user:pass@host:5432/db shares them between gateway replicas.
+    identity_dsn: str = field(default="", repr=False)
+    # PostgreSQL connections per gateway process, and how long a lookup waits for one (then 503).
+    identity_pool_size: int = 4
+    identity_timeout_seconds: float = 5.0
+    # redis://host:6379/0: tenant limits and the login throttle shared by every gateway process,
+    # so a tenant gets its limit once however many run. Empty: each process enforces its share.
+    rate_limit_redis_url: str = field(default="", repr=False)
+    # What a request gets while Redis cannot be reached: "open" admits it unlimited, "closed"
+    # answers 503 with Retry-After.
+    rate_limit_redis_failure: str = "open"
+    # How long one Redis round trip may take before it counts as an outage.
+    rate_limit_redis_timeout_seconds: float = 0.5
+    # CVAT as the identity provider (https://cvat.example.com): callers' CVAT credentials are
+    # checked by CVAT itself (README "Production topology"). Empty: the local store.
+    cvat_url: str = ""
+    # How long CVAT's answer for one credential is reused: a revoked CVAT token or a removed
+    # membership works at most this long more.
+    cvat_cache_seconds: float = 10.0
+    # Credentials (and org contexts) remembered at once per gateway process.
+    cvat_cache_entries: int = 10_000
+    # Longest wait for CVAT per request (all its calls together); then 503 with Retry-After.
+    cvat_timeout_seconds: float = 3.0
+
     # --- Intake for CVAT's server (README "Replacing CVAT's Vector") ------------------------------
     # A listener of its own for the events CVAT's server ships (python-logstash-async over HTTP).
     # 0 serves none. Never the public port: without credentials anyone reaching it can write events.
@@ -131,7 +157,14 @@ class Settings:
     # Variables that hold secrets are never printed (see :meth:`redacted`).
     SECRET_FIELDS: frozenset[str] = field(
         default=frozenset(
-            {"s3_secret_key", "clickhouse_dsn", "jwt_hs256_secret", "intake_password"}
+            {
+                "s3_secret_key",
+                "clickhouse_dsn",
+                "jwt_hs256_secret",
+                "identity_dsn",
+                "rate_limit_redis_url",
+                "intake_password",
+            }
         ),
         init=False,
         repr=False,

@@ -20,9 +20,9 @@ from clickhouse_connect.driver.client import Client
 
 from eventpipe.contracts import ExportFilter, ExportRequest
 from eventpipe.events_table import CVAT_COLUMNS, TABLE
+from eventpipe.export_records import ExportState
 from eventpipe.settings import Settings
 from exporter.export_job import JobOptions, run_export
-from exporter.status import ExportState
 from exporter.stores import FilesystemStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -12,17 +12,18 @@ import logging
 import threading
 from collections.abc import Callable
 
-import msgspec
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
 
 from eventpipe.contracts import ExportRequest, export_request_decoder
+from eventpipe.message_decoding import Undecodable, decode_versioned
+from eventpipe.object_store import ObjectStore
 from eventpipe.settings import Settings
-from exporter.export_job import ExportCancelled, JobOptions, run_export
+from exporter import metrics
+from exporter.export_job import ExportCancelled, ExportWithdrawn, JobOptions, run_export
 from exporter.offsets import OffsetTracker
-from exporter.stores import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,10 @@ class ExportConsumer:
         self, partition: TopicPartition, record: ConsumerRecord[bytes, bytes]
     ) -> None:
         try:
-            request = export_request_decoder.decode(record.value or b"")
-        except msgspec.ValidationError as exc:
+            request = decode_versioned(record.value, export_request_decoder)
+        except Undecodable as exc:
             # A message no exporter can read never will; committing past it keeps the queue moving.
+            metrics.UNREADABLE_REQUESTS.labels(exc.reason).inc()
             log.error(
                 "skipping unreadable export request at %s@%d: %s", partition, record.offset, exc
             )
@@ -103,6 +105,8 @@ class ExportConsumer:
             except ExportCancelled:
                 log.info("export %s handed back: the exporter is stopping", request.query_id)
                 return
+            except ExportWithdrawn:
+                log.info("export %s was cancelled by its owner", request.query_id)
         self._tracker.ended(partition, record.offset)
 
     def _export(self, request: ExportRequest) -> None:
@@ -121,7 +125,7 @@ class ExportConsumer:
                     return
                 finally:
                     client.close()
-            except ExportCancelled:
+            except (ExportCancelled, ExportWithdrawn):
                 raise
             except Exception as exc:
                 log.warning(

@@ -11,11 +11,20 @@ from datetime import timedelta
 from clickhouse_connect.driver.client import Client
 
 from eventpipe.contracts import ExportRequest
+from eventpipe.export_records import (
+    ExportState,
+    ExportStatus,
+    forget_export,
+    is_cancelled,
+    new_status,
+    read_status,
+    utc_now,
+    write_status,
+)
+from eventpipe.object_store import ObjectStore
 from exporter import metrics
 from exporter.csv_stream import stream_csv
 from exporter.query import build_export_query
-from exporter.status import ExportState, ExportStatus, new_status, read_status, write_status
-from exporter.stores import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +34,10 @@ MAX_ERROR_CHARS = 2000
 
 class ExportCancelled(Exception):
     """The worker is stopping; the export goes back to the queue for another worker."""
+
+
+class ExportWithdrawn(Exception):
+    """The export's owner cancelled it: it stopped, and its file and record are deleted."""
 
 
 @dataclass(frozen=True)
@@ -48,12 +61,20 @@ def run_export(
     """Run ``request`` to its end and return its final record. Blocks; run it in a thread.
 
     Raises :class:`ExportCancelled` (with the record back in ``queued``) if ``cancel`` is set
-    before the export ends; any other failure ends in a ``failed`` record, not an exception.
+    before the export ends, and :class:`ExportWithdrawn` if its owner cancels it (checked before
+    it starts and at every progress tick); any other failure ends in a ``failed`` record, not an
+    exception.
     """
     current = read_status(store, request.query_id)
+    if is_cancelled(store, request.query_id):
+        if current is not None:
+            forget_export(store, current)
+        raise ExportWithdrawn
     if current is None:
         # The gateway writes the record before producing; it is gone only if swept meanwhile.
-        current = new_status(request.query_id, request.owner_user_id, request.filename)
+        current = new_status(
+            request.query_id, request.owner_user_id, request.filename, request.filter
+        )
     elif current.state.terminal:
         # A redelivered message, or an export the sweeper gave up on: its answer stands.
         log.info("export %s is already %s; skipping", request.query_id, current.state)
@@ -69,6 +90,9 @@ def run_export(
         except ExportCancelled:
             outcome = "cancelled"
             raise
+        except ExportWithdrawn:
+            outcome = "withdrawn"
+            raise
         finally:
             metrics.EXPORT_SECONDS.labels(outcome).observe(time.monotonic() - started)
     return final
@@ -82,12 +106,17 @@ def _run(
     options: JobOptions,
     cancel: threading.Event | None,
 ) -> ExportStatus:
-    running = current.with_state(ExportState.RUNNING, rows=0, size=0, error=None)
+    running = current.with_state(
+        ExportState.RUNNING, rows=0, size=0, error=None, started_at=utc_now()
+    )
     write_status(store, running)
 
     def progress(rows: int, size: int) -> None:
         if cancel is not None and cancel.is_set():
             raise ExportCancelled
+        # Raised inside the store's read of the stream, which then publishes nothing.
+        if is_cancelled(store, request.query_id):
+            raise ExportWithdrawn
         write_status(store, running.with_state(ExportState.RUNNING, rows=rows, size=size))
 
     query = build_export_query(
@@ -105,7 +134,11 @@ def _run(
             progress_every=options.progress_every,
         )
     except ExportCancelled:
-        write_status(store, running.with_state(ExportState.QUEUED, rows=0, size=0))
+        write_status(store, running.with_state(ExportState.QUEUED, rows=0, size=0, started_at=None))
+        raise
+    except ExportWithdrawn:
+        forget_export(store, running)
+        log.info("export %s cancelled by its owner", request.query_id)
         raise
     except Exception as exc:
         log.exception("export %s failed", request.query_id)

@@ -14,10 +14,16 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from eventpipe.contracts import ExportFilter, ExportRequest, export_request_encoder
+from eventpipe.export_records import (
+    ExportState,
+    ExportStatus,
+    new_status,
+    read_live_status,
+    write_status,
+)
+from eventpipe.object_store import ObjectStore
 from eventpipe.settings import Settings
 from exporter.export_job import describe_error
-from exporter.status import ExportState, ExportStatus, new_status, read_status, write_status
-from exporter.stores import ObjectStore
 
 
 class MessageSender(Protocol):
@@ -41,7 +47,7 @@ async def submit_export(
     finds it. If the broker refuses the message, the record says so and the error propagates.
     """
     query_id = uuid.uuid4()
-    status = new_status(query_id, owner_user_id, filename)
+    status = new_status(query_id, owner_user_id, filename, export_filter)
     await asyncio.to_thread(write_status, store, status)
     request = ExportRequest(
         query_id=query_id, owner_user_id=owner_user_id, filter=export_filter, filename=filename
@@ -61,8 +67,8 @@ async def submit_export(
 
 
 async def get_export_status(store: ObjectStore, query_id: uuid.UUID) -> ExportStatus | None:
-    """The export's record, or None for an unknown (or expired) ``query_id``."""
-    return await asyncio.to_thread(read_status, store, query_id)
+    """The export's record, or None for an unknown, expired or cancelled ``query_id``."""
+    return await asyncio.to_thread(read_live_status, store, query_id)
 
 
 async def open_export_download(store: ObjectStore, status: ExportStatus) -> Iterator[bytes]:

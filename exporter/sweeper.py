@@ -9,17 +9,17 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import msgspec
-
-from exporter.status import (
+from eventpipe.export_records import (
     PREFIX,
     STATUS_SUFFIX,
     ExportState,
     ExportStatus,
-    decode_status,
+    cancel_key,
+    forget_export,
+    read_status_at,
     write_status,
 )
-from exporter.stores import ObjectNotFound, ObjectStore
+from eventpipe.object_store import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class SweepReport:
     expired: int = 0
     failed_stale: int = 0
     orphans_deleted: int = 0
+    cancelled: int = 0
 
 
 def sweep(store: ObjectStore, policy: SweepPolicy, now: datetime) -> SweepReport:
@@ -50,8 +51,13 @@ def sweep(store: ObjectStore, policy: SweepPolicy, now: datetime) -> SweepReport
     statuses = [key for key in objects if key.endswith(STATUS_SUFFIX)]
     owned_files: set[str] = set()
     for key in statuses:
-        status = _read(store, key)
+        status = read_status_at(store, key)
         if status is None:
+            continue
+        if cancel_key(status.query_id) in objects:
+            # Cancelled while no exporter ran it, or by an exporter that died since.
+            forget_export(store, status)
+            report.cancelled += 1
             continue
         owned_files.add(status.object_key)
         if status.state.terminal:
@@ -71,19 +77,9 @@ def sweep(store: ObjectStore, policy: SweepPolicy, now: datetime) -> SweepReport
         if info.last_modified <= now - policy.ttl:
             store.delete(key)
             report.orphans_deleted += 1
-    if report.expired or report.failed_stale or report.orphans_deleted:
+    if report != SweepReport():
         log.info("export sweep: %s", report)
     return report
-
-
-def _read(store: ObjectStore, key: str) -> ExportStatus | None:
-    try:
-        return decode_status(store.get_bytes(key))
-    except ObjectNotFound:
-        return None  # another sweeper deleted it since the listing
-    except msgspec.DecodeError:
-        log.warning("ignoring unreadable export status %s", key)
-        return None
 
 
 def _stale(status: ExportStatus, policy: SweepPolicy, now: datetime) -> bool:

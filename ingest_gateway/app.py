@@ -8,6 +8,7 @@ modules (:func:`ingest_gateway.auth.authenticate`, :func:`ingest_gateway.org_con
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,17 +19,22 @@ from starlette.routing import BaseRoute, Route
 from eventpipe import metrics
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
-from ingest_gateway import health, openapi
+from ingest_gateway import export_requests, health, openapi
 from ingest_gateway.auth import Authenticator
+from ingest_gateway.cvat_identity import CvatIdentityProvider
 from ingest_gateway.errors import EXCEPTION_HANDLERS
 from ingest_gateway.events import post_events
 from ingest_gateway.export_store import ExportStoreHandle
 from ingest_gateway.exports import get_events
 from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
+from ingest_gateway.login_throttle import Throttle
 from ingest_gateway.metrics import get_metrics
 from ingest_gateway.org_context import OrgResolver
 from ingest_gateway.producer import EventProducer
 from ingest_gateway.rate_limit import TenantRateLimiter
+from ingest_gateway.redis_login_throttle import RedisLoginThrottle
+from ingest_gateway.redis_rate_limit import RedisTenantRateLimiter
+from ingest_gateway.redis_state import SharedState
 from ingest_gateway.request_body import PayloadLimits
 from ingest_gateway.request_context import RequestContext
 
@@ -37,6 +43,11 @@ def routes() -> list[BaseRoute]:
     return [
         Route("/api/events", post_events, methods=["POST"]),
         Route("/api/events", get_events, methods=["GET"]),
+        Route("/api/events/export", export_requests.create_export, methods=["POST"]),
+        Route("/api/events/download", export_requests.download_result, methods=["GET"]),
+        Route("/api/requests", export_requests.list_requests, methods=["GET"]),
+        Route("/api/requests/{id}", export_requests.get_request, methods=["GET"]),
+        Route("/api/requests/{id}/cancel", export_requests.cancel_request, methods=["POST"]),
         Route("/api/schema", openapi.get_schema, methods=["GET"]),
         Route("/health/live", health.live, methods=["GET"]),
         Route("/health/ready", health.ready, methods=["GET"]),
@@ -47,6 +58,9 @@ def routes() -> list[BaseRoute]:
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, float]]:
+        # A PostgreSQL schema older than this code stops the start with a message naming
+        # `eventpipe migrate`, instead of failing requests one by one.
+        await asyncio.to_thread(identity.check_schema)
         export_store = ExportStoreHandle(settings)
         app.state.export_store = export_store
         export_store.start()
@@ -59,6 +73,11 @@ def create_app(settings: Settings) -> Starlette:
         finally:
             await producer.stop()
             await export_store.stop()
+            if shared is not None:
+                await shared.close()
+            if cvat is not None:
+                await cvat.close()
+            identity.close()
             metrics.process_exiting()
 
     served = routes()
@@ -69,10 +88,22 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    identity = IdentityStore(settings.data_dir)
+    identity = IdentityStore.from_settings(settings)
     app.state.settings = settings
-    app.state.authenticator = Authenticator.from_settings(identity, settings)
+    # JWTs first, then CVAT when configured, else the store (README "Production topology").
+    cvat = CvatIdentityProvider.from_settings(settings)
+    app.state.cvat = cvat
+    # Limits in Redis when configured: exact across replicas.
+    shared = SharedState.from_settings(settings)
+    if shared is None:
+        throttle: Throttle | None = None
+        app.state.tenant_limiter = TenantRateLimiter.from_settings(settings)
+    else:
+        throttle = RedisLoginThrottle(
+            shared, settings.login_failure_limit, settings.login_backoff_seconds
+        )
+        app.state.tenant_limiter = RedisTenantRateLimiter.from_settings(settings, shared)
+    app.state.authenticator = Authenticator.from_settings(identity, settings, throttle, cvat)
     app.state.org_resolver = OrgResolver(identity, settings.auth_cache_seconds)
-    app.state.tenant_limiter = TenantRateLimiter.from_settings(settings)
     app.state.payload_limits = PayloadLimits.from_settings(settings)
     return app

@@ -22,7 +22,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -30,9 +30,11 @@ from starlette.requests import Request
 
 from eventpipe.identity import IdentityStore, User
 from eventpipe.settings import Settings
+from ingest_gateway.cvat_credentials import CvatCredential, header_credential, session_credential
+from ingest_gateway.cvat_identity import CvatIdentityProvider
 from ingest_gateway.errors import ApiError
 from ingest_gateway.jwt_tokens import InvalidJwtError, JwtVerifier, looks_like_jwt
-from ingest_gateway.login_throttle import LoginThrottle
+from ingest_gateway.login_throttle import LoginThrottle, Throttle
 from ingest_gateway.ttl_cache import TtlCache
 
 CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="eventpipe"'}
@@ -46,10 +48,15 @@ def unauthorized(error: str) -> ApiError:
 class _Credential:
     """How to check one Authorization header, and how long a success may be cached."""
 
-    lookup: Callable[[], User | None]
+    # Store lookups run in a worker thread; CVAT is asked over HTTP.
+    lookup: Callable[[], Awaitable[User | None]]
     # Who the failures of this header count against: the username, "" for API tokens.
     login: str
     cache_seconds: float | None = None  # None: the cache's own time (passwords)
+
+
+def _asking_cvat(cvat: CvatIdentityProvider, credential: CvatCredential) -> _Credential:
+    return _Credential(lambda: cvat.user(credential), credential.login, cvat.cache_seconds)
 
 
 class Authenticator:
@@ -59,49 +66,75 @@ class Authenticator:
         cache_seconds: float,
         *,
         token_cache_seconds: float = 5.0,
-        throttle: LoginThrottle | None = None,
+        throttle: Throttle | None = None,
         jwt_verifier: JwtVerifier | None = None,
+        cvat: CvatIdentityProvider | None = None,
+        max_entries: int = 10_000,
     ) -> None:
         self._store = store
         self._jwt = jwt_verifier
+        self._cvat = cvat
         self._token_cache_seconds = token_cache_seconds
-        self._throttle = throttle or LoginThrottle(free_failures=0, backoff_seconds=0)
-        self._verified: TtlCache[bytes, User] = TtlCache(cache_seconds)
+        self._throttle: Throttle = throttle or LoginThrottle(free_failures=0, backoff_seconds=0)
+        self._verified: TtlCache[bytes, User] = TtlCache(cache_seconds, max_entries)
         self._pending: dict[bytes, asyncio.Future[User | None]] = {}
 
     @classmethod
-    def from_settings(cls, store: IdentityStore, settings: Settings) -> Authenticator:
+    def from_settings(
+        cls,
+        store: IdentityStore,
+        settings: Settings,
+        throttle: Throttle | None = None,
+        cvat: CvatIdentityProvider | None = None,
+    ) -> Authenticator:
         return cls(
             store,
             settings.auth_cache_seconds,
             token_cache_seconds=settings.token_cache_seconds,
-            throttle=LoginThrottle(settings.login_failure_limit, settings.login_backoff_seconds),
+            throttle=throttle
+            or LoginThrottle(settings.login_failure_limit, settings.login_backoff_seconds),
             jwt_verifier=JwtVerifier.from_settings(settings),
+            cvat=cvat,
+            max_entries=settings.cvat_cache_entries if cvat is not None else 10_000,
         )
 
-    async def authenticate(self, authorization: str | None, client: str = "") -> User:
-        """The user the ``Authorization`` header sent from address ``client`` proves, a 401
-        :class:`ApiError`, or a 429 while that client's failures for that login lock it out."""
-        if not authorization:
+    async def authenticate(
+        self, authorization: str | None, client: str = "", session: CvatCredential | None = None
+    ) -> User:
+        """The user the ``Authorization`` header (or, with CVAT, the web UI's ``session``) sent
+        from address ``client`` proves, a 401 :class:`ApiError`, or a 429 while that client's
+        failures for that login lock it out."""
+        if authorization:
+            cache_key = hashlib.sha256(authorization.encode()).digest()
+        elif session is not None and self._cvat is not None:
+            cache_key = session.cache_key
+        else:
             raise unauthorized(
                 "authentication required: send HTTP Basic credentials or "
                 "'Authorization: Token <key>'"
             )
-        cache_key = hashlib.sha256(authorization.encode()).digest()
         user = self._verified.get(cache_key)
         if user is None:
-            scheme, _, credentials = authorization.strip().partition(" ")
-            credentials = credentials.strip()
-            if self._jwt is not None and scheme.lower() == "bearer" and looks_like_jwt(credentials):
-                return self._accept_jwt(self._jwt, cache_key, credentials)
-            credential = self._credential_for(scheme, credentials)
+            if authorization:
+                scheme, _, credentials = authorization.strip().partition(" ")
+                credentials = credentials.strip()
+                if (
+                    self._jwt is not None
+                    and scheme.lower() == "bearer"
+                    and looks_like_jwt(credentials)
+                ):
+                    return self._accept_jwt(self._jwt, cache_key, credentials)
+                credential = self._credential_for(scheme, credentials, authorization)
+            else:
+                assert session is not None and self._cvat is not None
+                credential = _asking_cvat(self._cvat, session)
             throttle_key = (client, credential.login)
-            self._throttle.check(throttle_key)
+            await self._throttle.check(throttle_key)
             user = await self._lookup_once(cache_key, credential.lookup)
             if user is None:
-                self._throttle.failed(throttle_key)
+                await self._throttle.failed(throttle_key)
                 raise unauthorized("invalid credentials")
-            self._throttle.succeeded(throttle_key)
+            await self._throttle.succeeded(throttle_key)
             self._verified.put(cache_key, user, credential.cache_seconds)
         return user
 
@@ -113,16 +146,23 @@ class Authenticator:
         self._verified.put(cache_key, user, valid_seconds)
         return user
 
-    def _credential_for(self, scheme: str, credentials: str) -> _Credential:
+    def _credential_for(self, scheme: str, credentials: str, authorization: str) -> _Credential:
         match scheme.lower():
             case "basic":
                 username, password = parse_basic(credentials)
+                if self._cvat is not None:
+                    return _asking_cvat(self._cvat, header_credential(authorization, username))
                 return _Credential(
-                    lambda: self._store.verify_password(username, password), username
+                    lambda: asyncio.to_thread(self._store.verify_password, username, password),
+                    username,
                 )
             case "token" | "bearer" if credentials:
+                if self._cvat is not None:
+                    return _asking_cvat(self._cvat, header_credential(authorization))
                 return _Credential(
-                    lambda: self._store.user_by_token(credentials), "", self._token_cache_seconds
+                    lambda: asyncio.to_thread(self._store.user_by_token, credentials),
+                    "",
+                    self._token_cache_seconds,
                 )
             case "token" | "bearer":
                 raise unauthorized(f"the {scheme} authorization header carries no token")
@@ -132,11 +172,11 @@ class Authenticator:
                 )
 
     async def _lookup_once(
-        self, cache_key: bytes, lookup: Callable[[], User | None]
+        self, cache_key: bytes, lookup: Callable[[], Awaitable[User | None]]
     ) -> User | None:
         pending = self._pending.get(cache_key)
         if pending is None:
-            pending = asyncio.ensure_future(asyncio.to_thread(lookup))
+            pending = asyncio.ensure_future(lookup())
             self._pending[cache_key] = pending
             pending.add_done_callback(lambda _: self._pending.pop(cache_key, None))
         # Shielded: a client that disconnects must not cancel the lookup others wait for.
@@ -165,6 +205,11 @@ def authenticator_of(request: Request) -> Authenticator:
 async def authenticate(request: Request) -> User:
     """The authenticated caller of ``request``; raises a 401 :class:`ApiError` otherwise."""
     client = request.client.host if request.client else ""
-    return await authenticator_of(request).authenticate(
-        request.headers.get("authorization"), client
+    authorization = request.headers.get("authorization")
+    # The web UI's session cookie is CVAT's to check, so it is looked at only when CVAT is.
+    session = (
+        session_credential(request)
+        if not authorization and request.app.state.cvat is not None
+        else None
     )
+    return await authenticator_of(request).authenticate(authorization, client, session)

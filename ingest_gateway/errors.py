@@ -10,6 +10,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from eventpipe.identity_db import IdentityStoreUnavailableError
+
 JSON_MEDIA_TYPE = "application/json"
 
 
@@ -54,4 +56,21 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return json_response(exc.status_code, {"error": exc.detail, "field": None}, exc.headers)
 
 
-EXCEPTION_HANDLERS = {ApiError: api_error_handler, HTTPException: http_exception_handler}
+# Seconds a client is asked to wait when a store the answer depends on cannot be reached.
+RETRY_AFTER_UNAVAILABLE = "5"
+
+
+async def identity_unavailable_handler(request: Request, exc: Exception) -> Response:
+    """The identity store is down: the caller cannot be checked now, which is no client error."""
+    return json_response(
+        503,
+        {"error": str(exc), "field": None},
+        {"Retry-After": RETRY_AFTER_UNAVAILABLE},
+    )
+
+
+EXCEPTION_HANDLERS = {
+    ApiError: api_error_handler,
+    HTTPException: http_exception_handler,
+    IdentityStoreUnavailableError: identity_unavailable_handler,
+}

@@ -48,7 +48,7 @@ async def post_events(request: Request) -> Response:
     events_request = request_body.decode(body, settings.max_events_per_request)
     count_events(len(events_request.events))
     if limiter is not None:
-        limiter.take(tenant, len(events_request.events))
+        await limiter.take(tenant, len(events_request.events))
     request_body.enrich(events_request, identity, received_at, request.app.state.payload_limits)
 
     # A request without events has nothing to store (previous_event alone yields no working

@@ -1,4 +1,5 @@
-"""The query of ``GET /api/events``, checked before any export is started or looked up.
+"""The query of ``GET /api/events`` and ``POST /api/events/export``, checked before any export
+is started or looked up.
 
 CVAT's rules: ids are integers ≥ 0; ``from`` and ``to`` are ISO-8601 (a time without an offset
 is UTC); without both, the last 30 days; with only ``from``, until now; with only ``to``,
@@ -9,6 +10,7 @@ cvat-sdk's polling loop sends ``query_id=`` on its first call), except ``action`
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 import uuid
@@ -31,6 +33,8 @@ LATEST: Final = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
 MAX_ID: Final = 2**63 - 1
 MAX_FILENAME_CHARS: Final = 255
 DOWNLOAD: Final = "download"
+# CVAT's export locations; this service stores every export itself.
+LOCAL: Final = "local"
 ID_PARAMETERS: Final = ("org_id", "user_id", "project_id", "task_id", "job_id")
 
 _DIGITS = re.compile(r"[0-9]+")
@@ -46,18 +50,47 @@ class ExportQuery:
     until: datetime
     # Sanitized; None when the request names no file.
     filename: str | None
-    download: bool
+    download: bool = False
     # None starts a new export; otherwise the export to report on or serve.
-    query_id: uuid.UUID | None
+    query_id: uuid.UUID | None = None
 
 
 def parse_export_query(params: QueryParams, now: datetime) -> ExportQuery:
-    """The request's query, or a 400 :class:`ApiError` naming the first bad parameter."""
+    """The query of ``GET /api/events``, or a 400 :class:`ApiError` naming the first bad
+    parameter."""
     action = params.get("action")
     if action is not None and action != DOWNLOAD:
         raise ApiError(
             400, f"unknown action {action!r}; the only action is 'download'", field="action"
         )
+    return dataclasses.replace(
+        _filters(params, now),
+        download=action == DOWNLOAD,
+        query_id=_query_id(params.get("query_id")),
+    )
+
+
+def parse_export_request(params: QueryParams, now: datetime) -> ExportQuery:
+    """The query of ``POST /api/events/export``: the same filters, and a ``location`` that can
+    only be this service's own store (it keeps no registry of CVAT's cloud storages)."""
+    location = params.get("location")
+    if location and location != LOCAL:
+        raise ApiError(
+            400,
+            f"location={location!r} is not supported; exports are kept in this service's "
+            f"own store (location={LOCAL!r}) and downloaded from result_url",
+            field="location",
+        )
+    if params.get("cloud_storage_id"):
+        raise ApiError(
+            400,
+            "cloud_storage_id is not supported: this service exports to its own store",
+            field="cloud_storage_id",
+        )
+    return _filters(params, now)
+
+
+def _filters(params: QueryParams, now: datetime) -> ExportQuery:
     since, until = time_window(_date(params, "from"), _date(params, "to"), now)
     raw_filename = params.get("filename")
     return ExportQuery(
@@ -65,8 +98,6 @@ def parse_export_query(params: QueryParams, now: datetime) -> ExportQuery:
         since=since,
         until=until,
         filename=sanitize_filename(raw_filename) if raw_filename else None,
-        download=action == DOWNLOAD,
-        query_id=_query_id(params.get("query_id")),
     )
 
 

@@ -6,6 +6,10 @@ when the file is ready, 500 with the reason when it failed, and the file itself 
 ``action=download``. An export exists only for the user who started it and until it expires;
 to anyone else, and afterwards, the answer is the 404 of an id never issued, so ids cannot be
 probed.
+
+CVAT deprecated this flow for its requests API (:mod:`ingest_gateway.export_requests`), which
+starts, reads and serves the same exports through the functions here; like CVAT, the flow's
+status answers carry an RFC 9745 ``Deprecation`` header with the date CVAT deprecated it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from eventpipe.contracts import ExportFilter
+from eventpipe.export_records import ExportState, ExportStatus, utc_now
 from eventpipe.identity import User
 from eventpipe.settings import Settings
 from exporter.requests import (
@@ -34,7 +39,6 @@ from exporter.requests import (
     presign_export,
     submit_export,
 )
-from exporter.status import ExportState, ExportStatus, utc_now
 from exporter.stores import ObjectNotFound, ObjectStore
 from ingest_gateway.auth import authenticate
 from ingest_gateway.errors import ApiError, json_response
@@ -56,6 +60,8 @@ log = logging.getLogger(__name__)
 _STORE_ERRORS: Final = (OSError, S3Error, urllib3.exceptions.HTTPError)
 # The longest validity S3 allows a presigned URL.
 _MAX_PRESIGN: Final = timedelta(days=7)
+# RFC 9745: "@" and the Unix time CVAT deprecated the flow, 2025-03-17T00:00:00Z.
+DEPRECATION: Final = {"Deprecation": "@1742169600"}
 
 
 def export_store_of(request: Request) -> ObjectStore:
@@ -73,16 +79,18 @@ async def get_events(request: Request) -> Response:
         if request.method == "HEAD":
             # Starlette answers HEAD on GET routes; a HEAD must not start an export.
             raise ApiError(405, "HEAD only reports on an export: give its query_id")
-        return await _start_export(request, user, context, query, now)
-    status = await _own_export(request, user, query.query_id, now)
+        query_id = await start_export(request, user, context, query, now)
+        return json_response(202, {"query_id": query_id}, DEPRECATION)
+    status = await own_export(request, user, query.query_id, now, "query_id")
     if query.download and status.state is ExportState.FINISHED:
-        return await _download(request, status, query.filename or status.filename)
+        return await download(request, status, query.filename or status.filename, "query_id")
     return await _report(request, status, now)
 
 
-async def _start_export(
+async def start_export(
     request: Request, user: User, context: OrgContext, query: ExportQuery, now: datetime
-) -> Response:
+) -> uuid.UUID:
+    """Check the caller may export what ``query`` asks for, then record and queue the export."""
     caller = ExportCaller(
         user.id, user.is_admin, None if context.org is None else context.org.id, context.role
     )
@@ -94,8 +102,8 @@ async def _start_export(
         since=query.since, until=query.until, **dataclasses.asdict(allowed)
     )
     settings: Settings = request.app.state.settings
-    with _store_errors():
-        query_id = await submit_export(
+    with store_errors():
+        return await submit_export(
             settings,
             export_store_of(request),
             producer_of(request),
@@ -103,39 +111,40 @@ async def _start_export(
             export_filter,
             query.filename or default_export_filename(now),
         )
-    return json_response(202, {"query_id": query_id})
 
 
-async def _own_export(
-    request: Request, user: User, query_id: uuid.UUID, now: datetime
+async def own_export(
+    request: Request, user: User, query_id: uuid.UUID, now: datetime, field: str
 ) -> ExportStatus:
-    with _store_errors():
+    """The caller's own live export, or the 404 (naming ``field``) of an id never issued."""
+    with store_errors():
         status = await get_export_status(export_store_of(request), query_id)
     expired = status is not None and status.expires_at is not None and status.expires_at <= now
     if status is None or status.owner_user_id != user.id or expired:
-        raise _no_such_export()
+        raise no_such_export(field)
     return status
 
 
 async def _report(request: Request, status: ExportStatus, now: datetime) -> Response:
     body: dict[str, object] = {"query_id": status.query_id, "status": status.state}
     if status.state is ExportState.FAILED:
-        return json_response(500, {"error": status.error or "the export failed", **body})
+        body = {"error": status.error or "the export failed", **body}
+        return json_response(500, body, DEPRECATION)
     body["rows"] = status.rows
     if status.state is not ExportState.FINISHED:
-        return json_response(202, body)
+        return json_response(202, body, DEPRECATION)
     assert status.expires_at is not None  # every ended export has one
     body |= {
         "size": status.size,
         "expires_at": status.expires_at,
         "url": await _download_url(request, status, status.expires_at - now),
     }
-    return json_response(201, body)
+    return json_response(201, body, DEPRECATION)
 
 
 async def _download_url(request: Request, status: ExportStatus, valid_for: timedelta) -> str:
     """A presigned store URL, or this endpoint's download when the store makes none."""
-    with _store_errors():
+    with store_errors():
         url = await presign_export(
             export_store_of(request),
             status,
@@ -147,13 +156,15 @@ async def _download_url(request: Request, status: ExportStatus, valid_for: timed
     return str(request.url.replace(query=query))
 
 
-async def _download(request: Request, status: ExportStatus, filename: str) -> Response:
-    with _store_errors():
+async def download(request: Request, status: ExportStatus, filename: str, field: str) -> Response:
+    """The finished export's CSV as an attachment named ``filename``; a 404 naming ``field``
+    if it expired meanwhile."""
+    with store_errors():
         try:
             chunks = await open_export_download(export_store_of(request), status)
         except ObjectNotFound:
             # Swept between reading the record and opening the file: it just expired.
-            raise _no_such_export() from None
+            raise no_such_export(field) from None
     return StreamingResponse(
         chunks,
         media_type="text/csv",
@@ -164,16 +175,16 @@ async def _download(request: Request, status: ExportStatus, filename: str) -> Re
     )
 
 
-def _no_such_export() -> ApiError:
+def no_such_export(field: str) -> ApiError:
     return ApiError(
         404,
-        "you have no export with this query_id (exports expire a while after they end)",
-        field="query_id",
+        f"you have no export with this {field} (exports expire a while after they end)",
+        field=field,
     )
 
 
 @contextmanager
-def _store_errors() -> Iterator[None]:
+def store_errors() -> Iterator[None]:
     try:
         yield
     except _STORE_ERRORS as exc:

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from ingest_gateway.errors import ApiError
 
@@ -46,7 +46,8 @@ class LoginThrottle:
         self._max = max_clients
         self._failures: OrderedDict[ClientKey, _Failures] = OrderedDict()
 
-    def check(self, key: ClientKey) -> None:
+    # Asynchronous for the shared throttle (ingest_gateway.redis_login_throttle); these never wait.
+    async def check(self, key: ClientKey) -> None:
         """A 429 :class:`ApiError` with ``Retry-After`` while ``key`` is locked out."""
         failures = self._failures.get(key)
         if failures is None:
@@ -54,13 +55,9 @@ class LoginThrottle:
         wait = failures.locked_until - self._clock()
         if wait > 0:
             seconds = math.ceil(wait)
-            raise ApiError(
-                429,
-                f"too many failed logins from this client; retry in {seconds} s",
-                headers={"Retry-After": str(seconds)},
-            )
+            raise locked_out(seconds)
 
-    def failed(self, key: ClientKey) -> None:
+    async def failed(self, key: ClientKey) -> None:
         if self._free <= 0:
             return
         now = self._clock()
@@ -78,5 +75,23 @@ class LoginThrottle:
         while len(self._failures) > self._max:
             self._failures.popitem(last=False)
 
-    def succeeded(self, key: ClientKey) -> None:
+    async def succeeded(self, key: ClientKey) -> None:
         self._failures.pop(key, None)
+
+
+def locked_out(seconds: int) -> ApiError:
+    return ApiError(
+        429,
+        f"too many failed logins from this client; retry in {seconds} s",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+class Throttle(Protocol):
+    """What the authenticator needs of a throttle, in process memory or in Redis."""
+
+    async def check(self, key: ClientKey) -> None: ...
+
+    async def failed(self, key: ClientKey) -> None: ...
+
+    async def succeeded(self, key: ClientKey) -> None: ...

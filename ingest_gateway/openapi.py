@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from eventpipe.contracts import ClientEvents, ClientEventsRequest
 from ingest_gateway.errors import JSON_MEDIA_TYPE
+from ingest_gateway.request_model import STATES, PaginatedRequestList, RequestAnswer, RqId
 
 _REF: Final = "#/components/schemas/{name}"
 
@@ -68,8 +69,8 @@ def _json(ref: str) -> dict[str, Any]:
     return {"content": {JSON_MEDIA_TYPE: {"schema": {"$ref": _REF.format(name=ref)}}}}
 
 
-def _error(status: int) -> dict[str, Any]:
-    answer = {"description": _ERRORS[status], **_json("Error")}
+def _error(status: int, description: str | None = None) -> dict[str, Any]:
+    answer = {"description": description or _ERRORS[status], **_json("Error")}
     if status == 429:
         answer["headers"] = {
             "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
@@ -107,16 +108,127 @@ _EXPORT_PARAMETERS: Final = [
     _query("from", {"type": "string", "format": "date-time"}, "events at or after (ISO-8601)"),
     _query("to", {"type": "string", "format": "date-time"}, "events at or before (ISO-8601)"),
     _query("filename", {"type": "string"}, "the downloaded file's name"),
+]
+_QUERY_ID_PARAMETERS: Final = [
     _query("action", {"type": "string", "enum": ["download"]}, "serve the finished CSV"),
     _query("query_id", {"type": "string"}, "the export to poll or download (a UUID)"),
 ]
+_LOCATION_PARAMETERS: Final = [
+    _query(
+        "location",
+        {"type": "string", "enum": ["local", "cloud_storage"]},
+        "only 'local': exports are kept in this service's own store (cloud_storage: 400)",
+    ),
+    _query("cloud_storage_id", {"type": "integer"}, "not supported (400)"),
+]
+_DEPRECATION_HEADER: Final = {
+    "Deprecation": {
+        "description": "RFC 9745: the date CVAT deprecated this flow, as '@' and Unix time",
+        "schema": {"type": "string"},
+    }
+}
+_NO_REQUEST: Final = "no request with this id for this caller (or it expired or was cancelled)"
+
+
+def _id_path(description: str) -> dict[str, Any]:
+    return {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+def _requests_paths() -> dict[str, Any]:
+    """CVAT's current export flow (:mod:`ingest_gateway.export_requests`)."""
+    export = {
+        "operationId": "events_create_export",
+        "summary": "Start an export of the event log as CSV (CVAT's requests flow)",
+        "parameters": [*_ORG_PARAMETERS, *_EXPORT_PARAMETERS, *_LOCATION_PARAMETERS],
+        "responses": {
+            "202": {"description": "the export is queued: follow rq_id", **_json("RqId")},
+            **{str(s): _error(s) for s in (400, 401, 403, 429, 503)},
+        },
+    }
+    download = {
+        "operationId": "events_download_file",
+        "summary": "Download a finished export (a request's result_url)",
+        "parameters": [
+            {**_query("rq_id", {"type": "string"}, "the request's id"), "required": True}
+        ],
+        "responses": {
+            "200": {
+                "description": "the CSV file, as an attachment",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            "400": _error(400, "no rq_id, or the request has not finished"),
+            "404": _error(404, _NO_REQUEST),
+            **{str(s): _error(s) for s in (401, 429, 503)},
+        },
+    }
+    listing = {
+        "operationId": "requests_list",
+        "summary": "The caller's export requests, newest first",
+        "parameters": [
+            _query("page", {"type": "integer", "minimum": 1}, "the page, from 1"),
+            _query("page_size", {"type": "integer", "minimum": 1}, "requests per page"),
+            _query("status", {"type": "string", "enum": list(STATES.values())}, "only these"),
+            _query("target", {"type": "string"}, "only this target (every request: 'events')"),
+            _query("action", {"type": "string"}, "only this action (every request: 'export')"),
+        ],
+        "responses": {
+            "200": {"description": "one page of requests", **_json("PaginatedRequestList")},
+            "400": _error(400),
+            "404": _error(404, "the page is past the last one"),
+            **{str(s): _error(s) for s in (401, 429, 503)},
+        },
+    }
+    retrieve = {
+        "operationId": "requests_retrieve",
+        "summary": "One export request, as CVAT's Request",
+        "parameters": [_id_path("the request's rq_id")],
+        "responses": {
+            "200": {"description": "the request", **_json("RequestAnswer")},
+            "404": _error(404, _NO_REQUEST),
+            **{str(s): _error(s) for s in (401, 429, 503)},
+        },
+    }
+    cancel = {
+        "operationId": "requests_create_cancel",
+        "summary": "Cancel a queued or started export; the request is deleted",
+        "parameters": [_id_path("the request's rq_id")],
+        "responses": {
+            "200": {"description": "cancelled: the request is gone"},
+            "400": _error(400, "the request has already ended"),
+            "404": _error(404, _NO_REQUEST),
+            **{str(s): _error(s) for s in (401, 429, 503)},
+        },
+    }
+    return {
+        "/api/events/export": {"post": export},
+        "/api/events/download": {"get": download},
+        "/api/requests": {"get": listing},
+        "/api/requests/{id}": {"get": retrieve},
+        "/api/requests/{id}/cancel": {"post": cancel},
+    }
 
 
 @functools.cache
 def schema_document() -> dict[str, Any]:
     """The OpenAPI document (built once)."""
     _, components = msgspec.json.schema_components(
-        [ClientEventsRequest, ClientEvents, Error, ExportStarted, ExportProgress, ExportFailed],
+        [
+            ClientEventsRequest,
+            ClientEvents,
+            Error,
+            ExportStarted,
+            ExportProgress,
+            ExportFailed,
+            RqId,
+            RequestAnswer,
+            PaginatedRequestList,
+        ],
         ref_template=_REF,
     )
     post = {
@@ -134,16 +246,22 @@ def schema_document() -> dict[str, Any]:
     }
     get = {
         "operationId": "events_list",
-        "summary": "Export the event log as CSV (asynchronous)",
-        "parameters": [*_ORG_PARAMETERS, *_EXPORT_PARAMETERS],
+        "summary": "Export the event log as CSV (asynchronous; deprecated by CVAT)",
+        "deprecated": True,
+        "parameters": [*_ORG_PARAMETERS, *_EXPORT_PARAMETERS, *_QUERY_ID_PARAMETERS],
         "responses": {
             "200": {
                 "description": "the CSV file (action=download)",
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             },
-            "201": {"description": "the export is ready", **_json("ExportProgress")},
+            "201": {
+                "description": "the export is ready",
+                "headers": _DEPRECATION_HEADER,
+                **_json("ExportProgress"),
+            },
             "202": {
                 "description": "an export started (query_id) or still running",
+                "headers": _DEPRECATION_HEADER,
                 "content": {
                     JSON_MEDIA_TYPE: {
                         "schema": {
@@ -155,14 +273,18 @@ def schema_document() -> dict[str, Any]:
                     }
                 },
             },
-            "500": {"description": "the export failed", **_json("ExportFailed")},
+            "500": {
+                "description": "the export failed",
+                "headers": _DEPRECATION_HEADER,
+                **_json("ExportFailed"),
+            },
             **{str(s): _error(s) for s in (400, 401, 403, 404, 429, 503)},
         },
     }
     return {
         "openapi": "3.1.0",
         "info": {"title": "eventpipe events API (CVAT-compatible)", "version": "1"},
-        "paths": {"/api/events": {"post": post, "get": get}},
+        "paths": {"/api/events": {"post": post, "get": get}, **_requests_paths()},
         "components": {
             "schemas": components,
             "securitySchemes": {

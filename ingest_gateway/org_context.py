@@ -6,19 +6,26 @@ The selection rules are CVAT's: ``org_id`` may not be combined with a slug, and 
 Successful resolutions are cached like credentials; refusals are not, so a membership granted
 with ``eventpipe orgs add-member`` takes effect at once. A JWT caller's memberships come from its
 token (``User.memberships``); only an admin acting outside them has the org looked up in the store.
+With CVAT as the identity provider, CVAT users' contexts come from CVAT
+(:mod:`ingest_gateway.cvat_identity`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from eventpipe.contracts import Identity
 from eventpipe.identity import IdentityStore, Membership, Org, OrgRole, User
+from ingest_gateway.cvat_credentials import cvat_credential
 from ingest_gateway.errors import ApiError
 from ingest_gateway.ttl_cache import TtlCache
+
+if TYPE_CHECKING:  # it imports this module's types
+    from ingest_gateway.cvat_identity import CvatIdentityProvider
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,4 +157,10 @@ async def resolve_org_context(request: Request, user: User) -> OrgContext:
         request.query_params.get("org"),
         request.query_params.get("org_id"),
     )
+    cvat: CvatIdentityProvider | None = request.app.state.cvat
+    if cvat is not None and selector is not None and user.memberships is None:
+        # A CVAT user: CVAT says, for the caller's own credentials, what it may see.
+        credential = cvat_credential(request)
+        assert credential is not None  # the caller was authenticated with it
+        return await cvat.org_context(credential, user, selector)
     return await org_resolver_of(request).resolve(user, selector)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Hashable
+from typing import Protocol
 
 from starlette.requests import Request
 
@@ -58,17 +59,13 @@ class TenantRateLimiter:
         """A 429 :class:`ApiError` with ``Retry-After`` while the tenant's bucket is empty."""
         left = self._refill(tenant)
         if left <= 0:
-            seconds = max(math.ceil(-left / self._rate), 1)
-            raise ApiError(
-                429,
-                f"this tenant's event rate limit ({self._rate:g} events/s per gateway process) is "
-                f"exhausted; retry in {seconds} s",
-                field="events",
-                headers={"Retry-After": str(seconds)},
-            )
+            raise rate_exhausted(f"{self._rate:g} events/s per gateway process", -left / self._rate)
 
-    def take(self, tenant: Hashable, events: int) -> None:
-        """Take a decoded request's events from the tenant's bucket (it may go negative)."""
+    async def take(self, tenant: Hashable, events: int) -> None:
+        """Take a decoded request's events from the tenant's bucket (it may go negative).
+
+        Asynchronous for the shared limiter (:mod:`ingest_gateway.redis_rate_limit`), whose
+        bucket lives in Redis; this one never waits."""
         self._refill(tenant)
         self._buckets[tenant][0] -= events
 
@@ -93,6 +90,25 @@ class TenantRateLimiter:
         }
 
 
-def tenant_limiter_of(request: Request) -> TenantRateLimiter | None:
-    limiter: TenantRateLimiter | None = request.app.state.tenant_limiter
+def rate_exhausted(limit: str, wait_seconds: float) -> ApiError:
+    """The 429 of a tenant over ``limit``, to retry after ``wait_seconds`` (at least 1 s)."""
+    seconds = max(math.ceil(wait_seconds), 1)
+    return ApiError(
+        429,
+        f"this tenant's event rate limit ({limit}) is exhausted; retry in {seconds} s",
+        field="events",
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+class TenantLimiter(Protocol):
+    """What the events endpoint needs of a limiter, in process memory or in Redis."""
+
+    def admit(self, tenant: bytes) -> None: ...
+
+    async def take(self, tenant: bytes, events: int) -> None: ...
+
+
+def tenant_limiter_of(request: Request) -> TenantLimiter | None:
+    limiter: TenantLimiter | None = request.app.state.tenant_limiter
     return limiter

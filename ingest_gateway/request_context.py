@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from typing import Final
 
 from prometheus_client import Counter, Histogram
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventpipe import logs
@@ -98,7 +99,11 @@ class RequestContext:
         finally:
             _handling.reset(handling_token)
             logs.request_id.reset(log_token)
-            requests, seconds = self._recorder(scope["method"], scope["path"], status)
+            # The matched route's template, so that /api/requests/{id} is one route, not one
+            # per id (Starlette's router records the route in the scope it shares).
+            route = scope.get("route")
+            path = route.path if isinstance(route, Route) else scope["path"]
+            requests, seconds = self._recorder(scope["method"], path, status)
             requests.inc()
             seconds.observe(time.perf_counter() - started)
             if handling.events is not None:

@@ -20,10 +20,11 @@ from typing import Final, cast
 import faust
 from faust.types import EventT, StreamT
 
+from eventpipe.message_decoding import Undecodable
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.dead_letter import DeadLetters
-from stream_processors.decoding import Message, Undecodable, decode_all
+from stream_processors.decoding import Message, decode_all
 from stream_processors.faust_app import batch_messages, events_topic
 from stream_processors.rows import build_columns, row_count
 

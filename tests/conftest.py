@@ -1,4 +1,5 @@
-"""Fixtures for real engines: a Kafka-protocol broker, an embedded ClickHouse engine."""
+"""Fixtures for real engines: a Kafka-protocol broker, an embedded ClickHouse engine,
+PostgreSQL and Redis servers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from clickhouse_connect.driver.client import Client
 
 from eventpipe.embedded_broker import EmbeddedBroker, start_broker
 from eventpipe.settings import Settings
+from tests.server_processes import PostgresServer, RedisServer, postgres_server, redis_server
 
 
 @pytest.fixture(scope="session")
@@ -98,3 +100,37 @@ def insert_events() -> Callable[[Client, list[dict[str, Any]]], None]:
         client.insert("events", data, column_names=list(COLUMNS))
 
     return insert
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session; tests take their own database from it."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_dsn(postgres: PostgresServer) -> str:
+    """The DSN of a fresh, empty database on the session's PostgreSQL server."""
+    import psycopg
+
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.dsn(), autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{database}"')
+    return postgres.dsn(database)
+
+
+@pytest.fixture(scope="session")
+def redis_session() -> Iterator[RedisServer]:
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_session: RedisServer) -> str:
+    """The URL of the session's real Redis server, emptied for this test."""
+    import redis
+
+    with redis.Redis(port=redis_session.port) as client:
+        client.flushall()
+    return redis_session.url

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from eventpipe.object_store import ObjectInfo, ObjectNotFound, ObjectStore, Readable
 from eventpipe.settings import Settings
-from exporter.stores.base import ObjectInfo, ObjectNotFound, ObjectStore, Readable
 from exporter.stores.filesystem import FilesystemStore
 from exporter.stores.s3 import S3Store
 

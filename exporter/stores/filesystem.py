@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from io import BufferedReader
 from pathlib import Path
 
-from exporter.stores.base import ObjectInfo, ObjectNotFound, Readable
+from eventpipe.object_store import ObjectInfo, ObjectNotFound, Readable
 
 COPY_CHUNK = 1 << 20
 # Files being written live here until they are complete; the name cannot be a key's first part

@@ -11,8 +11,8 @@ import urllib3
 from minio import Minio
 from minio.error import S3Error
 
+from eventpipe.object_store import ObjectInfo, ObjectNotFound, Readable
 from eventpipe.settings import Settings
-from exporter.stores.base import ObjectInfo, ObjectNotFound, Readable
 
 # put_object holds about two parts in memory (the part and its look-ahead copy), so the part
 # size bounds the upload's memory. S3 needs at least 5 MiB for every part but the last.

@@ -1,4 +1,7 @@
-"""Drive ``GET /api/events`` over HTTP the way CVAT's clients do: start, poll, download."""
+"""Drive both export flows over HTTP the way CVAT's clients do: start, poll, download.
+
+The deprecated flow polls ``GET /api/events`` with a ``query_id``; the current one starts with
+``POST /api/events/export`` and polls ``GET /api/requests/{rq_id}``."""
 
 from __future__ import annotations
 
@@ -16,7 +19,11 @@ from eventpipe.embedded_broker import EmbeddedBroker, free_port
 from eventpipe.settings import Settings
 from tests.conftest import isolated_settings
 
+ALICE = httpx.BasicAuth("alice", "alice-pw")
+BOB = httpx.BasicAuth("bob", "bob-pw")
 EVENTS = "/api/events"
+EXPORT = "/api/events/export"
+REQUESTS = "/api/requests"
 
 
 def pipeline_settings(data_dir: Path, broker: EmbeddedBroker, **overrides: Any) -> Settings:
@@ -75,6 +82,46 @@ class ExportClient:
         ended = self.wait_until_ended(query_id)
         assert ended.status_code == 201, ended.text
         return csv_rows(self.download(query_id))
+
+    def post_export(self, *, org: str | None = None, **params: Any) -> httpx.Response:
+        """``POST /api/events/export`` with ``params``, in the organization ``org`` if given."""
+        headers = {"X-Organization": org} if org else {}
+        return httpx.post(
+            f"{self.url}{EXPORT}", params=params, auth=self.auth, headers=headers, timeout=30
+        )
+
+    def requests(self, path: str = "", method: str = "GET", **params: Any) -> httpx.Response:
+        """``/api/requests{path}``, e.g. ``/<rq_id>`` or ``/<rq_id>/cancel`` with POST."""
+        return httpx.request(
+            method, f"{self.url}{REQUESTS}{path}", params=params, auth=self.auth, timeout=30
+        )
+
+    def start_request(self, *, org: str | None = None, **params: Any) -> str:
+        answer = self.post_export(org=org, **params)
+        assert answer.status_code == 202, answer.text
+        rq_id: str = answer.json()["rq_id"]
+        return rq_id
+
+    def wait_until_request_ended(self, rq_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The request once it is finished or failed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            answer = self.requests(f"/{rq_id}")
+            assert answer.status_code == 200, answer.text
+            request: dict[str, Any] = answer.json()
+            if request["status"] in ("finished", "failed"):
+                return request
+            assert request["status"] in ("queued", "started"), answer.text
+            assert time.monotonic() < deadline, f"request {rq_id} did not end in {timeout}s"
+            time.sleep(0.1)
+
+    def export_rows_by_request(
+        self, *, org: str | None = None, **params: Any
+    ) -> list[dict[str, str]]:
+        """Start an export through the requests API, wait for it, download its ``result_url``."""
+        request = self.wait_until_request_ended(self.start_request(org=org, **params))
+        assert request["status"] == "finished", request
+        return csv_rows(httpx.get(request["result_url"], auth=self.auth, timeout=30))
 
 
 def csv_rows(answer: httpx.Response) -> list[dict[str, str]]:

@@ -13,6 +13,7 @@ import httpx
 import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
+from starlette.types import ASGIApp
 
 from eventpipe.contracts import IngestMessage, ingest_message_decoder
 from eventpipe.embedded_broker import free_port
@@ -30,24 +31,24 @@ class RunningGateway:
 @contextmanager
 def running_gateway(settings: Settings, *, wait_ready: bool = True) -> Iterator[RunningGateway]:
     """Serve the app with uvicorn in a thread (its own event loop), so sync clients work too."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            **UVICORN_PROTOCOLS,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    gateway = RunningGateway(f"http://127.0.0.1:{port}", server)
-    try:
-        wait_until(lambda: server.started, "the gateway did not start")
+    with serving(create_app(settings)) as gateway:
         if wait_ready:
             wait_ready_status(gateway, 200)
         yield gateway
+
+
+@contextmanager
+def serving(app: ASGIApp) -> Iterator[RunningGateway]:
+    """Any ASGI app on a free port of 127.0.0.1, served by uvicorn in a thread."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **UVICORN_PROTOCOLS)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: server.started, "the server did not start")
+        yield RunningGateway(f"http://127.0.0.1:{port}", server)
     finally:
         server.should_exit = True
         thread.join(timeout=30)

@@ -7,7 +7,7 @@ import re
 import shlex
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import pytest
 import yaml
@@ -109,8 +109,14 @@ def test_every_eventpipe_command_exists_and_each_role_runs_on_its_own(
         for c in containers(d)
     )
     expected = ["gateway", "worker --role exporter", "worker --role processor"]
-    assert compose_roles == expected
+    assert compose_roles == sorted([*expected, "migrate"])
     assert kube_roles == expected
+    init_commands = [
+        parse_eventpipe_command(c["command"])
+        for d in deployments(kube).values()
+        for c in d["spec"]["template"]["spec"].get("initContainers", [])
+    ]
+    assert init_commands == ["migrate"]
     assert parse_eventpipe_command(dockerfile_cmd()) == "gateway"
 
 
@@ -158,7 +164,6 @@ def test_compose_gateway_healthcheck_asks_the_ready_endpoint_on_the_served_port(
     assert f"{port}:{port}" in gateway["ports"]
     probe = " ".join(gateway["healthcheck"]["test"])
     assert f"127.0.0.1:{port}/health/ready" in probe
-    assert "/var/lib/eventpipe" in " ".join(gateway["volumes"])
     assert gateway["environment"]["EVENTPIPE_DATA_DIR"] == "/var/lib/eventpipe"
 
 
@@ -264,3 +269,89 @@ def test_compose_workers_expose_their_metrics_port(compose: dict[str, Any]) -> N
     for name in ("processor", "exporter"):
         port = compose[name]["environment"]["EVENTPIPE_METRICS_PORT"]
         assert compose[name]["expose"] == [port], name
+
+
+def _filled(url: str) -> SplitResult:
+    """A URL with compose's ${...} variables filled in: any value will do to read its shape."""
+    return urlsplit(re.sub(r"\$\{[^}]*\}", "secret", url))
+
+
+def test_compose_gateway_shares_postgresql_and_redis(compose: dict[str, Any]) -> None:
+    env = compose["gateway"]["environment"]
+    dsn = _filled(env["EVENTPIPE_IDENTITY_DSN"])
+    postgres = compose["postgres"]["environment"]
+    assert (dsn.scheme, dsn.hostname, dsn.port) == ("postgresql", "postgres", 5432)
+    assert (dsn.username, dsn.path) == (postgres["POSTGRES_USER"], f"/{postgres['POSTGRES_DB']}")
+    redis_url = _filled(env["EVENTPIPE_RATE_LIMIT_REDIS_URL"])
+    assert (redis_url.scheme, redis_url.hostname, redis_url.port) == ("redis", "redis", 6379)
+    assert "--requirepass" in compose["redis"]["command"]
+    # The schema exists before any gateway starts, made by the one-shot migration.
+    migrate = compose["migrate-identity"]
+    assert parse_eventpipe_command(migrate["command"]) == "migrate"
+    assert migrate["environment"]["EVENTPIPE_IDENTITY_DSN"] == env["EVENTPIPE_IDENTITY_DSN"]
+    assert compose["gateway"]["depends_on"]["migrate-identity"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert compose["gateway"]["depends_on"].keys() >= {"redis", "migrate-identity"}
+    # No state of its own: the gateway mounts no volume.
+    assert "volumes" not in compose["gateway"]
+
+
+def test_kubernetes_gateway_rolls_scales_and_survives_disruptions(
+    kube: dict[tuple[str, str], Any],
+) -> None:
+    gateway = kube[("Deployment", "eventpipe-gateway")]
+    spec = gateway["spec"]
+    assert spec["replicas"] >= 2
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    # No ReadWriteOnce volume to pin it to one pod: identities are in PostgreSQL (or CVAT).
+    assert not any("persistentVolumeClaim" in v for v in spec["template"]["spec"]["volumes"])
+    assert not any(kind == "PersistentVolumeClaim" for kind, _ in kube)
+    (container,) = containers(gateway)
+    secrets = {s["secretRef"]["name"] for s in container["envFrom"] if "secretRef" in s}
+    assert "eventpipe-gateway-state" in secrets
+    readme = (DEPLOY / "README.md").read_text()
+    assert "EVENTPIPE_IDENTITY_DSN" in readme and "EVENTPIPE_RATE_LIMIT_REDIS_URL" in readme
+    pods = spec["template"]["metadata"]["labels"]
+    budget = kube[("PodDisruptionBudget", "eventpipe-gateway")]["spec"]
+    assert budget["selector"]["matchLabels"].items() <= pods.items()
+    assert budget["maxUnavailable"] < spec["replicas"]
+    autoscaler = kube[("HorizontalPodAutoscaler", "eventpipe-gateway")]["spec"]
+    assert autoscaler["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "eventpipe-gateway",
+    }
+    assert 2 <= autoscaler["minReplicas"] <= spec["replicas"] <= autoscaler["maxReplicas"]
+
+
+def test_kubernetes_workers_scale_on_the_lag_of_their_own_consumer_group(
+    kube: dict[tuple[str, str], Any],
+) -> None:
+    config = kube[("ConfigMap", "eventpipe-settings")]["data"]
+    settings = Settings.from_env(config)
+    partitions = int(config["EVENTPIPE_TOPIC_PARTITIONS"])
+    expected = {
+        "eventpipe-processor": (settings.processor_group_id, settings.events_topic),
+        "eventpipe-exporter": (settings.exporter_group_id, settings.exports_topic),
+    }
+    scaled = {name: obj for (kind, name), obj in kube.items() if kind == "ScaledObject"}
+    assert set(scaled) == set(expected)
+    for name, scaled_object in scaled.items():
+        spec = scaled_object["spec"]
+        target = spec["scaleTargetRef"]["name"]
+        assert target == name and ("Deployment", target) in kube
+        # KEDA owns the replica count; a fixed one would fight it on every apply.
+        assert "replicas" not in kube[("Deployment", target)]["spec"]
+        assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] == partitions
+        (trigger,) = spec["triggers"]
+        assert trigger["type"] == "kafka"
+        meta = trigger["metadata"]
+        assert (meta["consumerGroup"], meta["topic"]) == expected[name]
+        assert meta["bootstrapServers"] == settings.kafka_bootstrap_servers
+        assert meta["allowIdleConsumers"] == "false"
+        # The process really runs in that group: the deployment's role consumes with it.
+        (container,) = containers(kube[("Deployment", target)])
+        role = parse_eventpipe_command(container["command"]).rsplit(" ", 1)[1]
+        assert name == f"eventpipe-{role}"

@@ -1,15 +1,17 @@
-"""GET /api/events against the whole pipeline: ``eventpipe worker --role all`` and ``eventpipe
+"""Both export flows against the whole pipeline: ``eventpipe worker --role all`` and ``eventpipe
 gateway`` as processes, a real broker, chDB, exports in the filesystem store.
 
 One pipeline serves the module. Its events go in through POST /api/events and are in ClickHouse
-before any test starts; each event is told apart by its ``obj_val``.
+before any test starts; each event is told apart by its ``obj_val``. The permission rules are
+checked through both ways of starting an export: ``GET /api/events`` (deprecated) and
+``POST /api/events/export``.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +26,8 @@ from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.events_table import CVAT_COLUMNS
 from eventpipe.identity import IdentityStore, Org
 from tests.integration.export_api_support import (
+    ALICE,
+    BOB,
     ExportClient,
     csv_rows,
     event,
@@ -33,8 +37,6 @@ from tests.integration.export_api_support import (
 
 NOW = datetime.now(UTC)
 WORKING_TIME = "send:working_time"
-ALICE = httpx.BasicAuth("alice", "alice-pw")
-BOB = httpx.BasicAuth("bob", "bob-pw")
 CAROL = httpx.BasicAuth("carol", "carol-pw")
 ROOT = httpx.BasicAuth("root", "root-pw")
 
@@ -102,6 +104,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory, broker: EmbeddedBroker) -> I
         yield Stack(pipeline, acme, globex, users)
 
 
+# How each flow starts an export (the raw answer) and runs one to its CSV rows.
+Start = Callable[[ExportClient], Callable[..., httpx.Response]]
+Rows = Callable[[ExportClient], Callable[..., list[dict[str, str]]]]
+FLOWS: dict[str, tuple[Start, Rows]] = {
+    "query_id": (lambda c: c.get, lambda c: c.export_rows),
+    "requests": (lambda c: c.post_export, lambda c: c.export_rows_by_request),
+}
+
+
+@pytest.fixture(params=list(FLOWS))
+def flow(request: pytest.FixtureRequest) -> tuple[Start, Rows]:
+    return FLOWS[request.param]
+
+
 def labels(rows: list[dict[str, str]]) -> set[str]:
     """Each row's ``obj_val``, or its scope for the derived working-time rows (they have none)."""
     return {row["obj_val"] or row["scope"] for row in rows}
@@ -156,24 +172,27 @@ def test_a_user_exports_their_own_events_of_the_last_30_days(stack: Stack) -> No
     ],
 )
 def test_each_filter_narrows_an_admins_export(
-    stack: Stack, params: dict[str, Any], expected: set[str]
+    stack: Stack, flow: tuple[Start, Rows], params: dict[str, Any], expected: set[str]
 ) -> None:
     # Users and orgs are named in the table; their ids exist only once the stack does.
     names = {"user_id": stack.user_ids, "org_id": {"acme": stack.acme.id}}
     query: dict[str, Any] = {
         key: names[key][value] if key in names else value for key, value in params.items()
     }
-    assert labels(stack.client(ROOT).export_rows(**query)) == expected
+    _, rows = flow
+    assert labels(rows(stack.client(ROOT))(**query)) == expected
 
 
-def test_an_org_worker_sees_only_their_own_events_there(stack: Stack) -> None:
-    rows = stack.client(BOB).export_rows(org="acme")
-    assert labels(rows) == {"bob-acme"}
+def test_an_org_worker_sees_only_their_own_events_there(
+    stack: Stack, flow: tuple[Start, Rows]
+) -> None:
+    _, rows = flow
+    assert labels(rows(stack.client(BOB))(org="acme")) == {"bob-acme"}
 
 
-def test_an_org_owner_sees_the_whole_org(stack: Stack) -> None:
-    rows = stack.client(ALICE).export_rows(org_id=stack.acme.id)
-    assert labels(rows) == {"alice-acme", "bob-acme"}
+def test_an_org_owner_sees_the_whole_org(stack: Stack, flow: tuple[Start, Rows]) -> None:
+    _, rows = flow
+    assert labels(rows(stack.client(ALICE))(org_id=stack.acme.id)) == {"alice-acme", "bob-acme"}
 
 
 @pytest.mark.parametrize(
@@ -206,15 +225,16 @@ def test_unauthenticated_callers_get_401(stack: Stack, auth: httpx.BasicAuth | N
     assert "www-authenticate" in answer.headers
 
 
-def test_forbidden_exports_are_refused_by_parameter(stack: Stack) -> None:
-    alice, bob = stack.client(ALICE), stack.client(BOB)
-    not_member = alice.get(org="globex")
+def test_forbidden_exports_are_refused_by_parameter(stack: Stack, flow: tuple[Start, Rows]) -> None:
+    start, _ = flow
+    alice, bob = start(stack.client(ALICE)), start(stack.client(BOB))
+    not_member = alice(org="globex")
     assert (not_member.status_code, not_member.json()["field"]) == (403, "X-Organization")
-    by_id = alice.get(org_id=stack.globex.id)
+    by_id = alice(org_id=stack.globex.id)
     assert (by_id.status_code, by_id.json()["field"]) == (403, "org_id")
-    someone_else = bob.get(org="acme", user_id=stack.user_ids["alice"])
+    someone_else = bob(org="acme", user_id=stack.user_ids["alice"])
     assert (someone_else.status_code, someone_else.json()["field"]) == (403, "user_id")
-    in_sandbox = alice.get(user_id=stack.user_ids["bob"])
+    in_sandbox = alice(user_id=stack.user_ids["bob"])
     assert (in_sandbox.status_code, in_sandbox.json()["field"]) == (403, "user_id")
 
 

@@ -23,6 +23,7 @@ from tests.integration.export_api_support import (
     post_events,
 )
 from tests.integration.gateway_support import running_gateway
+from tests.integration.openapi_support import check_against_schema
 
 TTL_SECONDS = 5
 ALICE = httpx.BasicAuth("alice", "alice-pw")
@@ -87,6 +88,23 @@ def test_a_failed_export_answers_500_with_the_reason(failing: FailingStack) -> N
     # Asking for the file of a failed export answers what a poll answers.
     assert failing.alice.download(failing.doomed).json() == body
 
+    # The requests API reports the same failure, with the reason as its message.
+    request = failing.alice.wait_until_request_ended(str(failing.doomed))
+    assert (request["status"], request["message"]) == ("failed", body["error"])
+    assert request["result_url"] is None and request["progress"] is None
+    assert request["finished_date"] is not None and request["expiry_date"] is not None
+    no_file = httpx.get(
+        f"{failing.pipeline.url}/api/events/download",
+        params={"rq_id": str(failing.doomed)},
+        auth=ALICE,
+    )
+    assert (no_file.status_code, no_file.json()["field"]) == (400, "rq_id")
+    failed_list = failing.alice.requests(status="failed")
+    assert [r["id"] for r in failed_list.json()["results"]] == [str(failing.doomed)]
+    document = httpx.get(f"{failing.pipeline.url}/api/schema").json()
+    check_against_schema(document, "GET", failed_list)
+    check_against_schema(document, "GET", failed)
+
 
 def test_an_expired_export_is_gone(short_lived: ExportClient) -> None:
     alice = short_lived
@@ -99,6 +117,19 @@ def test_an_expired_export_is_gone(short_lived: ExportClient) -> None:
     time.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()) + 0.5)
     assert alice.get(query_id=str(query_id)).status_code == 404
     assert alice.download(query_id).status_code == 404
+
+
+def test_an_expired_request_is_gone(short_lived: ExportClient) -> None:
+    alice = short_lived
+    rq_id = alice.start_request()
+    request = alice.wait_until_request_ended(rq_id)
+    assert httpx.get(request["result_url"], auth=ALICE).status_code == 200
+
+    expiry = datetime.fromisoformat(request["expiry_date"])
+    time.sleep(max(0.0, (expiry - datetime.now(UTC)).total_seconds()) + 0.5)
+    assert alice.requests(f"/{rq_id}").status_code == 404
+    assert httpx.get(request["result_url"], auth=ALICE).status_code == 404
+    assert rq_id not in {r["id"] for r in alice.requests().json()["results"]}
 
 
 def test_starting_an_export_without_a_broker_answers_503(

@@ -1,4 +1,5 @@
-"""GET /api/events with exports in S3 (moto's real S3 endpoint): the 201 links a presigned URL."""
+"""Exports in S3 (moto's real S3 endpoint): the deprecated flow's 201 links a presigned URL, the
+requests API's result_url is the gateway's download, streamed from S3."""
 
 from __future__ import annotations
 
@@ -12,14 +13,13 @@ from eventpipe.bench.stack import LocalPipeline
 from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.identity import IdentityStore
 from tests.integration.export_api_support import (
+    ALICE,
     ExportClient,
     csv_rows,
     event,
     pipeline_settings,
     post_events,
 )
-
-ALICE = httpx.BasicAuth("alice", "alice-pw")
 
 
 def test_an_export_in_s3_is_linked_and_served(
@@ -49,6 +49,8 @@ def test_an_export_in_s3_is_linked_and_served(
         query_id = alice.start(filename="mine.csv")
         ready = alice.wait_until_ended(query_id)
         served = alice.download(query_id)
+        request = alice.wait_until_request_ended(alice.start_request(filename="mine.csv"))
+        by_request = httpx.get(request["result_url"], auth=ALICE)
 
     assert ready.status_code == 201
     url = ready.json()["url"]
@@ -59,6 +61,8 @@ def test_an_export_in_s3_is_linked_and_served(
     assert linked.headers["content-disposition"] == "attachment; filename*=UTF-8''mine.csv"
     assert linked.content == served.content
     assert served.headers["content-disposition"] == 'attachment; filename="mine.csv"'
+    assert by_request.content == served.content
+    assert by_request.headers["content-disposition"] == served.headers["content-disposition"]
     rows = csv_rows(served)
     assert {row["obj_val"] or row["scope"] for row in rows} == {
         "first",

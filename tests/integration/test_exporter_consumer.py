@@ -7,7 +7,7 @@ import csv
 import io
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,17 +15,25 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError
 from clickhouse_connect.driver.client import Client
+from prometheus_client import REGISTRY
 
-from eventpipe.contracts import ExportFilter
+from eventpipe.contracts import (
+    CONTRACT_VERSION,
+    ExportFilter,
+    ExportRequest,
+    export_request_encoder,
+)
+from eventpipe.export_records import ExportState, ExportStatus, cancel_key, mark_cancelled
 from eventpipe.settings import Settings
+from exporter.consumer import ExportConsumer
+from exporter.export_job import JobOptions
 from exporter.requests import (
     get_export_status,
     open_export_download,
     presign_export,
     submit_export,
 )
-from exporter.service import run_exporter
-from exporter.status import ExportState, ExportStatus
+from exporter.service import connection_factory, run_exporter
 from exporter.stores import ObjectStore, open_store
 
 Insert = Callable[[Client, list[dict[str, Any]]], None]
@@ -141,3 +149,130 @@ async def test_a_refused_request_fails_the_export_it_recorded(settings: Settings
     [record] = [info.key for info in store.list("exports/")]
     status = await get_export_status(store, uuid.UUID(record.removeprefix("exports/")[:36]))
     assert status is not None and status.state is ExportState.FAILED and status.error
+
+
+def unreadable_count(reason: str) -> float:
+    return (
+        REGISTRY.get_sample_value("eventpipe_export_requests_unreadable_total", {"reason": reason})
+        or 0.0
+    )
+
+
+async def test_unreadable_requests_are_counted_and_skipped_without_blocking_commits(
+    settings: Settings,
+    events_clickhouse: Client,
+    insert_events: Insert,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    insert_events(events_clickhouse, [{"scope": "load:job", "timestamp": T0, "user_id": 7}])
+    store = await asyncio.to_thread(open_store, settings)
+    future = ExportRequest(
+        version=CONTRACT_VERSION + 1,
+        query_id=uuid.uuid4(),
+        owner_user_id=7,
+        filter=FILTER,
+        filename="future.csv",
+    )
+    bad = {
+        "bad-json": b"\x00not json at all",
+        "empty": b"",
+        "unknown-version": export_request_encoder.encode(future),
+        "wrong-schema": b'{"query_id": "x"}',
+    }
+    before = {reason: unreadable_count(reason) for reason in bad}
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    stop = asyncio.Event()
+    exporter = asyncio.create_task(run_exporter(settings, events_clickhouse, stop))
+    try:
+        # One key: every message lands on one partition, where each bad one comes before the
+        # good export, so that export's commit proves none of them holds the partition back.
+        for value in bad.values():
+            await producer.send_and_wait(settings.exports_topic, value, key=b"same")
+        good = await submit_export(settings, store, _SameKey(producer), 7, FILTER, "good.csv")
+        status = await wait_until_ended(store, good)
+        assert (status.state, status.rows) == (ExportState.FINISHED, 1)
+    finally:
+        stop.set()
+        await exporter
+        await producer.stop()
+    assert await committed_offsets(settings) == len(bad) + 1
+    assert {reason: unreadable_count(reason) - before[reason] for reason in bad} == dict.fromkeys(
+        bad, 1.0
+    )
+    skipped = [r.getMessage() for r in caplog.records if "unreadable export request" in r.message]
+    assert len(skipped) == len(bad)
+    assert not objects_left_by(store, future.query_id)
+
+
+class _SameKey:
+    """A producer that sends every message with one key, so they share a partition."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+
+    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes) -> object:
+        return await self.producer.send_and_wait(topic, value, key=b"same")
+
+
+def objects_left_by(store: ObjectStore, query_id: uuid.UUID) -> list[str]:
+    """Every object the export ``query_id`` left in the store."""
+    return [info.key for info in store.list(f"exports/{query_id}")]
+
+
+async def test_a_running_export_its_owner_cancels_stops_publishes_nothing_and_is_committed(
+    settings: Settings, events_clickhouse: Client
+) -> None:
+    # About 90 MB of CSV: the export runs long enough to be cancelled while it uploads.
+    events_clickhouse.command(
+        "INSERT INTO events (scope, source, timestamp, request_id, event_seq, received_at,"
+        " user_id, obj_val) SELECT 'load:job', 'client',"
+        " {t0:DateTime64(3, 'UTC')} + toIntervalMillisecond(number), generateUUIDv4(), 0,"
+        " now64(3), 7, repeat('x', 200) FROM numbers(400000)",
+        parameters={"t0": T0},
+    )
+    store = await asyncio.to_thread(open_store, settings)
+    consumer = ExportConsumer(
+        settings,
+        store,
+        connection_factory(settings, events_clickhouse),
+        JobOptions(ttl=timedelta(hours=1), max_threads=1, progress_every=0.05),
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(consumer.run(stop))
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        query_id = await submit_export(settings, store, producer, 7, FILTER, "big.csv")
+
+        async def running_export() -> bool:
+            status = await get_export_status(store, query_id)
+            assert status is not None and not status.state.terminal, status
+            return status.state is ExportState.RUNNING
+
+        await eventually(running_export)
+        await asyncio.to_thread(mark_cancelled, store, query_id)  # what the gateway's cancel does
+
+        async def only_the_marker_left() -> bool:
+            return objects_left_by(store, query_id) == [cancel_key(query_id)]
+
+        await eventually(only_the_marker_left)
+
+        async def committed() -> bool:
+            return await committed_offsets(settings) == 1
+
+        # The withdrawn export's offset is committed like that of an export that ended.
+        await eventually(committed)
+    finally:
+        stop.set()
+        await running
+        await producer.stop()
+    assert await committed_offsets(settings) == 1
+    assert objects_left_by(store, query_id) == [cancel_key(query_id)]
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, f"{condition.__name__} never held"
+        await asyncio.sleep(0.01)

@@ -18,9 +18,16 @@ from clickhouse_connect.driver.client import Client
 
 from eventpipe.contracts import ExportFilter, ExportRequest
 from eventpipe.events_table import CVAT_COLUMNS
+from eventpipe.export_records import (
+    ExportState,
+    cancel_key,
+    mark_cancelled,
+    new_status,
+    read_status,
+    write_status,
+)
 from eventpipe.settings import Settings
-from exporter.export_job import ExportCancelled, JobOptions, run_export
-from exporter.status import ExportState, new_status, read_status, write_status
+from exporter.export_job import ExportCancelled, ExportWithdrawn, JobOptions, run_export
 from exporter.stores import FilesystemStore, ObjectNotFound, ObjectStore, Readable
 
 Insert = Callable[[Client, list[dict[str, Any]]], None]
@@ -50,6 +57,35 @@ def export(
     data = store.get_bytes(status.object_key)
     assert status.size == len(data)
     return list(csv.reader(io.StringIO(data.decode(), newline=""))), status.rows
+
+
+def insert_wide_rows(client: Client, count: int) -> None:
+    """``count`` events a millisecond apart from T0, each with 200 bytes of ``obj_val``."""
+    client.command(
+        "INSERT INTO events (scope, source, timestamp, request_id, event_seq, received_at, obj_val)"
+        " SELECT 'load:job', 'client', {t0:DateTime64(3, 'UTC')} + toIntervalMillisecond(number),"
+        " generateUUIDv4(), 0, now64(3), repeat('x', 200) FROM numbers({count:UInt64})",
+        parameters={"t0": T0, "count": count},
+    )
+
+
+def watch_uploads(store: ObjectStore, after_read: Callable[[str, int], None]) -> list[int]:
+    """Make ``store.put`` note the size of every chunk it reads, and call ``after_read`` with the
+    key and the bytes read so far; returns the (growing) list of chunk sizes."""
+    sizes: list[int] = []
+    store_put = store.put
+
+    def put_watched(key: str, stream: Readable, content_type: str) -> int:
+        def read(size: int = -1, /) -> bytes:
+            chunk = stream.read(size)
+            sizes.append(len(chunk))
+            after_read(key, sum(sizes))
+            return chunk
+
+        return store_put(key, SimpleNamespace(read=read), content_type)
+
+    store.put = put_watched  # type: ignore[method-assign]
+    return sizes
 
 
 def test_csv_header_columns_timestamps_nulls_and_order(
@@ -217,12 +253,7 @@ def test_formula_neutralization(
 def test_a_query_failing_midway_publishes_nothing_and_fails_the_export(
     events_clickhouse: Client, store: ObjectStore, insert_events: Insert, tmp_path: Path
 ) -> None:
-    events_clickhouse.command(
-        "INSERT INTO events (scope, source, timestamp, request_id, event_seq, received_at, obj_val)"
-        " SELECT 'load:job', 'client', {t0:DateTime64(3, 'UTC')} + toIntervalMillisecond(number),"
-        " generateUUIDv4(), 0, now64(3), repeat('x', 200) FROM numbers(200000)",
-        parameters={"t0": T0},
-    )
+    insert_wide_rows(events_clickhouse, 200_000)
     # A client whose results stop with an error past 100k rows: the engine fails mid-stream,
     # after about 20 MB went out.
     limited = clickhouse_connect.get_client(
@@ -231,18 +262,7 @@ def test_a_query_failing_midway_publishes_nothing_and_fails_the_export(
         settings={"max_result_rows": 100_000, "max_block_size": 8192},
     )
     request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
-    progress: list[int] = []
-    store_put = store.put
-
-    def put_watching_progress(key: str, stream: Readable, content_type: str) -> int:
-        def read(size: int = -1, /) -> bytes:
-            chunk = stream.read(size)
-            progress.append(len(chunk))
-            return chunk
-
-        return store_put(key, SimpleNamespace(read=read), content_type)
-
-    store.put = put_watching_progress  # type: ignore[method-assign]
+    progress = watch_uploads(store, lambda key, uploaded: None)
     try:
         status = run_export(request, limited, store, OPTIONS)
     finally:
@@ -272,12 +292,14 @@ def test_progress_is_recorded_while_running_and_cancel_requeues(
         )
     status = read_status(store, request.query_id)
     assert status is not None and status.state is ExportState.QUEUED
+    assert status.started_at is None  # a request handed back has not started, for its owner
     with pytest.raises(ObjectNotFound):
         store.stat(status.object_key)
 
     # Delivered again later, it runs from the start.
     finished = run_export(request, events_clickhouse, store, OPTIONS)
     assert (finished.state, finished.rows) == (ExportState.FINISHED, 1)
+    assert finished.started_at is not None and finished.ended_at == finished.updated_at
 
 
 def test_a_redelivered_request_for_an_ended_export_is_not_run_again(
@@ -289,3 +311,36 @@ def test_a_redelivered_request_for_an_ended_export_is_not_run_again(
     insert_events(events_clickhouse, [{"scope": "save:job", "timestamp": T0}])
     again = run_export(request, events_clickhouse, store, OPTIONS)
     assert again == first and again.rows == 1
+
+
+def test_an_export_its_owner_cancels_midway_stops_and_leaves_only_the_marker(
+    events_clickhouse: Client, store: ObjectStore
+) -> None:
+    insert_wide_rows(events_clickhouse, 100_000)
+    request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
+    write_status(store, new_status(request.query_id, 1, "a", EVERYTHING))
+
+    def cancel_midway(key: str, uploaded: int) -> None:
+        if uploaded > 1_000_000 and key.endswith(".csv"):
+            # The owner's cancel arrives while the file is being uploaded.
+            mark_cancelled(store, request.query_id)
+
+    uploads = watch_uploads(store, cancel_midway)
+    with pytest.raises(ExportWithdrawn):
+        run_export(request, events_clickhouse, store, JobOptions(OPTIONS.ttl, progress_every=0))
+
+    assert 1_000_000 < sum(uploads) < 20_000_000  # stopped well before the ~25 MB file's end
+    assert [info.key for info in store.list("")] == [cancel_key(request.query_id)]
+
+
+def test_an_export_cancelled_while_queued_never_runs(
+    events_clickhouse: Client, store: ObjectStore, insert_events: Insert
+) -> None:
+    insert_events(events_clickhouse, [{"scope": "load:job", "timestamp": T0}])
+    request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
+    write_status(store, new_status(request.query_id, 1, "a", EVERYTHING))
+    mark_cancelled(store, request.query_id)
+    for _ in range(2):  # and so does a second delivery of its request
+        with pytest.raises(ExportWithdrawn):
+            run_export(request, events_clickhouse, store, OPTIONS)
+        assert [info.key for info in store.list("")] == [cancel_key(request.query_id)]

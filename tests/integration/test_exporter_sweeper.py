@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter.status import (
+from eventpipe.export_records import (
     ExportState,
     ExportStatus,
+    mark_cancelled,
     new_status,
     read_status,
     utc_now,
@@ -89,3 +90,19 @@ def test_unreadable_records_are_left_alone(store: ObjectStore) -> None:
     store.put("exports/broken.json", io.BytesIO(b"{not json"), "application/json")
     assert sweep(store, POLICY, now=utc_now() + POLICY.ttl * 2).expired == 0
     assert store.stat("exports/broken.json").size == 9
+
+
+def test_a_cancelled_export_loses_file_and_record_and_later_its_marker(store: ObjectStore) -> None:
+    cancelled, kept = finished_export(store), finished_export(store)
+    mark_cancelled(store, cancelled.query_id)
+
+    assert sweep(store, POLICY, now=utc_now()).cancelled == 1
+    assert read_status(store, cancelled.query_id) is None
+    with pytest.raises(ObjectNotFound):
+        store.stat(cancelled.object_key)
+    assert read_status(store, kept.query_id) == kept
+    # The marker outlives the record by a TTL: a request still queued in Kafka stays cancelled.
+    assert sweep(store, POLICY, now=utc_now()).orphans_deleted == 0
+    later = sweep(store, POLICY, now=utc_now() + POLICY.ttl + timedelta(seconds=1))
+    assert (later.orphans_deleted, later.expired) == (1, 1)
+    assert list(store.list("")) == []

@@ -12,6 +12,15 @@ from pathlib import Path
 import boto3
 import pytest
 
+from eventpipe.export_records import (
+    is_cancelled,
+    live_statuses,
+    mark_cancelled,
+    new_status,
+    read_live_status,
+    read_status,
+    write_status,
+)
 from eventpipe.settings import Settings
 from exporter.stores import FilesystemStore, ObjectNotFound, ObjectStore, S3Store, open_store
 
@@ -146,3 +155,16 @@ def test_reads_are_chunked(store: ObjectStore) -> None:
     store.put("exports/c.csv", io.BytesIO(b"y" * 10_000), "text/csv")
     chunks: Iterator[bytes] = store.open_chunks("exports/c.csv", chunk_size=4096)
     assert [len(chunk) for chunk in chunks][:2] == [4096, 4096]
+
+
+def test_a_cancel_marker_hides_the_export_from_its_readers(store: ObjectStore) -> None:
+    status = new_status(uuid.uuid4(), 1, "a.csv")
+    write_status(store, status)
+    assert read_live_status(store, status.query_id) == status
+    assert [s.query_id for s in live_statuses(store)] == [status.query_id]
+
+    mark_cancelled(store, status.query_id)  # an empty object, on both backends
+    assert is_cancelled(store, status.query_id)
+    assert read_live_status(store, status.query_id) is None
+    assert list(live_statuses(store)) == []
+    assert read_status(store, status.query_id) == status  # until an exporter or sweeper acts

@@ -20,10 +20,10 @@ class Clock:
         return self.now
 
 
-def locked_for(throttle: LoginThrottle, key: tuple[str, str]) -> int | None:
+async def locked_for(throttle: LoginThrottle, key: tuple[str, str]) -> int | None:
     """The Retry-After seconds while ``key`` is locked out, None when it may try."""
     try:
-        throttle.check(key)
+        await throttle.check(key)
     except ApiError as error:
         assert error.status == 429
         assert "too many failed logins" in error.error
@@ -31,52 +31,52 @@ def locked_for(throttle: LoginThrottle, key: tuple[str, str]) -> int | None:
     return None
 
 
-def test_lockouts_start_after_the_allowance_and_double() -> None:
+async def test_lockouts_start_after_the_allowance_and_double() -> None:
     clock = Clock()
     throttle = LoginThrottle(3, 2.0, clock=clock)
     key = ("10.0.0.1", "alice")
     for _ in range(2):
-        throttle.failed(key)
-        assert locked_for(throttle, key) is None
+        await throttle.failed(key)
+        assert await locked_for(throttle, key) is None
     lockouts = []
     for _ in range(4):
-        throttle.failed(key)
-        lockouts.append(locked_for(throttle, key))
+        await throttle.failed(key)
+        lockouts.append(await locked_for(throttle, key))
         clock.now += 100
     assert lockouts == [2, 4, 8, 16]
     # Others are not affected: another client for the same user, another user from the client.
-    assert locked_for(throttle, ("10.0.0.2", "alice")) is None
-    assert locked_for(throttle, ("10.0.0.1", "bob")) is None
+    assert await locked_for(throttle, ("10.0.0.2", "alice")) is None
+    assert await locked_for(throttle, ("10.0.0.1", "bob")) is None
 
 
-def test_lockouts_are_capped_expire_and_reset_on_success() -> None:
+async def test_lockouts_are_capped_expire_and_reset_on_success() -> None:
     clock = Clock()
     throttle = LoginThrottle(1, 1.0, clock=clock)
     key = ("10.0.0.1", "alice")
     for _ in range(40):
-        throttle.failed(key)
-    assert locked_for(throttle, key) == MAX_LOCKOUT_SECONDS
+        await throttle.failed(key)
+    assert await locked_for(throttle, key) == MAX_LOCKOUT_SECONDS
     clock.now += MAX_LOCKOUT_SECONDS
-    assert locked_for(throttle, key) is None
-    throttle.succeeded(key)
-    throttle.failed(key)
-    assert locked_for(throttle, key) == 1
+    assert await locked_for(throttle, key) is None
+    await throttle.succeeded(key)
+    await throttle.failed(key)
+    assert await locked_for(throttle, key) == 1
     # Failures long ago are forgotten: the next one starts from the allowance again.
     clock.now += MAX_LOCKOUT_SECONDS + 1
-    throttle.failed(key)
-    assert locked_for(throttle, key) == 1
+    await throttle.failed(key)
+    assert await locked_for(throttle, key) == 1
 
 
-def test_zero_allowance_disables_the_throttle_and_memory_is_bounded() -> None:
+async def test_zero_allowance_disables_the_throttle_and_memory_is_bounded() -> None:
     off = LoginThrottle(0, 1.0)
     for _ in range(100):
-        off.failed(("h", "alice"))
-    assert locked_for(off, ("h", "alice")) is None
+        await off.failed(("h", "alice"))
+    assert await locked_for(off, ("h", "alice")) is None
     bounded = LoginThrottle(1, 1.0, max_clients=10)
     for i in range(100):
-        bounded.failed(("h", f"user{i}"))
-    assert locked_for(bounded, ("h", "user0")) is None
-    assert locked_for(bounded, ("h", "user99")) == 1
+        await bounded.failed(("h", f"user{i}"))
+    assert await locked_for(bounded, ("h", "user0")) is None
+    assert await locked_for(bounded, ("h", "user99")) == 1
 
 
 @pytest.fixture

@@ -26,28 +26,28 @@ def retry_after(limiter: TenantRateLimiter, tenant: bytes) -> int | None:
     return None
 
 
-def test_a_tenant_gets_its_burst_then_its_rate() -> None:
+async def test_a_tenant_gets_its_burst_then_its_rate() -> None:
     clock = Clock()
     limiter = TenantRateLimiter(100, 300, clock=clock)
     for _ in range(3):
         assert retry_after(limiter, b"org:1") is None
-        limiter.take(b"org:1", 100)
+        await limiter.take(b"org:1", 100)
     assert retry_after(limiter, b"org:1") == 1
     assert retry_after(limiter, b"org:2") is None  # another tenant is untouched
     clock.now += 0.5  # 50 events refilled
     assert retry_after(limiter, b"org:1") is None
-    limiter.take(b"org:1", 50)
+    await limiter.take(b"org:1", 50)
     assert retry_after(limiter, b"org:1") == 1
     clock.now += 1000  # refills only up to the burst
-    limiter.take(b"org:1", 300)
+    await limiter.take(b"org:1", 300)
     assert retry_after(limiter, b"org:1") == 1
 
 
-def test_a_request_larger_than_what_is_left_is_paid_back_before_the_next() -> None:
+async def test_a_request_larger_than_what_is_left_is_paid_back_before_the_next() -> None:
     clock = Clock()
     limiter = TenantRateLimiter(100, 100, clock=clock)
     limiter.admit(b"user:1")
-    limiter.take(b"user:1", 1000)  # 900 events of debt: 9 s at 100 events/s
+    await limiter.take(b"user:1", 1000)  # 900 events of debt: 9 s at 100 events/s
     assert retry_after(limiter, b"user:1") == 9
     clock.now += 8.5
     assert retry_after(limiter, b"user:1") == 1
@@ -55,24 +55,24 @@ def test_a_request_larger_than_what_is_left_is_paid_back_before_the_next() -> No
     assert retry_after(limiter, b"user:1") is None
 
 
-def test_each_process_enforces_its_share() -> None:
+async def test_each_process_enforces_its_share() -> None:
     clock = Clock()
     limiter = TenantRateLimiter(100, 400, processes=4, clock=clock)
-    limiter.take(b"org:1", 100)
+    await limiter.take(b"org:1", 100)
     assert retry_after(limiter, b"org:1") == 1
     clock.now += 0.4  # 25 events/s per process: 10 events back
     assert retry_after(limiter, b"org:1") is None
 
 
-def test_settings_build_the_limiter_and_zero_disables_it() -> None:
+async def test_settings_build_the_limiter_and_zero_disables_it() -> None:
     assert TenantRateLimiter.from_settings(Settings(tenant_events_per_second=0)) is None
     assert TenantRateLimiter.from_settings(Settings()) is not None
 
 
-def test_full_buckets_are_forgotten_when_there_are_too_many_tenants() -> None:
+async def test_full_buckets_are_forgotten_when_there_are_too_many_tenants() -> None:
     clock = Clock()
     limiter = TenantRateLimiter(10, 10, clock=clock, max_tenants=3)
-    limiter.take(b"busy", 20)
+    await limiter.take(b"busy", 20)
     for tenant in (b"a", b"b", b"c", b"d"):
         limiter.admit(tenant)
     # The busy tenant's debt survived the cleanup; the idle ones were dropped and recreated.
@@ -80,7 +80,7 @@ def test_full_buckets_are_forgotten_when_there_are_too_many_tenants() -> None:
 
 
 @pytest.mark.parametrize("rate", [0.5, 3.0])
-def test_retry_after_is_at_least_one_second(rate: float) -> None:
+async def test_retry_after_is_at_least_one_second(rate: float) -> None:
     limiter = TenantRateLimiter(rate, 1, clock=Clock())
-    limiter.take(b"t", 2)  # one event of debt
+    await limiter.take(b"t", 2)  # one event of debt
     assert retry_after(limiter, b"t") == {0.5: 2, 3.0: 1}[rate]

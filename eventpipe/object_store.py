@@ -1,4 +1,8 @@
-"""What the exporter needs from an object store, independent of where objects live."""
+"""What the services need from an object store, independent of where objects live.
+
+The exporter writes exports and their status records through it and the gateway reads them;
+the backends live in ``exporter.stores``.
+"""
 
 from __future__ import annotations
 

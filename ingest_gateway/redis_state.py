@@ -1,0 +1,106 @@
+"""The Redis that holds limits shared by every gateway process (``rate_limit_redis_url``), and
+what a request gets while it cannot be reached (``rate_limit_redis_failure``).
+
+Every call is bounded by ``rate_limit_redis_timeout_seconds``. After a failed call Redis is not
+asked again for :data:`PAUSE_SECONDS`, so during an outage requests do not each wait for a
+timeout; then ``open`` admits them without a shared limit and ``closed`` answers 503 with
+``Retry-After``. Outages are logged once each and counted in
+``eventpipe_redis_failures_total``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
+
+import redis.asyncio as redis
+from prometheus_client import Counter
+from redis.exceptions import RedisError
+
+from eventpipe.settings import Settings, SettingsError
+from ingest_gateway.errors import ApiError
+
+T = TypeVar("T")
+
+FAILURE_MODES: Final = ("open", "closed")
+PAUSE_SECONDS: Final = 1.0
+KEY_PREFIX: Final = b"eventpipe:"
+
+log = logging.getLogger(__name__)
+
+REDIS_FAILURES = Counter(
+    "eventpipe_redis_failures",
+    "Calls to the Redis of the shared limits that failed or were skipped during an outage",
+)
+
+
+class SharedState:
+    """A Redis client with the deployment's outage policy."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        fail_open: bool,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.fail_open = fail_open
+        self._clock = clock
+        self._paused_until = 0.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SharedState | None:
+        """None when ``rate_limit_redis_url`` is empty: limits stay in process memory."""
+        if not settings.rate_limit_redis_url:
+            return None
+        mode = settings.rate_limit_redis_failure.strip().lower()
+        if mode not in FAILURE_MODES:
+            raise SettingsError(
+                f"EVENTPIPE_RATE_LIMIT_REDIS_FAILURE={settings.rate_limit_redis_failure!r} is "
+                f"not one of {', '.join(FAILURE_MODES)}"
+            )
+        timeout = settings.rate_limit_redis_timeout_seconds
+        client = redis.Redis.from_url(
+            settings.rate_limit_redis_url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            # The outage policy decides; the client's own retries would only stretch the wait.
+            retry_on_timeout=False,
+            retry=None,
+        )
+        return cls(client, fail_open=mode == "open")
+
+    async def call(self, operation: Callable[[], Awaitable[T]]) -> T | None:
+        """``operation``'s result; None while Redis is out and the policy is ``open``; a 503
+        :class:`ApiError` while it is out and the policy is ``closed``."""
+        if self._clock() >= self._paused_until:
+            try:
+                result = await operation()
+            except (RedisError, OSError) as exc:
+                if self._paused_until == 0.0:
+                    log.warning(
+                        "the Redis of the shared limits cannot be reached (%s); requests are %s",
+                        type(exc).__name__,
+                        "admitted without shared limits" if self.fail_open else "refused",
+                    )
+                self._paused_until = self._clock() + PAUSE_SECONDS
+            else:
+                if self._paused_until:
+                    log.warning("the Redis of the shared limits answers again")
+                self._paused_until = 0.0
+                return result
+        REDIS_FAILURES.inc()
+        if self.fail_open:
+            return None
+        raise ApiError(
+            503,
+            "the shared rate limits cannot be checked now; retry later",
+            headers={"Retry-After": str(math.ceil(PAUSE_SECONDS))},
+        )
+
+    async def close(self) -> None:
+        await self.client.aclose()

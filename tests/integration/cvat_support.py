@@ -1,0 +1,263 @@
+"""A small server that answers the identity part of CVAT's REST API as CVAT answers it.
+
+CVAT's own server cannot run here, so this stands in for it, and only for what eventpipe asks:
+``GET /api/users/self``, ``GET /api/organizations`` (``slug`` filter), ``GET
+/api/organizations/{id}`` and ``GET /api/memberships`` (``org`` context, ``user`` filter). Its
+bodies are shaped like cvat-sdk's models (``User``, ``OrganizationRead``, ``MembershipRead``,
+``BasicUser``, the paginated ``Paginated*List``), and a test parses them with cvat-sdk itself. Its
+rules are CVAT's: Django REST framework's 401 and 403 bodies (``{"detail": ...}``), credentials as
+Token, Bearer access token, Basic or session cookie, organizations visible only to their members
+(all of them to admins), an org context that does not exist is a 404, and a non-member asking
+for an org's memberships is a 403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import itertools
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from tests.integration.gateway_support import serving
+
+JOINED = "2026-01-05T10:00:00.000000Z"
+_ids = itertools.count(1)
+
+
+@dataclass
+class CvatUser:
+    username: str
+    password: str
+    groups: list[str]
+    email: str = ""
+    is_superuser: bool = False
+    id: int = field(default_factory=lambda: next(_ids))
+    tokens: set[str] = field(default_factory=set)
+    access_tokens: set[str] = field(default_factory=set)
+    sessions: set[str] = field(default_factory=set)
+
+
+@dataclass
+class CvatOrg:
+    slug: str
+    owner: CvatUser
+    id: int = field(default_factory=lambda: next(_ids))
+
+
+@dataclass
+class CvatMembership:
+    org: CvatOrg
+    user: CvatUser
+    role: str
+    is_active: bool = True
+    id: int = field(default_factory=lambda: next(_ids))
+
+
+@dataclass
+class FakeCvat:
+    users: list[CvatUser] = field(default_factory=list)
+    orgs: list[CvatOrg] = field(default_factory=list)
+    memberships: list[CvatMembership] = field(default_factory=list)
+    # Requests answered, by path; and a delay before each answer, to play a slow CVAT.
+    calls: Counter[str] = field(default_factory=Counter)
+    delay_seconds: float = 0.0
+    # Every request answered with this status and detail (CVAT failing, or a proxy refusing).
+    failing_status: int | None = None
+    failing_detail: str = "Server Error"
+    # Every request answered 200 with a page that is not CVAT's JSON (a misrouted proxy).
+    answers_html: bool = False
+    url: str = ""
+
+    def add_user(self, username: str, groups: list[str], **extra: Any) -> CvatUser:
+        user = CvatUser(username, f"{username}-pw", groups, f"{username}@example.com", **extra)
+        self.users.append(user)
+        return user
+
+    def add_org(self, slug: str, owner: CvatUser) -> CvatOrg:
+        org = CvatOrg(slug, owner)
+        self.orgs.append(org)
+        self.memberships.append(CvatMembership(org, owner, "owner"))
+        return org
+
+    def add_member(
+        self, org: CvatOrg, user: CvatUser, role: str, *, is_active: bool = True
+    ) -> None:
+        self.memberships.append(CvatMembership(org, user, role, is_active))
+
+    # --- authentication, as Django REST framework's authentication classes do it -------------
+
+    def _caller(self, request: Request) -> CvatUser | None:
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        for user in self.users:
+            if scheme == "Token" and credentials in user.tokens:
+                return user
+            if scheme == "Bearer" and credentials in user.access_tokens:
+                return user
+            if scheme == "Basic" and _basic(credentials) == (user.username, user.password):
+                return user
+            if not scheme and request.cookies.get("sessionid") in user.sessions:
+                return user
+        return None
+
+    def _visible_orgs(self, user: CvatUser) -> list[CvatOrg]:
+        if "admin" in user.groups:
+            return list(self.orgs)
+        return [m.org for m in self.memberships if m.user is user and m.is_active]
+
+    # --- endpoints --------------------------------------------------------------------------
+
+    async def _answer(self, request: Request) -> tuple[CvatUser | None, Response | None]:
+        self.calls[request.url.path] += 1
+        if self.delay_seconds:
+            await asyncio.sleep(self.delay_seconds)
+        if self.failing_status is not None:
+            return None, JSONResponse({"detail": self.failing_detail}, self.failing_status)
+        if self.answers_html:
+            return None, HTMLResponse("<html><body>Sign in</body></html>")
+        user = self._caller(request)
+        if user is None:
+            detail = (
+                "Invalid token."
+                if request.headers.get("authorization")
+                else "Authentication credentials were not provided."
+            )
+            return None, JSONResponse({"detail": detail}, 401)
+        return user, None
+
+    async def users_self(self, request: Request) -> Response:
+        user, refusal = await self._answer(request)
+        if refusal is not None:
+            return refusal
+        assert user is not None
+        return JSONResponse(self._user_body(user))
+
+    async def list_organizations(self, request: Request) -> Response:
+        user, refusal = await self._answer(request)
+        if refusal is not None:
+            return refusal
+        assert user is not None
+        slug = request.query_params.get("slug")
+        found = [o for o in self._visible_orgs(user) if slug is None or o.slug == slug]
+        return JSONResponse(_page([self._org_body(o) for o in found]))
+
+    async def retrieve_organization(self, request: Request) -> Response:
+        user, refusal = await self._answer(request)
+        if refusal is not None:
+            return refusal
+        assert user is not None
+        org_id = int(request.path_params["id"])
+        org = next((o for o in self.orgs if o.id == org_id), None)
+        if org is None:
+            return JSONResponse({"detail": "No Organization matches the given query."}, 404)
+        if org not in self._visible_orgs(user):
+            return JSONResponse(
+                {"detail": "You do not have permission to perform this action."}, 403
+            )
+        return JSONResponse(self._org_body(org))
+
+    async def list_memberships(self, request: Request) -> Response:
+        user, refusal = await self._answer(request)
+        if refusal is not None:
+            return refusal
+        assert user is not None
+        slug = request.query_params.get("org") or request.headers.get("x-organization")
+        org = next((o for o in self.orgs if o.slug == slug), None)
+        if org is None:
+            return JSONResponse({"detail": f"{slug} organization does not exist."}, 404)
+        if org not in self._visible_orgs(user):
+            return JSONResponse(
+                {"detail": "You do not have permission to perform this action."}, 403
+            )
+        username = request.query_params.get("user")
+        found = [
+            m
+            for m in self.memberships
+            if m.org is org and (username is None or m.user.username == username)
+        ]
+        return JSONResponse(_page([self._membership_body(m) for m in found]))
+
+    # --- bodies shaped like cvat-sdk's models -------------------------------------------------
+
+    def _basic_user(self, user: CvatUser) -> dict[str, Any]:
+        return {
+            "url": f"{self.url}/api/users/{user.id}",
+            "id": user.id,
+            "username": user.username,
+            "first_name": user.username.title(),
+            "last_name": "",
+        }
+
+    def _user_body(self, user: CvatUser) -> dict[str, Any]:
+        return {
+            **self._basic_user(user),
+            "email": user.email,
+            "groups": user.groups,
+            "is_staff": user.is_superuser,
+            "is_superuser": user.is_superuser,
+            "is_active": True,
+            "last_login": JOINED,
+            "date_joined": JOINED,
+            "has_analytics_access": "admin" in user.groups,
+        }
+
+    def _org_body(self, org: CvatOrg) -> dict[str, Any]:
+        return {
+            "id": org.id,
+            "slug": org.slug,
+            "name": org.slug.upper(),
+            "description": "",
+            "created_date": JOINED,
+            "updated_date": JOINED,
+            "contact": {},
+            "owner": self._basic_user(org.owner),
+        }
+
+    def _membership_body(self, membership: CvatMembership) -> dict[str, Any]:
+        return {
+            "id": membership.id,
+            "user": self._basic_user(membership.user),
+            "organization": membership.org.id,
+            "is_active": membership.is_active,
+            "joined_date": JOINED if membership.is_active else None,
+            "role": membership.role,
+            "invitation": None if membership.is_active else f"key{membership.id}",
+        }
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/api/users/self", self.users_self),
+                Route("/api/organizations", self.list_organizations),
+                Route("/api/organizations/{id:int}", self.retrieve_organization),
+                Route("/api/memberships", self.list_memberships),
+            ]
+        )
+
+
+def _basic(credentials: str) -> tuple[str, str] | None:
+    try:
+        username, _, password = base64.b64decode(credentials).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return username, password
+
+
+def _page(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"count": len(results), "next": None, "previous": None, "results": results}
+
+
+@contextmanager
+def running_cvat(cvat: FakeCvat) -> Iterator[FakeCvat]:
+    with serving(cvat.app()) as server:
+        cvat.url = server.url
+        yield cvat

@@ -1,0 +1,142 @@
+"""Tenant limits and the login throttle kept in a real Redis server: every gateway process (here
+two limiters with their own connections, as two processes have) shares one budget, and a Redis
+outage fails open or closed as configured."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from eventpipe.embedded_broker import free_port
+from eventpipe.settings import Settings, SettingsError
+from ingest_gateway.errors import ApiError
+from ingest_gateway.redis_login_throttle import RedisLoginThrottle
+from ingest_gateway.redis_rate_limit import RedisTenantRateLimiter
+from ingest_gateway.redis_state import SharedState
+from tests.server_processes import redis_server
+
+
+def shared(url: str, failure: str = "open") -> SharedState:
+    state = SharedState.from_settings(
+        Settings(rate_limit_redis_url=url, rate_limit_redis_failure=failure)
+    )
+    assert state is not None
+    return state
+
+
+def limiter(url: str, rate: float, burst: int, failure: str = "open") -> RedisTenantRateLimiter:
+    return RedisTenantRateLimiter(shared(url, failure), rate, burst)
+
+
+async def refused(limiter: RedisTenantRateLimiter, tenant: bytes, events: int) -> int | None:
+    """Retry-After of a refusal, None when admitted and taken."""
+    try:
+        limiter.admit(tenant)
+        await limiter.take(tenant, events)
+    except ApiError as error:
+        assert (error.status, error.field) == (429, "events")
+        return int(error.headers["Retry-After"])
+    return None
+
+
+def evalsha_calls(url: str) -> int:
+    with redis.Redis.from_url(url) as client:
+        stats = client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_two_processes_share_one_budget(redis_url: str) -> None:
+    # 300 events of burst, and a rate slow enough that the test's own time refills nothing.
+    first, second = limiter(redis_url, 0.001, 300), limiter(redis_url, 0.001, 300)
+    # The last request goes one event into debt, which the slow rate does not repay in time.
+    for gateway, events in ((first, 100), (second, 100), (first, 101)):
+        assert await refused(gateway, b"org:1", events) is None
+    assert await refused(second, b"org:1", 1) is not None
+    assert await refused(first, b"org:1", 1) is not None
+    # Another tenant has a budget of its own.
+    assert await refused(second, b"org:2", 300) is None
+
+
+async def test_a_refusal_is_remembered_without_asking_redis_again(redis_url: str) -> None:
+    gateway = limiter(redis_url, 100, 100)
+    assert await refused(gateway, b"user:7", 1000) is None  # 900 events of debt: 9 s
+    calls = evalsha_calls(redis_url)
+    assert await refused(gateway, b"user:7", 1) == 9
+    assert evalsha_calls(redis_url) == calls + 1
+    for _ in range(5):
+        assert await refused(gateway, b"user:7", 1) in (8, 9)
+    assert evalsha_calls(redis_url) == calls + 1
+    # The bucket expires once it would be full again, so idle tenants cost Redis nothing.
+    with redis.Redis.from_url(redis_url) as client:
+        assert 9_000 < client.pttl(b"eventpipe:tenant:user:7") <= 11_000
+
+
+async def test_debt_is_paid_at_the_tenant_rate(redis_url: str) -> None:
+    gateway = limiter(redis_url, 50, 10)
+    assert await refused(gateway, b"t", 20) is None  # 10 events of debt: 0.2 s at 50/s
+    deadline = time.monotonic() + 5
+    while await refused(limiter(redis_url, 50, 10), b"t", 1) is not None:
+        assert time.monotonic() < deadline, "the debt was never paid"
+    assert time.monotonic() < deadline
+
+
+async def test_the_login_throttle_is_shared_and_stores_no_username(redis_url: str) -> None:
+    first = RedisLoginThrottle(shared(redis_url), 2, 30.0)
+    second = RedisLoginThrottle(shared(redis_url), 2, 30.0)
+    key = ("10.0.0.1", "alice")
+    await first.failed(key)
+    await first.check(key)
+    await second.failed(key)  # the allowance is used up across both processes
+    for throttle in (first, second):
+        with pytest.raises(ApiError) as caught:
+            await throttle.check(key)
+        assert caught.value.status == 429 and caught.value.headers["Retry-After"] == "30"
+    await second.failed(key)  # doubles
+    with pytest.raises(ApiError) as caught:
+        await first.check(key)
+    assert caught.value.headers["Retry-After"] == "60"
+    await first.check(("10.0.0.2", "alice"))  # another client is not locked out
+    with redis.Redis.from_url(redis_url) as client:
+        keys = client.keys("*")
+    assert keys and not any(b"alice" in k or b"10.0.0.1" in k for k in keys)
+    await first.succeeded(key)
+    await second.check(key)
+
+
+@pytest.fixture
+def redis_port() -> Iterator[int]:
+    yield free_port()
+
+
+async def test_an_outage_fails_open_or_closed_within_the_timeout(redis_port: int) -> None:
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    open_limiter, closed_limiter = limiter(url, 1, 1, "open"), limiter(url, 1, 1, "closed")
+    started = time.monotonic()
+    assert await refused(open_limiter, b"t", 1000) is None
+    with pytest.raises(ApiError) as caught:
+        await closed_limiter.take(b"t", 1)
+    assert caught.value.status == 503 and caught.value.headers["Retry-After"] == "1"
+    assert time.monotonic() - started < 3
+    throttle = RedisLoginThrottle(shared(url, "closed"), 1, 1.0)
+    with pytest.raises(ApiError) as caught:
+        await throttle.check(("h", "alice"))
+    assert caught.value.status == 503
+
+    # Redis comes back: within the pause the limits apply again, and the budget is shared.
+    with redis_server(redis_port):
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                await closed_limiter.take(b"t", 2)  # one event of debt: 1 s
+                break
+            except ApiError as error:
+                assert error.status == 503 and time.monotonic() < deadline
+        assert await refused(closed_limiter, b"t", 1) is not None
+
+
+def test_an_unknown_failure_mode_is_refused_naming_the_variable() -> None:
+    with pytest.raises(SettingsError, match="EVENTPIPE_RATE_LIMIT_REDIS_FAILURE"):
+        shared("redis://127.0.0.1:1/0", "sometimes")
