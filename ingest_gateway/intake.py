@@ -57,6 +57,13 @@ def check_intake_settings(settings: Settings) -> None:
         raise SettingsError(
             f"set both {ENV_PREFIX}INTAKE_USERNAME and {ENV_PREFIX}INTAKE_PASSWORD, or neither"
         )
+    if settings.intake_max_body_bytes > settings.max_body_bytes:
+        # The events topic takes messages sized for max_body_bytes (Settings.max_message_bytes).
+        raise SettingsError(
+            f"{ENV_PREFIX}INTAKE_MAX_BODY_BYTES={settings.intake_max_body_bytes} is above "
+            f"{ENV_PREFIX}MAX_BODY_BYTES={settings.max_body_bytes}, which sizes the Kafka messages "
+            "the events topic takes: raise both"
+        )
     if settings.intake_port == settings.http_port:
         raise SettingsError(
             f"{ENV_PREFIX}INTAKE_PORT={settings.intake_port} is the public API port; the intake "

@@ -192,11 +192,15 @@ async def test_without_credentials_any_caller_is_taken(intake_settings: Settings
     assert answer.status_code == 200
 
 
-def test_credentials_must_come_in_pairs_and_the_port_must_be_its_own() -> None:
+def test_settings_that_would_expose_or_block_the_intake_are_refused() -> None:
     with pytest.raises(SettingsError, match="INTAKE_USERNAME and EVENTPIPE_INTAKE_PASSWORD"):
         check_intake_settings(Settings(intake_port=9000, intake_username="cvat"))
     with pytest.raises(SettingsError, match="public API port"):
         check_intake_settings(Settings(intake_port=8080, http_port=8080))
+    with pytest.raises(SettingsError, match="INTAKE_MAX_BODY_BYTES=2000 is above"):
+        check_intake_settings(
+            Settings(intake_port=9000, intake_max_body_bytes=2000, max_body_bytes=1000)
+        )
 
 
 async def test_503_with_retry_after_while_the_broker_is_away(tmp_path: Path) -> None:
