@@ -162,7 +162,7 @@ def assert_exactly_once(
 def events_table_dir(settings: Settings) -> Path:
     """Where the embedded engine keeps the ``events`` table's parts (read from its metadata)."""
     root = Path(settings.resolved_clickhouse_dsn.removeprefix("chdb://"))
-    attach = (root / "metadata" / "default" / "events.sql").read_text()
+    attach = (root / "metadata" / settings.clickhouse_database / "events.sql").read_text()
     match = re.search(r"UUID '([0-9a-f-]{36})'", attach)
     assert match, attach
     table_uuid = match.group(1)
