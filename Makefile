@@ -23,10 +23,12 @@ system-packages:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(STAMP): pyproject.toml
+# The benchmarks (benchmarks/, run as `eventpipe bench`) are a distribution of their own, kept
+# out of eventpipe's install; development gets both.
+$(STAMP): pyproject.toml benchmarks/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./benchmarks
 	@touch $(STAMP)
 
 run: install

@@ -123,8 +123,17 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from eventpipe.bench import run_bench
-
+    # The benchmarks are a distribution of their own (benchmarks/), which a production install
+    # does not carry.
+    try:
+        from benchmarks import run_bench
+    except ModuleNotFoundError as exc:
+        if exc.name != "benchmarks":
+            raise
+        raise CommandError(
+            "the benchmarks are not installed: pip install -e ./benchmarks"
+            " from a checkout of eventpipe (make install does)"
+        ) from None
     return run_bench(args)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from eventpipe.bench.stack import LocalPipeline
+from benchmarks.stack import LocalPipeline
 from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.identity import IdentityStore
 from tests.integration.export_api_support import ExportClient, event, pipeline_settings, post_events
