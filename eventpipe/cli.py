@@ -216,7 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("token_or_id")
 
-    bench = _command(sub, "bench", _bench, "measure throughput against raw baselines")
+    bench = _command(
+        sub,
+        "bench",
+        _bench,
+        "measure throughput against raw baselines (development installs: make install)",
+    )
     bench.add_argument(
         "stage",
         nargs="?",
