@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Servers the tests start on their own (PostgreSQL for the shared identity store, Redis for the
-# shared limits). apt-get only runs when one is missing, so a prepared machine installs nothing.
+# shared limits). apt-get only runs when one is missing, so a prepared machine installs nothing;
+# `make run` needs neither, so only the tests ask for them.
 SYSTEM_PACKAGES := postgresql redis-server
 
 .PHONY: install system-packages run test lint typecheck bench clean
 
-install: system-packages $(STAMP)
+install: $(STAMP)
 
 system-packages:
 	@missing=""; for package in $(SYSTEM_PACKAGES); do \
@@ -35,7 +36,7 @@ run: install
 	$(BIN)/eventpipe dev
 
 # Lint and types first: they take seconds and hold the code to the project's standards in CI too.
-test: lint typecheck
+test: system-packages lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install
