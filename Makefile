@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 # Servers the tests start on their own (PostgreSQL for the shared identity store, Redis for the
-# shared limits). apt-get only runs when one is missing, so a prepared machine installs nothing.
+# shared limits). apt-get only runs when one is missing, so a prepared machine installs nothing;
+# `make run` needs neither, so only the tests ask for them.
 SYSTEM_PACKAGES := postgresql redis-server
 
 .PHONY: install system-packages run test lint typecheck bench clean
 
-install: system-packages $(STAMP)
+install: $(STAMP)
 
 system-packages:
 	@missing=""; for package in $(SYSTEM_PACKAGES); do \
@@ -23,17 +24,19 @@ system-packages:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(STAMP): pyproject.toml
+# The benchmarks (benchmarks/, run as `eventpipe bench`) are a distribution of their own, kept
+# out of eventpipe's install; development gets both.
+$(STAMP): pyproject.toml benchmarks/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./benchmarks
 	@touch $(STAMP)
 
 run: install
 	$(BIN)/eventpipe dev
 
 # Lint and types first: they take seconds and hold the code to the project's standards in CI too.
-test: lint typecheck
+test: system-packages lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: install

@@ -124,8 +124,17 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from eventpipe.bench import run_bench
-
+    # The benchmarks are a distribution of their own (benchmarks/), which a production install
+    # does not carry.
+    try:
+        from benchmarks import run_bench
+    except ModuleNotFoundError as exc:
+        if exc.name != "benchmarks":
+            raise
+        raise CommandError(
+            "the benchmarks are not installed: pip install -e ./benchmarks"
+            " from a checkout of eventpipe (make install does)"
+        ) from None
     return run_bench(args)
 
 
@@ -211,7 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revoke.add_argument("token_or_id")
 
-    bench = _command(sub, "bench", _bench, "measure throughput against raw baselines")
+    bench = _command(
+        sub,
+        "bench",
+        _bench,
+        "measure throughput against raw baselines (development installs: make install)",
+    )
     bench.add_argument(
         "stage",
         nargs="?",

@@ -71,7 +71,7 @@ def build_export_query(
     if max_threads:
         settings["max_threads"] = max_threads
     # FINAL hides the copies a Kafka redelivery inserted; on this table it reads in key order and
-    # costs little (measured in exporter.benchmark). Settings ride in the SQL itself, so that a
+    # costs little (measured in benchmarks.export). Settings ride in the SQL itself, so that a
     # chDB client streams the result (per-call settings make its backend buffer it).
     sql = (
         f"SELECT {columns} FROM {TABLE} FINAL WHERE {' AND '.join(conditions)}"

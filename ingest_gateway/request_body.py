@@ -154,7 +154,7 @@ def enrich(
     received_at: datetime,
     limits: PayloadLimits = DEFAULT_PAYLOAD_LIMITS,
 ) -> None:
-    """Apply the server-side enrichment of DESIGN.md §2 to the request, in place.
+    """Apply CVAT's server-side enrichment (README, "Posting") to the request, in place.
 
     Timestamps are shifted by the client's clock skew and made UTC, and must then be in the range
     of the events table; source, user and organization are stamped; payloads are re-serialized

@@ -1,6 +1,6 @@
 """Working time: the ``send:working_time`` events CVAT derives from each accepted request.
 
-The rules are CVAT's (DESIGN.md §2 "Working time"): time between consecutive events counts as work
+The rules are CVAT's (README, "Working time"): time between consecutive events counts as work
 when the gap is shorter than 100 s, ``change:frame`` events also count their own duration, and the
 time is attributed to the (job, task, project) of the event *before* the gap. The totals go out as
 one event per (job, task, project) bucket.

@@ -15,7 +15,7 @@ import pytest
 from cvat_sdk.api_client import ApiClient, Configuration, exceptions, models
 from cvat_sdk.core.helpers import make_request_headers
 
-from eventpipe.bench.stack import LocalPipeline
+from benchmarks.stack import LocalPipeline
 from eventpipe.embedded_broker import free_port
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings

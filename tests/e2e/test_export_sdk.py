@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from cvat_sdk.api_client import ApiClient, Configuration, models
 
-from eventpipe.bench.stack import LocalPipeline
+from benchmarks.stack import LocalPipeline
 from eventpipe.embedded_broker import free_port
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings

@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from eventpipe.bench.stack import LocalPipeline
+from benchmarks.stack import LocalPipeline
 from eventpipe.embedded_broker import free_port
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from eventpipe.bench.stack import start_eventpipe, stop_processes, wait_ready
+from benchmarks.stack import start_eventpipe, stop_processes, wait_ready
 from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from eventpipe.bench.stack import LocalPipeline
+from benchmarks.stack import LocalPipeline
 from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.identity import IdentityStore
 from tests.integration.export_api_support import ExportClient, event, pipeline_settings, post_events
@@ -83,7 +83,7 @@ def pipeline(
 
 
 def allowed(caller: str, org: str | None) -> Callable[[Logged], bool]:
-    """DESIGN.md "Who may see what", written out per case as the test's own oracle."""
+    """The README's "Who may see what", written out per case as the test's own oracle."""
     role = ORG_MEMBERS.get(org or "", {}).get(caller)
     if caller == ADMIN:
         return lambda e: org is None or e.org == org

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.bench.stack import LocalPipeline
+from benchmarks.stack import LocalPipeline
 from eventpipe.embedded_broker import EmbeddedBroker
 from tests.integration.delivery_support import (
     Poster,

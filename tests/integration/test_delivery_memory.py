@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.bench.ingest import gateway_like_producer, ingest_messages, produce_all
-from eventpipe.bench.workload import request_body
+from benchmarks.ingest import gateway_like_producer, ingest_messages, produce_all
+from benchmarks.workload import request_body
 from eventpipe.settings import Settings
 from tests.integration.delivery_support import (
     events_table_dir,

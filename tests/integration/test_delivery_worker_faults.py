@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.bench.stack import LocalPipeline
+from benchmarks.stack import LocalPipeline
 from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
 from tests.integration.delivery_support import (

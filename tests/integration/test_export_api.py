@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from eventpipe.bench.stack import LocalPipeline
+from benchmarks.stack import LocalPipeline
 from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.events_table import CVAT_COLUMNS
 from eventpipe.identity import IdentityStore, Org

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from eventpipe.bench.stack import LocalPipeline
+from benchmarks.stack import LocalPipeline
 from eventpipe.embedded_broker import EmbeddedBroker, free_port
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from eventpipe.bench.stack import LocalPipeline
+from benchmarks.stack import LocalPipeline
 from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.identity import IdentityStore
 from tests.integration.export_api_support import (

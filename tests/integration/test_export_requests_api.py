@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from eventpipe.bench.stack import LocalPipeline
+from benchmarks.stack import LocalPipeline
 from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.export_records import new_status, write_status
 from eventpipe.identity import IdentityStore

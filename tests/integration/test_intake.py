@@ -16,7 +16,7 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from eventpipe.bench.stack import start_eventpipe, stop_processes, wait_ready
+from benchmarks.stack import start_eventpipe, stop_processes, wait_ready
 from eventpipe.contracts import (
     DEAD_LETTER_DETAIL_HEADER,
     DEAD_LETTER_REASON_HEADER,

@@ -20,7 +20,7 @@ import pytest
 from logstash_async.constants import constants
 from logstash_async.handler import AsynchronousLogstashHandler
 
-from eventpipe.bench.stack import wait_until_committed
+from benchmarks.stack import wait_until_committed
 from eventpipe.contracts import intake_message_decoder
 from eventpipe.settings import Settings
 from tests.integration.gateway_support import topic_records

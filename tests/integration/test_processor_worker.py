@@ -23,7 +23,7 @@ import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from eventpipe.bench.stack import group_observer, offsets_by_partition, wait_until_committed
+from benchmarks.stack import group_observer, offsets_by_partition, wait_until_committed
 from eventpipe.contracts import Event, Identity, IngestMessage, ingest_message_encoder
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics

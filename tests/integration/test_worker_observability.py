@@ -13,7 +13,7 @@ import httpx
 import orjson
 from prometheus_client.samples import Sample
 
-from eventpipe.bench.stack import wait_until_committed
+from benchmarks.stack import wait_until_committed
 from eventpipe.contracts import ingest_message_encoder
 from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings

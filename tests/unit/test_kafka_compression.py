@@ -8,8 +8,8 @@ import cramjam
 import pytest
 from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
-from eventpipe.bench.ingest import ingest_messages
-from eventpipe.bench.workload import request_body
+from benchmarks.ingest import ingest_messages
+from benchmarks.workload import request_body
 from eventpipe.kafka_compression import LZ4_LEVEL, producer_compression
 from eventpipe.settings import Settings
 

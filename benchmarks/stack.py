@@ -19,7 +19,7 @@ import clickhouse_connect
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from clickhouse_connect.driver.client import Client
 
-from eventpipe.bench.progress import progress
+from benchmarks.progress import progress
 from eventpipe.embedded_broker import free_port, start_broker
 from eventpipe.errors import CommandError
 from eventpipe.identity import IdentityStore

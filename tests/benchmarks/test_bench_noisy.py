@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from eventpipe.bench.noisy import (
+from benchmarks.noisy import (
     ALONE,
     AT_LIMIT,
     NOISY,

@@ -20,11 +20,11 @@ from typing import Any
 
 import orjson
 
-from eventpipe.bench.host_cpu import CpuTicks, steal_percent
-from eventpipe.bench.ingest import raw_produce_rates
-from eventpipe.bench.load_generator import build_post, run_load
-from eventpipe.bench.progress import progress
-from eventpipe.bench.stack import scratch_settings, start_eventpipe, stop_processes, wait_ready
+from benchmarks.host_cpu import CpuTicks, steal_percent
+from benchmarks.ingest import raw_produce_rates
+from benchmarks.load_generator import build_post, run_load
+from benchmarks.progress import progress
+from benchmarks.stack import scratch_settings, start_eventpipe, stop_processes, wait_ready
 from eventpipe.contracts import IntakeMessage, intake_message_encoder
 from eventpipe.embedded_broker import free_port
 from eventpipe.errors import CommandError

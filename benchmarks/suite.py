@@ -22,9 +22,9 @@ from typing import Any, Final
 
 import orjson
 
-from eventpipe.bench.export import format_export_report
-from eventpipe.bench.ingest import IngestBenchOptions, format_ingest_report, run_ingest_bench
-from eventpipe.bench.progress import progress
+from benchmarks.export import format_export_report
+from benchmarks.ingest import IngestBenchOptions, format_ingest_report, run_ingest_bench
+from benchmarks.progress import progress
 from eventpipe.settings import Settings
 
 CONCURRENCY_LEVELS: Final = (1, 4, 16, 64)
@@ -85,7 +85,7 @@ def run_suite(
     repeats: int,
     max_steal: float,
 ) -> dict[str, Any]:
-    from exporter.benchmark import run_export_benchmark
+    from benchmarks.export import run_export_benchmark
 
     # Round-robin over the levels: each level's runs then spread over the whole suite, as the
     # export's do, instead of all falling in one stretch of the shared machine's drifting speed.

@@ -15,15 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eventpipe.bench.ingest import gateway_like_producer, ingest_messages, produce_all
-from eventpipe.bench.progress import progress
-from eventpipe.bench.stack import (
+from benchmarks.ingest import gateway_like_producer, ingest_messages, produce_all
+from benchmarks.progress import progress
+from benchmarks.stack import (
     scratch_settings,
     start_eventpipe,
     stop_processes,
     wait_until_committed,
 )
-from eventpipe.bench.workload import request_body
+from benchmarks.workload import request_body
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
 

@@ -6,7 +6,7 @@ from typing import Any
 import orjson
 import pytest
 
-from eventpipe.bench.compare import compare_ratios, format_comparison, load_ratios, suite_ratios
+from benchmarks.compare import compare_ratios, format_comparison, load_ratios, suite_ratios
 from eventpipe.cli import main
 from eventpipe.errors import CommandError
 

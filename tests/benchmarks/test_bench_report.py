@@ -4,7 +4,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from eventpipe.bench.suite import (
+from benchmarks.suite import (
     ATTEMPTS_PER_RUN,
     CONCURRENCY_LEVELS,
     draw_chart,

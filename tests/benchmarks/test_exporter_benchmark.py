@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from exporter.benchmark import run_export_benchmark
+from benchmarks.export import run_export_benchmark
 
 
 def test_benchmark_reports_every_contender_over_all_rows(tmp_path: Path) -> None:

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.bench import host_cpu
-from eventpipe.bench.host_cpu import CpuTicks, steal_percent
+from benchmarks import host_cpu
+from benchmarks.host_cpu import CpuTicks, steal_percent
 
 
 def test_a_cpu_line_gives_every_tick_but_guest_time_and_the_stolen_ones() -> None:

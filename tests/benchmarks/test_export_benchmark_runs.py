@@ -2,7 +2,7 @@
 
 import pytest
 
-from exporter.benchmark import _Run
+from benchmarks.export import _Run
 
 
 def test_two_runs_report_their_mean_time_and_the_larger_peak() -> None:

@@ -33,11 +33,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Final
 
-from eventpipe.bench.host_cpu import CpuTicks, steal_percent
-from eventpipe.bench.load_generator import LoadResult, build_post, run_paced
-from eventpipe.bench.progress import progress
-from eventpipe.bench.stack import LocalPipeline, scratch_settings, user_tokens
-from eventpipe.bench.workload import request_body
+from benchmarks.host_cpu import CpuTicks, steal_percent
+from benchmarks.load_generator import LoadResult, build_post, run_paced
+from benchmarks.progress import progress
+from benchmarks.stack import LocalPipeline, scratch_settings, user_tokens
+from benchmarks.workload import request_body
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
 

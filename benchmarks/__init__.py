@@ -1,4 +1,12 @@
-"""``eventpipe bench``: the project's own benchmarks, each reported as ratios to raw baselines."""
+"""``eventpipe bench``: the project's own benchmarks, each reported as ratios to raw baselines.
+
+A distribution of its own (``benchmarks/pyproject.toml``), so that an install of eventpipe carries
+neither this code nor its plotting library; ``eventpipe bench`` imports it when asked. One module
+per stage, each with its ``run_*`` and ``format_*_report``: ``ingest``, ``export``, ``scale``,
+``noisy``; ``suite`` runs them all and draws the chart, ``compare`` compares two suites. What
+stages share: ``stack`` (a local pipeline of real processes), ``load_generator``, ``workload``
+(the events), ``host_cpu`` (the VM host's steal) and ``progress`` (stderr, not the report).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from eventpipe.bench.progress import progress
+from benchmarks.progress import progress
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
 
@@ -23,7 +31,7 @@ def run_bench(args: argparse.Namespace) -> int:
     report: dict[str, Any]
     describe: Callable[[dict[str, Any]], str]
     if args.stage == "ingest":
-        from eventpipe.bench.ingest import (
+        from benchmarks.ingest import (
             IngestBenchOptions,
             format_ingest_report,
             run_ingest_bench,
@@ -40,33 +48,32 @@ def run_bench(args: argparse.Namespace) -> int:
         report = run_ingest_bench(settings, options)
         describe = format_ingest_report
     elif args.stage == "intake":
-        from eventpipe.bench.intake import format_intake_report, run_intake_bench
+        from benchmarks.intake import format_intake_report, run_intake_bench
 
         report = run_intake_bench(
             settings, events=args.events, batch=args.batch, concurrency=args.concurrency
         )
         describe = format_intake_report
     elif args.stage == "export":
-        from eventpipe.bench.export import format_export_report
-        from exporter.benchmark import run_export_benchmark
+        from benchmarks.export import format_export_report, run_export_benchmark
 
         progress(f"filling an embedded engine with {args.rows:,} rows, then exporting them ...")
         report = run_export_benchmark(args.rows)
         describe = format_export_report
     elif args.stage == "scale":
-        from eventpipe.bench.scale import format_scale_report, run_scale_bench
+        from benchmarks.scale import format_scale_report, run_scale_bench
 
         report = run_scale_bench(settings, events=args.events, workers=(1, 2))
         describe = format_scale_report
     elif args.stage == "noisy":
-        from eventpipe.bench.noisy import format_noisy_report, run_noisy_bench
+        from benchmarks.noisy import format_noisy_report, run_noisy_bench
 
         report = run_noisy_bench(
             settings, limit=args.tenant_limit, seconds=args.seconds, rounds=args.rounds
         )
         describe = format_noisy_report
     else:
-        from eventpipe.bench.suite import format_suite_table, run_suite
+        from benchmarks.suite import format_suite_table, run_suite
 
         report = run_suite(
             settings,
@@ -86,7 +93,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     """Exit status 1 when the reports do not agree, so that a script can act on it."""
-    from eventpipe.bench.compare import compare_ratios, format_comparison, load_ratios
+    from benchmarks.compare import compare_ratios, format_comparison, load_ratios
 
     if not args.reports:
         raise CommandError("compare needs --reports FIRST.json SECOND.json")

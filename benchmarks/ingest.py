@@ -26,11 +26,11 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaProducer
 
-from eventpipe.bench.host_cpu import CpuTicks, steal_percent
-from eventpipe.bench.load_generator import LoadResult, build_post, run_load
-from eventpipe.bench.progress import progress
-from eventpipe.bench.stack import LocalPipeline, scratch_settings, user_tokens
-from eventpipe.bench.workload import request_body
+from benchmarks.host_cpu import CpuTicks, steal_percent
+from benchmarks.load_generator import LoadResult, build_post, run_load
+from benchmarks.progress import progress
+from benchmarks.stack import LocalPipeline, scratch_settings, user_tokens
+from benchmarks.workload import request_body
 from eventpipe.contracts import (
     WORKING_TIME_SCOPE,
     ClientEventsRequest,

@@ -1,7 +1,7 @@
-"""Measure an export against raw ClickHouse CSV output and a naive exporter, side by side.
-
-Meant for ``eventpipe bench export``; report ratios from one run, not bare times (DESIGN §4).
-Linux only: peak memory comes from ``/proc/self`` (reset through ``clear_refs``).
+"""``eventpipe bench export``: an export against raw ClickHouse CSV output and a naive exporter,
+side by side, reported as ratios from one run rather than bare times (a shared machine's speed
+drifts between runs; see docs/benchmarks.md). Linux only: peak memory comes from ``/proc/self``
+(reset through ``clear_refs``).
 """
 
 from __future__ import annotations
@@ -174,3 +174,20 @@ def _proc_status_mb(field: str) -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def format_export_report(report: dict[str, Any]) -> str:
+    raw, export, naive = report["raw"], report["export"], report["naive"]
+    return "\n".join(
+        [
+            f"eventpipe export benchmark ({report['rows']:,} rows)",
+            f"  export (streamed CSV into the store): {export['rows_per_s']:,} rows/s, "
+            f"peak RSS growth {export['peak_rss_growth_mb']} MB",
+            f"  raw SELECT ... FORMAT CSVWithNames: {raw['rows_per_s']:,} rows/s, "
+            f"peak RSS growth {raw['peak_rss_growth_mb']} MB",
+            f"  naive (load all rows, csv.writer): {naive['rows_per_s']:,} rows/s, "
+            f"peak RSS growth {naive['peak_rss_growth_mb']} MB",
+            f"  ratio export / raw: {report['export_vs_raw_rate']}",
+            f"  ratio export / naive: {report['export_vs_naive_rate']}",
+        ]
+    )

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from eventpipe.bench.progress import progress
+from benchmarks.progress import progress
 
 
 @dataclass
