@@ -124,14 +124,22 @@ async def test_a_submitted_export_is_run_published_and_committed(
     assert await committed_offsets(export_settings) == 1
 
 
-async def test_the_exporter_stops_when_cancelled(
+async def test_a_running_exporter_stops_when_cancelled(
     settings: Settings, events_clickhouse: Client
 ) -> None:
+    store = await asyncio.to_thread(open_store, settings)
     exporter = asyncio.create_task(run_exporter(settings, events_clickhouse))
-    await asyncio.sleep(1)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        query_id = await submit_export(settings, store, producer, 7, FILTER, "a.csv")
+        # It is consuming: the export it was handed ends.
+        assert (await wait_until_ended(store, query_id)).state is ExportState.FINISHED
+    finally:
+        await producer.stop()
     exporter.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await exporter
+        await asyncio.wait_for(exporter, timeout=10)
 
 
 async def test_a_refused_request_fails_the_export_it_recorded(settings: Settings) -> None:
