@@ -20,7 +20,6 @@ from prometheus_client import REGISTRY
 from eventpipe.contracts import (
     CONTRACT_VERSION,
     ExportFilter,
-    ExportRequest,
     export_request_encoder,
 )
 from eventpipe.export_records import ExportState, ExportStatus, cancel_key, mark_cancelled
@@ -35,6 +34,7 @@ from exporter.requests import (
 )
 from exporter.service import connection_factory, run_exporter
 from exporter.stores import ObjectStore, open_store
+from tests.messages import export_request
 
 Insert = Callable[[Client, list[dict[str, Any]]], None]
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -174,12 +174,8 @@ async def test_unreadable_requests_are_counted_and_skipped_without_blocking_comm
 ) -> None:
     insert_events(events_clickhouse, [{"scope": "load:job", "timestamp": T0, "user_id": 7}])
     store = await asyncio.to_thread(open_store, settings)
-    future = ExportRequest(
-        version=CONTRACT_VERSION + 1,
-        query_id=uuid.uuid4(),
-        owner_user_id=7,
-        filter=FILTER,
-        filename="future.csv",
+    future = export_request(
+        FILTER, owner_user_id=7, filename="future.csv", version=CONTRACT_VERSION + 1
     )
     bad = {
         "bad-json": b"\x00not json at all",

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from eventpipe.topics import ensure_topics
 from stream_processors.faust_app import COMMIT_INTERVAL_SECONDS
 from stream_processors.ingest_agent import INSERT_BACKOFF
 from stream_processors.migrations import apply_migrations, clickhouse_client
+from tests import messages
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, 250000, tzinfo=UTC)
 IDENTITY = Identity(
@@ -39,11 +39,9 @@ IDENTITY = Identity(
 
 def ingest_message(job_id: int, *offsets_s: int) -> IngestMessage:
     """An enriched request as the gateway produces it."""
-    return IngestMessage(
-        request_id=uuid.uuid4(),
-        received_at=T0 + timedelta(minutes=5),
-        identity=IDENTITY,
-        events=[
+    return messages.ingest_message(
+        IDENTITY,
+        [
             Event(
                 scope="click:element",
                 timestamp=T0 + timedelta(seconds=s),
@@ -59,6 +57,7 @@ def ingest_message(job_id: int, *offsets_s: int) -> IngestMessage:
             )
             for s in offsets_s
         ],
+        received_at=T0 + timedelta(minutes=5),
     )
 
 
