@@ -13,7 +13,6 @@ which the ReplacingMergeTree table collapses.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -36,18 +35,6 @@ Columns = list[list[Any]]
 
 def build_columns(messages: Sequence[IngestMessage]) -> Columns:
     """One list per column of ``events`` (in :data:`COLUMNS` order) for all rows of ``messages``."""
-    # A batch allocates a tuple per row and creates no reference cycles; left on, the cyclic
-    # collector would walk the growing batch again and again and cost more than the work itself.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _columns(messages)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _columns(messages: Sequence[IngestMessage]) -> Columns:
     columns: Columns = [[] for _ in COLUMNS]
     event_columns = columns[: len(CVAT_COLUMNS)]
     request_ids = columns[_REQUEST_ID]
