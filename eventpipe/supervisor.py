@@ -22,25 +22,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 
+from eventpipe.backoff import Backoff
+
 # Receives the supervisor's own messages.
 Log = Callable[[str], None]
 # Receives each line a child writes, with the child's name.
 Output = Callable[[str, str], None]
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """How long to wait before restarting a child that keeps dying."""
-
-    initial: float = 0.5
-    factor: float = 2.0
-    maximum: float = 30.0
-    # A child that ran at least this long before it died was healthy: start over from ``initial``.
-    reset_after: float = 30.0
-
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after the ``failures``-th failure in a row (counting from 1)."""
-        return min(self.maximum, self.initial * self.factor ** (failures - 1))
 
 
 @dataclass(frozen=True)
@@ -98,12 +85,20 @@ class _Child:
 
 class Supervisor:
     def __init__(
-        self, specs: Sequence[ChildSpec], log: Log, output: Output, backoff: Backoff | None = None
+        self,
+        specs: Sequence[ChildSpec],
+        log: Log,
+        output: Output,
+        backoff: Backoff | None = None,
+        reset_after: float = 30.0,
     ) -> None:
+        """``reset_after``: a child that ran at least this many seconds before it died was
+        healthy, and its next restart waits only the backoff's first delay."""
         self._children = [_Child(spec) for spec in specs]
         self._log = log
         self._output = output
         self._backoff = backoff or Backoff()
+        self._reset_after = reset_after
         self._selector = selectors.DefaultSelector()
 
     def start(self) -> None:
@@ -127,7 +122,7 @@ class Supervisor:
     def restart_later(self, exited: ChildExit) -> float:
         """Schedule the restart of an exited child; return the delay chosen."""
         child = self._child(exited.name)
-        child.failures = 1 if exited.uptime >= self._backoff.reset_after else child.failures + 1
+        child.failures = 1 if exited.uptime >= self._reset_after else child.failures + 1
         delay = self._backoff.delay(child.failures)
         child.restart_at = time.monotonic() + delay
         self._log(

@@ -17,6 +17,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from clickhouse_connect.driver.client import Client
 
+from eventpipe.backoff import Backoff
 from eventpipe.contracts import ExportRequest, export_request_decoder
 from eventpipe.message_decoding import Undecodable, decode_versioned
 from eventpipe.object_store import ObjectStore
@@ -28,8 +29,7 @@ from exporter.offsets import OffsetTracker
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT_MS = 500
-FIRST_RETRY_SECONDS = 0.5
-MAX_RETRY_SECONDS = 30.0
+RERUN_BACKOFF = Backoff(initial=0.5, maximum=30.0)
 
 
 class ExportConsumer:
@@ -116,8 +116,7 @@ class ExportConsumer:
         store refusing the record (or no ClickHouse connection). Given up then, the export would
         keep its last record, "queued" or "running", until the sweeper fails it long after.
         """
-        delay = FIRST_RETRY_SECONDS
-        while True:
+        for delay in RERUN_BACKOFF.delays():
             try:
                 client = self.connect()
                 try:
@@ -136,7 +135,6 @@ class ExportConsumer:
                 )
             if self._cancel.wait(delay):
                 raise ExportCancelled
-            delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:
         offsets = self._tracker.committable()

@@ -13,14 +13,14 @@ import contextlib
 import logging
 from typing import Final
 
+from eventpipe.backoff import Backoff, retry_until_done
 from eventpipe.settings import Settings
 from exporter.stores import ObjectStore, open_store
 from ingest_gateway.producer import unavailable
 
 log = logging.getLogger(__name__)
 
-FIRST_RETRY_SECONDS: Final = 1.0
-MAX_RETRY_SECONDS: Final = 30.0
+OPEN_BACKOFF: Final = Backoff(initial=1.0, maximum=30.0)
 
 
 class ExportStoreHandle:
@@ -45,12 +45,10 @@ class ExportStoreHandle:
         return self._store
 
     async def _open_until_done(self) -> None:
-        delay = FIRST_RETRY_SECONDS
-        while True:
-            try:
-                self._store = await asyncio.to_thread(open_store, self._settings)
-                return
-            except Exception as exc:  # any failure to reach or set up the store: retry
-                log.warning("cannot open the export store, retrying in %.0f s: %s", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_SECONDS)
+        def failed(attempt: int, delay: float, exc: Exception) -> None:
+            # Any failure to reach or set up the store is retried.
+            log.warning("cannot open the export store, retrying in %.0f s: %s", delay, exc)
+
+        self._store = await retry_until_done(
+            lambda: asyncio.to_thread(open_store, self._settings), OPEN_BACKOFF, failed
+        )

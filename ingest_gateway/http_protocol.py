@@ -1,5 +1,4 @@
-"""uvicorn's HTTP protocol, with a deadline for each request's head (request line and headers)
-and one send per response.
+"""uvicorn's HTTP protocol, with a deadline for each request's head (request line and headers).
 
 uvicorn closes connections that sit idle between requests, but not one that sends part of a
 request line or trickles its headers: such a client holds a connection for as long as it likes,
@@ -8,8 +7,9 @@ answers 408 and closes the connection when a head is not complete within
 ``settings.header_read_timeout_seconds`` of the connection opening or of the request's first
 byte. The body has a deadline of its own (:func:`ingest_gateway.request_body.read_body`).
 
-Every answer goes out through a :class:`~ingest_gateway.response_transport.CoalescingTransport`,
-so its head and body share one system call.
+uvicorn has no such deadline and no public hook for one, so this subclasses its
+``HttpToolsProtocol``: uvicorn is pinned in pyproject.toml to the release this was written
+against, and tests/unit/test_http_protocol.py fails when the hooks it overrides change.
 
 The app hands the deadline over in its lifespan state (:func:`ingest_gateway.app.create_app`),
 which uvicorn gives every protocol instance: one path for one or several worker processes, and
@@ -25,7 +25,6 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from eventpipe.settings import Settings
-from ingest_gateway.response_transport import CoalescingTransport
 
 HEAD_TIMEOUT_STATE_KEY: Final = "header_read_timeout_seconds"
 
@@ -50,10 +49,6 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        # Everything written to the connection, by the protocol and by each request, goes through
-        # one CoalescingTransport, so a close (such as a graceful shutdown's, right after an
-        # answer) always sends what is held first. Flow control keeps the connection's own.
-        self.transport = CoalescingTransport(transport, self.loop)
         self._arm_head_deadline()
 
     def on_message_begin(self) -> None:
@@ -90,6 +85,5 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
 
 # How uvicorn serves the gateway, here and in the tests' in-process servers alike. No endpoint is
-# a WebSocket: an Upgrade header is then just a header, and nothing takes a connection away from
-# its CoalescingTransport.
+# a WebSocket: an Upgrade header is then just a header.
 UVICORN_PROTOCOLS: Final[dict[str, Any]] = {"http": GatewayHttpProtocol, "ws": "none"}

@@ -8,7 +8,6 @@ import faust
 
 from eventpipe.logs import logging_config
 from eventpipe.settings import Settings
-from stream_processors.faust_transport import Transport
 
 # Faust commits acked offsets on this period; short, so a restart re-reads little and the group's
 # committed offsets (what lag and the benchmarks read) trail the inserts by little.
@@ -58,8 +57,6 @@ def build_app(settings: Settings) -> faust.App:
         # Faust's worker replaces the process's logging setup with this one when it starts.
         logging_config=logging_config(settings),
     )
-    # Faust picks its transport by the broker URL's scheme; this one delivers messages cheaper.
-    app.transport = Transport(app.conf.broker_consumer, app)
     return app
 
 

@@ -20,6 +20,7 @@ from typing import Final, cast
 import faust
 from faust.types import EventT, StreamT
 
+from eventpipe.backoff import Backoff, retry_until_done
 from eventpipe.message_decoding import Undecodable
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
@@ -30,8 +31,7 @@ from stream_processors.rows import build_columns, row_count
 
 log = logging.getLogger(__name__)
 
-FIRST_RETRY_DELAY_SECONDS: Final = 0.5
-MAX_RETRY_DELAY_SECONDS: Final = 30.0
+INSERT_BACKOFF: Final = Backoff(initial=0.5, maximum=30.0)
 
 
 @dataclass
@@ -87,26 +87,24 @@ class IngestProcessor:
         While this waits the agent takes nothing new, so memory stays bounded and no offset
         moves past the batch; stopping the worker cancels the wait and leaves it unacked.
         """
-        delay = FIRST_RETRY_DELAY_SECONDS
-        attempt = 1
-        while True:
-            try:
-                await self.sink.insert(columns)
-            except Exception as exc:
-                log.warning(
-                    "insert of %d rows failed (attempt %d), retrying in %.1f s: %s",
-                    row_count(columns),
-                    attempt,
-                    delay,
-                    exc,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY_SECONDS)
-                attempt += 1
-                continue
-            if attempt > 1:
-                log.info("insert of %d rows succeeded on attempt %d", row_count(columns), attempt)
-            return
+        failed_attempts = 0
+
+        def failed(attempt: int, delay: float, exc: Exception) -> None:
+            nonlocal failed_attempts
+            failed_attempts = attempt
+            log.warning(
+                "insert of %d rows failed (attempt %d), retrying in %.1f s: %s",
+                row_count(columns),
+                attempt,
+                delay,
+                exc,
+            )
+
+        await retry_until_done(lambda: self.sink.insert(columns), INSERT_BACKOFF, failed)
+        if failed_attempts:
+            log.info(
+                "insert of %d rows succeeded on attempt %d", row_count(columns), failed_attempts + 1
+            )
 
 
 def add_ingest_agent(app: faust.App, settings: Settings, sink: ClickHouseSink) -> None:

@@ -17,7 +17,6 @@ part of it failed, so the same event can arrive in two batches; both copies get 
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -47,18 +46,6 @@ Columns = list[list[Any]]
 
 def build_columns(messages: Sequence[IngestMessage | IntakeMessage]) -> Columns:
     """One list per column of ``events`` (in :data:`COLUMNS` order) for all rows of ``messages``."""
-    # A batch allocates a tuple per row and creates no reference cycles; left on, the cyclic
-    # collector would walk the growing batch again and again and cost more than the work itself.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _columns(messages)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _columns(messages: Sequence[IngestMessage | IntakeMessage]) -> Columns:
     columns: Columns = [[] for _ in COLUMNS]
     event_columns = columns[: len(CVAT_COLUMNS)]
     request_ids = columns[_REQUEST_ID]

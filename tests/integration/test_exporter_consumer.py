@@ -20,7 +20,6 @@ from prometheus_client import REGISTRY
 from eventpipe.contracts import (
     CONTRACT_VERSION,
     ExportFilter,
-    ExportRequest,
     export_request_encoder,
 )
 from eventpipe.export_records import ExportState, ExportStatus, cancel_key, mark_cancelled
@@ -35,6 +34,7 @@ from exporter.requests import (
 )
 from exporter.service import connection_factory, run_exporter
 from exporter.stores import ObjectStore, open_store
+from tests.messages import export_request
 
 Insert = Callable[[Client, list[dict[str, Any]]], None]
 T0 = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
@@ -124,14 +124,22 @@ async def test_a_submitted_export_is_run_published_and_committed(
     assert await committed_offsets(export_settings) == 1
 
 
-async def test_the_exporter_stops_when_cancelled(
+async def test_a_running_exporter_stops_when_cancelled(
     settings: Settings, events_clickhouse: Client
 ) -> None:
+    store = await asyncio.to_thread(open_store, settings)
     exporter = asyncio.create_task(run_exporter(settings, events_clickhouse))
-    await asyncio.sleep(1)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        query_id = await submit_export(settings, store, producer, 7, FILTER, "a.csv")
+        # It is consuming: the export it was handed ends.
+        assert (await wait_until_ended(store, query_id)).state is ExportState.FINISHED
+    finally:
+        await producer.stop()
     exporter.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await exporter
+        await asyncio.wait_for(exporter, timeout=10)
 
 
 async def test_a_refused_request_fails_the_export_it_recorded(settings: Settings) -> None:
@@ -166,12 +174,8 @@ async def test_unreadable_requests_are_counted_and_skipped_without_blocking_comm
 ) -> None:
     insert_events(events_clickhouse, [{"scope": "load:job", "timestamp": T0, "user_id": 7}])
     store = await asyncio.to_thread(open_store, settings)
-    future = ExportRequest(
-        version=CONTRACT_VERSION + 1,
-        query_id=uuid.uuid4(),
-        owner_user_id=7,
-        filter=FILTER,
-        filename="future.csv",
+    future = export_request(
+        FILTER, owner_user_id=7, filename="future.csv", version=CONTRACT_VERSION + 1
     )
     bad = {
         "bad-json": b"\x00not json at all",

@@ -16,7 +16,7 @@ import clickhouse_connect
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from eventpipe.contracts import ExportFilter, ExportRequest
+from eventpipe.contracts import ExportFilter
 from eventpipe.events_table import CVAT_COLUMNS
 from eventpipe.export_records import (
     ExportState,
@@ -29,6 +29,7 @@ from eventpipe.export_records import (
 from eventpipe.settings import Settings
 from exporter.export_job import ExportCancelled, ExportWithdrawn, JobOptions, run_export
 from exporter.stores import FilesystemStore, ObjectNotFound, ObjectStore, Readable
+from tests.messages import export_request
 
 Insert = Callable[[Client, list[dict[str, Any]]], None]
 T0 = datetime(2026, 3, 1, 10, 0, 0, 123000, tzinfo=UTC)
@@ -48,9 +49,7 @@ def export(
     options: JobOptions = OPTIONS,
 ) -> tuple[list[list[str]], int]:
     """Run an export; return its CSV parsed into rows (header first) and the recorded rows."""
-    request = ExportRequest(
-        query_id=uuid.uuid4(), owner_user_id=1, filter=export_filter, filename="a.csv"
-    )
+    request = export_request(export_filter)
     write_status(store, new_status(request.query_id, 1, "a.csv"))
     status = run_export(request, client, store, options)
     assert status.state is ExportState.FINISHED, status.error
@@ -261,7 +260,7 @@ def test_a_query_failing_midway_publishes_nothing_and_fails_the_export(
         database=Settings().clickhouse_database,
         settings={"max_result_rows": 100_000, "max_block_size": 8192},
     )
-    request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
+    request = export_request(EVERYTHING)
     progress = watch_uploads(store, lambda key, uploaded: None)
     try:
         status = run_export(request, limited, store, OPTIONS)
@@ -282,7 +281,7 @@ def test_progress_is_recorded_while_running_and_cancel_requeues(
     events_clickhouse: Client, store: ObjectStore, insert_events: Insert
 ) -> None:
     insert_events(events_clickhouse, [{"scope": "load:job", "timestamp": T0}])
-    request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
+    request = export_request(EVERYTHING)
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(ExportCancelled):
@@ -306,7 +305,7 @@ def test_a_redelivered_request_for_an_ended_export_is_not_run_again(
     events_clickhouse: Client, store: ObjectStore, insert_events: Insert
 ) -> None:
     insert_events(events_clickhouse, [{"scope": "load:job", "timestamp": T0}])
-    request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
+    request = export_request(EVERYTHING)
     first = run_export(request, events_clickhouse, store, OPTIONS)
     insert_events(events_clickhouse, [{"scope": "save:job", "timestamp": T0}])
     again = run_export(request, events_clickhouse, store, OPTIONS)
@@ -317,7 +316,7 @@ def test_an_export_its_owner_cancels_midway_stops_and_leaves_only_the_marker(
     events_clickhouse: Client, store: ObjectStore
 ) -> None:
     insert_wide_rows(events_clickhouse, 100_000)
-    request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
+    request = export_request(EVERYTHING)
     write_status(store, new_status(request.query_id, 1, "a", EVERYTHING))
 
     def cancel_midway(key: str, uploaded: int) -> None:
@@ -337,7 +336,7 @@ def test_an_export_cancelled_while_queued_never_runs(
     events_clickhouse: Client, store: ObjectStore, insert_events: Insert
 ) -> None:
     insert_events(events_clickhouse, [{"scope": "load:job", "timestamp": T0}])
-    request = ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
+    request = export_request(EVERYTHING)
     write_status(store, new_status(request.query_id, 1, "a", EVERYTHING))
     mark_cancelled(store, request.query_id)
     for _ in range(2):  # and so does a second delivery of its request

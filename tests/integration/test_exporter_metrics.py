@@ -5,7 +5,6 @@ before and after."""
 from __future__ import annotations
 
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from eventpipe.contracts import ExportRequest
 from exporter.export_job import ExportCancelled, JobOptions, run_export
 from exporter.stores import FilesystemStore, Readable
 from tests.integration.test_exporter_csv import EVERYTHING, OPTIONS, T0, Insert
+from tests.messages import export_request
 
 
 def exports_ended(outcome: str) -> float:
@@ -28,7 +28,7 @@ def running() -> float | None:
 
 
 def request() -> ExportRequest:
-    return ExportRequest(query_id=uuid.uuid4(), owner_user_id=1, filter=EVERYTHING, filename="a")
+    return export_request(EVERYTHING)
 
 
 class WatchingStore(FilesystemStore):

@@ -4,28 +4,27 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from eventpipe.contracts import Event, Identity, IngestMessage
+from eventpipe.contracts import Event, Identity
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.migrations import apply_migrations, clickhouse_client
 from stream_processors.rows import build_columns
+from tests.messages import ingest_message
 
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
 
 
 async def test_rows_round_trip_with_millisecond_utc_timestamps(tmp_path: Path) -> None:
-    sent = IngestMessage(
-        request_id=uuid.uuid4(),
-        received_at=T0 + timedelta(minutes=1),
-        identity=Identity(user_id=7, user_name="ann"),
-        events=[
+    sent = ingest_message(
+        Identity(user_id=7, user_name="ann"),
+        [
             Event(scope="load:job", timestamp=T0, source="client", job_id=4, payload='{"a":1}'),
             Event(scope="change:frame", timestamp=T0, source="client", job_id=4, duration=2500),
         ],
+        received_at=T0 + timedelta(minutes=1),
     )
     columns = build_columns([sent])
 

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -27,7 +26,10 @@ from benchmarks.stack import group_observer, offsets_by_partition, wait_until_co
 from eventpipe.contracts import Event, Identity, IngestMessage, ingest_message_encoder
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
+from stream_processors.faust_app import COMMIT_INTERVAL_SECONDS
+from stream_processors.ingest_agent import INSERT_BACKOFF
 from stream_processors.migrations import apply_migrations, clickhouse_client
+from tests import messages
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, 250000, tzinfo=UTC)
 IDENTITY = Identity(
@@ -37,11 +39,9 @@ IDENTITY = Identity(
 
 def ingest_message(job_id: int, *offsets_s: int) -> IngestMessage:
     """An enriched request as the gateway produces it."""
-    return IngestMessage(
-        request_id=uuid.uuid4(),
-        received_at=T0 + timedelta(minutes=5),
-        identity=IDENTITY,
-        events=[
+    return messages.ingest_message(
+        IDENTITY,
+        [
             Event(
                 scope="click:element",
                 timestamp=T0 + timedelta(seconds=s),
@@ -57,6 +57,7 @@ def ingest_message(job_id: int, *offsets_s: int) -> IngestMessage:
             )
             for s in offsets_s
         ],
+        received_at=T0 + timedelta(minutes=5),
     )
 
 
@@ -206,12 +207,13 @@ async def test_a_batch_whose_insert_failed_is_redelivered_not_lost(
     log = tmp_path / "worker.log"
 
     with running_worker(settings, log) as worker:
+        # The third failed attempt of the same batch comes 0.5 + 1 s of backoff after the first,
+        # over seven of Faust's commit intervals: the committed offsets must not have moved.
         deadline = time.monotonic() + 60
-        while b"retrying in" not in log.read_bytes():
+        while b"(attempt 3)" not in log.read_bytes():
             assert worker.poll() is None and time.monotonic() < deadline, log.read_text()
             await asyncio.sleep(0.2)
-        # Several retries and commit intervals pass: the committed offsets must not move.
-        await asyncio.sleep(3)
+        assert sum(INSERT_BACKOFF.delay(n) for n in (1, 2)) > COMMIT_INTERVAL_SECONDS * 7
         assert await committed_and_end(settings) == (0, len(sent))
         worker.kill()
         worker.wait()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from eventpipe.contracts import ingest_message_encoder as encoder
 from eventpipe.events_table import COLUMNS, CVAT_COLUMNS
 from stream_processors.decoding import decode_ingest_message
 from stream_processors.rows import build_columns, row_count
+from tests.messages import ingest_message
 
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
 T0_MS = 1714552200123  # 2024-05-01T08:30:00.123Z; the microseconds are cut, not rounded
@@ -28,10 +28,9 @@ IDENTITY = Identity(user_id=7, user_name="ann", org_id=3, org_slug="lab")
 
 
 def message(*offsets_s: float, job_id: int = 11) -> IngestMessage:
-    return IngestMessage(
-        request_id=uuid.uuid4(),
+    return ingest_message(
+        IDENTITY,
         received_at=T0 + timedelta(seconds=60),
-        identity=IDENTITY,
         events=[
             Event(
                 scope="click:element",

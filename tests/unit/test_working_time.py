@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from eventpipe.contracts import Event, Identity, IngestMessage
+from eventpipe.contracts import Event, Identity
 from stream_processors.working_time import working_time_events
+from tests.messages import ingest_message
 
 T0 = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
 SHORT_GAP = timedelta(seconds=100) - timedelta(milliseconds=1)  # the longest gap that counts
@@ -30,13 +30,7 @@ def frame(at: timedelta, duration: timedelta, job_id: int | None = 1) -> Event:
 
 def totals(events: list[Event], previous: Event | None = None) -> dict[int | None, int]:
     """Working time in ms per job id."""
-    message = IngestMessage(
-        request_id=uuid.uuid4(),
-        received_at=T0,
-        identity=IDENTITY,
-        events=events,
-        previous_event=previous,
-    )
+    message = ingest_message(IDENTITY, events, received_at=T0, previous_event=previous)
     return {e.job_id: e.duration or 0 for e in working_time_events(message)}
 
 
@@ -102,10 +96,9 @@ def test_short_and_long_gaps_after_the_previous_frame_event() -> None:
 
 
 def test_time_goes_to_the_job_of_the_event_before_the_gap() -> None:
-    message = IngestMessage(
-        request_id=uuid.uuid4(),
+    message = ingest_message(
+        IDENTITY,
         received_at=T0,
-        identity=IDENTITY,
         previous_event=instant(0 * S, job_id=1),
         events=[
             instant(1 * S, job_id=1),  # 1 s  -> job 1 (opens its bucket at 1 s)
