@@ -11,7 +11,6 @@ cvat-sdk's polling loop sends ``query_id=`` on its first call), except ``action`
 from __future__ import annotations
 
 import dataclasses
-import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ from urllib.parse import quote
 
 from starlette.datastructures import QueryParams
 
-from eventpipe.contracts import as_utc
 from ingest_gateway.errors import ApiError
+from ingest_gateway.params import parse_date, parse_id, parse_uuid
 from ingest_gateway.permissions import EventFilter
 
 DEFAULT_WINDOW: Final = timedelta(days=30)
@@ -30,14 +29,12 @@ DEFAULT_WINDOW: Final = timedelta(days=30)
 # ClickHouse cannot parse years before 1000 as a query parameter, so they are clamped into it.
 EARLIEST: Final = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
-MAX_ID: Final = 2**63 - 1
 MAX_FILENAME_CHARS: Final = 255
 DOWNLOAD: Final = "download"
 # CVAT's export locations; this service stores every export itself.
 LOCAL: Final = "local"
 ID_PARAMETERS: Final = ("org_id", "user_id", "project_id", "task_id", "job_id")
 
-_DIGITS = re.compile(r"[0-9]+")
 # Unicode categories a file name never needs: controls, format characters (bidi overrides),
 # surrogates, private use, unassigned; line and paragraph separators.
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -66,7 +63,7 @@ def parse_export_query(params: QueryParams, now: datetime) -> ExportQuery:
     return dataclasses.replace(
         _filters(params, now),
         download=action == DOWNLOAD,
-        query_id=_query_id(params.get("query_id")),
+        query_id=parse_uuid(params.get("query_id"), "query_id"),
     )
 
 
@@ -91,10 +88,12 @@ def parse_export_request(params: QueryParams, now: datetime) -> ExportQuery:
 
 
 def _filters(params: QueryParams, now: datetime) -> ExportQuery:
-    since, until = time_window(_date(params, "from"), _date(params, "to"), now)
+    since, until = time_window(
+        parse_date(params.get("from"), "from"), parse_date(params.get("to"), "to"), now
+    )
     raw_filename = params.get("filename")
     return ExportQuery(
-        requested=EventFilter(**{name: _id(params, name) for name in ID_PARAMETERS}),
+        requested=EventFilter(**{name: parse_id(params.get(name), name) for name in ID_PARAMETERS}),
         since=since,
         until=until,
         filename=sanitize_filename(raw_filename) if raw_filename else None,
@@ -129,35 +128,3 @@ def content_disposition(filename: str) -> str:
     if fallback != filename:
         header += f"; filename*=UTF-8''{quote(filename, safe='')}"
     return header
-
-
-def _id(params: QueryParams, name: str) -> int | None:
-    raw = params.get(name)
-    if not raw:
-        return None
-    # int() would also take "+5", " 5" and non-ASCII digits.
-    if not _DIGITS.fullmatch(raw) or int(raw) > MAX_ID:
-        raise ApiError(400, f"{name}={raw!r} is not an integer ≥ 0", field=name)
-    return int(raw)
-
-
-def _date(params: QueryParams, name: str) -> datetime | None:
-    raw = params.get(name)
-    if not raw:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(raw))
-    # OverflowError: a time at the edge of year 1 or 9999 whose offset moves it out of range.
-    except (ValueError, OverflowError):
-        raise ApiError(
-            400, f"{name}={raw!r} is not an ISO-8601 date or date and time", field=name
-        ) from None
-
-
-def _query_id(raw: str | None) -> uuid.UUID | None:
-    if not raw:
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise ApiError(400, f"query_id={raw!r} is not a UUID", field="query_id") from None

@@ -1,0 +1,84 @@
+"""Parsers of request parameters (query and headers), one per kind of value, each beside the
+OpenAPI schema that describes what it accepts.
+
+Every value a request names is bounded here, where it is read, before any store (SQLite,
+ClickHouse, the object store) sees it: a refused value is a 400 naming the parameter, never an
+error deeper down. As CVAT does, an empty value counts as not given (the cvat-sdk sends
+``query_id=`` and ``org=``), so each parser answers None for it and each schema admits ``""``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any, Final
+
+from eventpipe.contracts import as_utc
+from eventpipe.identity import SLUG_PATTERN
+from ingest_gateway.errors import ApiError
+
+# Ids are UInt64 columns in ClickHouse and INTEGER (int64) in SQLite: the smaller bound serves both.
+MAX_ID: Final = 2**63 - 1
+
+_DIGITS: Final = re.compile(r"[0-9]+")
+_SLUG: Final = re.compile(SLUG_PATTERN)
+_EMPTY: Final[dict[str, Any]] = {"type": "string", "maxLength": 0}
+
+ID_SCHEMA: Final[dict[str, Any]] = {
+    "anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_ID}, _EMPTY]
+}
+DATE_SCHEMA: Final[dict[str, Any]] = {
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "string", "format": "date"},
+        _EMPTY,
+    ]
+}
+UUID_SCHEMA: Final[dict[str, Any]] = {"anyOf": [{"type": "string", "format": "uuid"}, _EMPTY]}
+SLUG_SCHEMA: Final[dict[str, Any]] = {"type": "string", "pattern": f"^({SLUG_PATTERN})?$"}
+
+
+def parse_id(raw: str | None, name: str) -> int | None:
+    """A decimal id in 0..2**63-1."""
+    if not raw:
+        return None
+    # int() would also take "+5", " 5", "1_0" and non-ASCII digits.
+    if not _DIGITS.fullmatch(raw) or int(raw) > MAX_ID:
+        raise ApiError(400, f"{name}={raw!r} is not an integer in 0..{MAX_ID}", field=name)
+    return int(raw)
+
+
+def parse_date(raw: str | None, name: str) -> datetime | None:
+    """An ISO-8601 date or date and time, in UTC (a time without an offset is UTC)."""
+    if not raw:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(raw))
+    # OverflowError: a time at the edge of year 1 or 9999 whose offset moves it out of range.
+    except (ValueError, OverflowError):
+        raise ApiError(
+            400, f"{name}={raw!r} is not an ISO-8601 date or date and time", field=name
+        ) from None
+
+
+def parse_uuid(raw: str | None, name: str) -> uuid.UUID | None:
+    if not raw:
+        return None
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(400, f"{name}={raw!r} is not a UUID", field=name) from None
+
+
+def parse_slug(raw: str | None, name: str) -> str | None:
+    """An organization slug: what no organization can be called is refused before a lookup."""
+    if not raw:
+        return None
+    if not _SLUG.fullmatch(raw):
+        raise ApiError(
+            400,
+            f"{name}={raw[:40]!r} is not an organization slug (1-16 letters, digits, - and _)",
+            field=name,
+        )
+    return raw
