@@ -185,6 +185,23 @@ def _timestamps(components: dict[str, Any]) -> None:
         components[name]["properties"]["timestamp"] = _TIMESTAMP
 
 
+# What the body decoder (msgspec) reads as a timestamp: RFC 3339, with T, t or a space, and
+# without an offset for UTC. Leap seconds and days a month lacks match but are refused (400).
+_TIMESTAMP: Final = {
+    "type": "string",
+    "pattern": (
+        r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]"
+        r":[0-5][0-9](\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])?$"
+    ),
+    "description": "RFC 3339 date and time; without an offset, UTC",
+}
+
+
+def _timestamps(components: dict[str, Any]) -> None:
+    for name in ("Event", "ClientEventsRequest", "ClientEvents"):
+        components[name]["properties"]["timestamp"] = _TIMESTAMP
+
+
 def _client_events_only(components: dict[str, Any]) -> None:
     """The events of a request carry a client scope (CVAT's list; others are a 400), unlike
     ``previous_event`` and the events of an answer, which share the Event schema."""

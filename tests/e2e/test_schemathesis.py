@@ -116,5 +116,11 @@ def test_a_fuzzer_driven_by_the_schema_gets_no_server_error_and_only_documented_
     assert report["errors"] == [], output
     assert result.returncode == 0, output
     assert cases["generated"] >= MIN_CASES, output
+    # Not a vacuous pass: the credentials worked, and valid requests got through.
+    assert report["warnings"]["missing_auth"] == [], output
+    accepted = sum(
+        phase["accepted"] for rates in report["valid_rates"].values() for phase in rates.values()
+    )
+    assert accepted > 0, output
     # The stack lived through it.
     assert stack.process.poll() is None, stack.log()

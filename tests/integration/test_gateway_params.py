@@ -8,11 +8,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
 from eventpipe.settings import Settings
+from ingest_gateway.errors import ApiError
 from ingest_gateway.openapi import schema_document
+from ingest_gateway.request_body import decode
 from tests.integration.gateway_support import events_topic_size
 from tests.integration.security_support import World, serving
 
@@ -136,3 +139,33 @@ def test_query_values_are_accepted_exactly_when_the_schema_admits_them(
         assert not validator.is_valid(typed), value
         response = call(world, "GET", {name: value}, {})
         assert (response.status_code, response.json()["field"]) == (400, name), value
+
+
+# The body's timestamps were declared as any string, so a fuzzer's valid requests were refused:
+# the schema now describes what the decoder reads.
+@pytest.mark.parametrize(
+    ("timestamp", "valid"),
+    [
+        ("2026-01-01T00:00:00Z", True),
+        ("2026-01-01t00:00:00.123456789+05:30", True),
+        ("2026-01-01 00:00:00", True),
+        ("2026-01-01T00:00:00-0130", True),
+        ("", False),
+        ("2026-01-01", False),
+        ("2026-01-01T00:00Z", False),
+        ("2026-13-01T00:00:00Z", False),
+        ("2026-01-01T00:00:00+24:00", False),
+    ],
+)
+def test_a_body_timestamp_is_accepted_exactly_when_the_schema_admits_it(
+    timestamp: str, valid: bool
+) -> None:
+    schema = schema_document()["components"]["schemas"]["ClientEventsRequest"]
+    assert Draft202012Validator(schema["properties"]["timestamp"]).is_valid(timestamp) is valid
+    body = orjson.dumps({"events": [], "timestamp": timestamp})
+    if valid:
+        assert decode(body).events == []
+    else:
+        with pytest.raises(ApiError) as refused:
+            decode(body)
+        assert (refused.value.status, refused.value.field) == (400, "timestamp")
