@@ -21,7 +21,7 @@ from urllib.parse import quote
 from starlette.datastructures import QueryParams
 
 from ingest_gateway.errors import ApiError
-from ingest_gateway.params import parse_date, parse_id, parse_uuid
+from ingest_gateway.params import parse_date, parse_id, parse_uuid, single
 from ingest_gateway.permissions import EventFilter
 
 DEFAULT_WINDOW: Final = timedelta(days=30)
@@ -55,7 +55,7 @@ class ExportQuery:
 def parse_export_query(params: QueryParams, now: datetime) -> ExportQuery:
     """The query of ``GET /api/events``, or a 400 :class:`ApiError` naming the first bad
     parameter."""
-    action = params.get("action")
+    action = single(params, "action")
     if action is not None and action != DOWNLOAD:
         raise ApiError(
             400, f"unknown action {action!r}; the only action is 'download'", field="action"
@@ -63,14 +63,14 @@ def parse_export_query(params: QueryParams, now: datetime) -> ExportQuery:
     return dataclasses.replace(
         _filters(params, now),
         download=action == DOWNLOAD,
-        query_id=parse_uuid(params.get("query_id"), "query_id"),
+        query_id=parse_uuid(single(params, "query_id"), "query_id"),
     )
 
 
 def parse_export_request(params: QueryParams, now: datetime) -> ExportQuery:
     """The query of ``POST /api/events/export``: the same filters, and a ``location`` that can
     only be this service's own store (it keeps no registry of CVAT's cloud storages)."""
-    location = params.get("location")
+    location = single(params, "location")
     if location and location != LOCAL:
         raise ApiError(
             400,
@@ -78,7 +78,7 @@ def parse_export_request(params: QueryParams, now: datetime) -> ExportQuery:
             f"own store (location={LOCAL!r}) and downloaded from result_url",
             field="location",
         )
-    if params.get("cloud_storage_id"):
+    if single(params, "cloud_storage_id"):
         raise ApiError(
             400,
             "cloud_storage_id is not supported: this service exports to its own store",
@@ -89,11 +89,13 @@ def parse_export_request(params: QueryParams, now: datetime) -> ExportQuery:
 
 def _filters(params: QueryParams, now: datetime) -> ExportQuery:
     since, until = time_window(
-        parse_date(params.get("from"), "from"), parse_date(params.get("to"), "to"), now
+        parse_date(single(params, "from"), "from"), parse_date(single(params, "to"), "to"), now
     )
-    raw_filename = params.get("filename")
+    raw_filename = single(params, "filename")
     return ExportQuery(
-        requested=EventFilter(**{name: parse_id(params.get(name), name) for name in ID_PARAMETERS}),
+        requested=EventFilter(
+            **{name: parse_id(single(params, name), name) for name in ID_PARAMETERS}
+        ),
         since=since,
         until=until,
         filename=sanitize_filename(raw_filename) if raw_filename else None,

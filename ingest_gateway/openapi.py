@@ -18,7 +18,14 @@ from starlette.responses import Response
 
 from eventpipe.contracts import CLIENT_SCOPES, ClientEvents, ClientEventsRequest
 from ingest_gateway.errors import JSON_MEDIA_TYPE
-from ingest_gateway.params import DATE_SCHEMA, ID_SCHEMA, SLUG_SCHEMA, UUID_SCHEMA
+from ingest_gateway.params import (
+    DATE_SCHEMA,
+    ID_SCHEMA,
+    SLUG_SCHEMA,
+    UUID_SCHEMA,
+    choice_schema,
+    int_schema,
+)
 from ingest_gateway.request_model import STATES, PaginatedRequestList, RequestAnswer, RqId
 
 _REF: Final = "#/components/schemas/{name}"
@@ -133,10 +140,10 @@ _QUERY_ID_PARAMETERS: Final = [
 _LOCATION_PARAMETERS: Final = [
     _query(
         "location",
-        {"type": "string", "enum": ["local", "cloud_storage"]},
+        choice_schema("local", "cloud_storage"),
         "only 'local': exports are kept in this service's own store (cloud_storage: 400)",
     ),
-    _query("cloud_storage_id", {"type": "integer"}, "not supported (400)"),
+    _query("cloud_storage_id", ID_SCHEMA, "not supported (400)"),
 ]
 _DEPRECATION_HEADER: Final = {
     "Deprecation": {
@@ -167,23 +174,6 @@ _FOLLOW_REQUEST: Final = {
         "description": "cancel the export",
     },
 }
-
-# What the body decoder (msgspec) reads as a timestamp: RFC 3339, with T, t or a space, and
-# without an offset for UTC. Leap seconds and days a month lacks match but are refused (400).
-_TIMESTAMP: Final = {
-    "type": "string",
-    "pattern": (
-        r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]"
-        r":[0-5][0-9](\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])?$"
-    ),
-    "description": "RFC 3339 date and time; without an offset, UTC",
-}
-
-
-def _timestamps(components: dict[str, Any]) -> None:
-    for name in ("Event", "ClientEventsRequest", "ClientEvents"):
-        components[name]["properties"]["timestamp"] = _TIMESTAMP
-
 
 # What the body decoder (msgspec) reads as a timestamp: RFC 3339, with T, t or a space, and
 # without an offset for UTC. Leap seconds and days a month lacks match but are refused (400).
@@ -259,9 +249,9 @@ def _requests_paths() -> dict[str, Any]:
         "operationId": "requests_list",
         "summary": "The caller's export requests, newest first",
         "parameters": [
-            _query("page", {"type": "integer", "minimum": 1}, "the page, from 1"),
-            _query("page_size", {"type": "integer", "minimum": 1}, "requests per page"),
-            _query("status", {"type": "string", "enum": list(STATES.values())}, "only these"),
+            _query("page", int_schema(1), "the page, from 1"),
+            _query("page_size", int_schema(1), "requests per page"),
+            _query("status", choice_schema(*STATES.values()), "only these"),
             _query("target", {"type": "string"}, "only this target (every request: 'events')"),
             _query("action", {"type": "string"}, "only this action (every request: 'export')"),
         ],

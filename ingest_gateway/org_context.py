@@ -22,7 +22,7 @@ from eventpipe.contracts import Identity
 from eventpipe.identity import IdentityStore, Membership, Org, OrgRole, User
 from ingest_gateway.cvat_credentials import cvat_credential
 from ingest_gateway.errors import ApiError
-from ingest_gateway.params import parse_id, parse_slug
+from ingest_gateway.params import parse_id, parse_slug, single
 from ingest_gateway.ttl_cache import TtlCache
 
 if TYPE_CHECKING:  # it imports this module's types
@@ -153,9 +153,9 @@ def org_resolver_of(request: Request) -> OrgResolver:
 async def resolve_org_context(request: Request, user: User) -> OrgContext:
     """The organization context of ``request`` for ``user`` (see the module docstring)."""
     selector = parse_org_selector(
-        request.headers.get("x-organization"),
-        request.query_params.get("org"),
-        request.query_params.get("org_id"),
+        single(request.headers, "X-Organization"),
+        single(request.query_params, "org"),
+        single(request.query_params, "org_id"),
     )
     cvat: CvatIdentityProvider | None = request.app.state.cvat
     if cvat is not None and selector is not None and user.memberships is None:

@@ -169,3 +169,26 @@ def test_a_body_timestamp_is_accepted_exactly_when_the_schema_admits_it(
         with pytest.raises(ApiError) as refused:
             decode(body)
         assert (refused.value.status, refused.value.field) == (400, "timestamp")
+
+
+# A fuzzer sent `page=+&page={}&…&page=` and was answered 200: only the last value was read.
+# No parameter takes a list, so one sent twice is refused rather than read as either value.
+@pytest.mark.parametrize(
+    ("path", "query", "headers", "field"),
+    [
+        ("/api/requests", [("page", "x"), ("page", "")], [], "page"),
+        ("/api/events", [("project_id", "1"), ("project_id", "2")], [], "project_id"),
+        ("/api/events", [("org", "acme"), ("org", "")], [], "org"),
+        ("/api/events", [], [("X-Organization", "acme"), ("X-Organization", "")], "X-Organization"),
+    ],
+)
+def test_a_parameter_sent_twice_is_a_400_naming_it(
+    world: World,
+    path: str,
+    query: list[tuple[str, str]],
+    headers: list[tuple[str, str]],
+    field: str,
+) -> None:
+    with httpx.Client(base_url=world.gateway.url, auth=("alice", "alice-pw")) as http:
+        response = http.get(path, params=query, headers=headers)
+    assert (response.status_code, response.json()["field"]) == (400, field), response.text
