@@ -233,7 +233,10 @@ def _requests_paths() -> dict[str, Any]:
         "operationId": "events_download_file",
         "summary": "Download a finished export (a request's result_url)",
         "parameters": [
-            {**_query("rq_id", {"type": "string"}, "the request's id"), "required": True}
+            {
+                **_query("rq_id", {"type": "string", "minLength": 1}, "the request's id"),
+                "required": True,
+            }
         ],
         "responses": {
             "200": {

@@ -3,9 +3,10 @@ ClickHouse engine and export store) with valid credentials, driven by ``GET /api
 operation the schema lists is tested, so endpoints added later are covered once they are in it.
 
 Phases: coverage, fuzzing and stateful (which follows the schema's links, e.g. from a started
-export to polling it). Checks: no 5xx, only documented statuses, content types and bodies, and
-invalid input refused with a 4xx. ``make test`` runs a short pass, ``make fuzz`` a long one; each
-run draws a new seed and prints it, and ``FUZZ_SEED=<seed>`` replays a failing run.
+export to polling it). Checks: no 5xx; only documented statuses, content types and bodies;
+invalid input refused with a 4xx; credentials required everywhere; 405 for other methods.
+``make test`` runs a short pass, ``make fuzz`` a long one; each run draws a new seed and prints
+it, and ``FUZZ_SEED=<seed>`` replays a failing run.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ CHECKS = (
     "content_type_conformance",
     "response_schema_conformance",
     "negative_data_rejection",
+    # Every operation refuses a request without credentials, and answers 405 to other methods.
+    "ignored_auth",
+    "unsupported_method",
 )
 USER, PASSWORD = "fuzzer", "fuzzer-password"
 
