@@ -26,7 +26,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         s3_endpoint=getattr(args, "s3_endpoint", None),
         intake_port=getattr(args, "intake_port", None),
     )
-    _require_writable(settings.data_dir)
+    # Only where something is kept there: a gateway on PostgreSQL, S3 and a ClickHouse server may
+    # run with a read-only file system.
+    if not settings.identity_dsn or not settings.s3_endpoint or settings.embedded_clickhouse:
+        _require_writable(settings.data_dir)
     return settings
 
 

@@ -106,3 +106,16 @@ def test_migrate_against_an_unreachable_clickhouse_is_one_line(tmp_path: Path) -
     env = {"EVENTPIPE_CLICKHOUSE_DSN": f"http://127.0.0.1:{free_port()}"}
     status, stderr = run("migrate", "--data-dir", str(tmp_path / "data"), env=env)
     assert_one_line_error(status, stderr, "cannot apply the migrations")
+
+
+def test_a_data_directory_is_not_required_when_nothing_is_kept_there(regular_file: Path) -> None:
+    # Identity in PostgreSQL, exports in S3, a ClickHouse server: a read-only file system will do.
+    env = {
+        "EVENTPIPE_IDENTITY_DSN": f"postgresql://u:p@127.0.0.1:{free_port()}/db",
+        "EVENTPIPE_S3_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "EVENTPIPE_CLICKHOUSE_DSN": f"http://127.0.0.1:{free_port()}",
+    }
+    status, stderr = run(
+        "migrate", "--only", "clickhouse", "--data-dir", str(regular_file), env=env
+    )
+    assert_one_line_error(status, stderr, "cannot apply the migrations")
