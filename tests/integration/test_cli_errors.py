@@ -76,6 +76,7 @@ def test_a_data_directory_that_cannot_be_written_is_named_in_one_line(
         (["dev", "--port", "0"], "'0' is not a TCP port"),
         (["dev", "--port", "http"], "'http' is not a TCP port"),
         (["dev", "--host", "999.0.0.1", "--port", "8080"], "cannot listen on 999.0.0.1:8080"),
+        (["dev", "--intake-port", "99999"], "cannot listen on 127.0.0.1:99999"),
     ],
 )
 def test_bad_names_roles_and_ports_are_one_line_errors(
