@@ -46,10 +46,12 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# schemathesis against `eventpipe dev` at length (at least 10,000 generated cases), for before a
-# release; `make test` runs the same test for about a minute. FUZZ_SEED=<seed> replays a run.
+# schemathesis against `eventpipe dev` at length (at least 10,000 generated cases on the API, 3,000
+# on the intake), for before a release; `make test` runs the same tests for about 90 s.
+# FUZZ_SEED=<seed> replays a run.
 fuzz: install
 	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} FUZZ_MIN_CASES=10000 \
+		FUZZ_INTAKE_SECONDS=$${FUZZ_INTAKE_SECONDS:-300} FUZZ_INTAKE_MIN_CASES=3000 \
 		$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_schemathesis.py
 
 bench: install

@@ -11,6 +11,8 @@ only 200 as delivered and otherwise keeps the batch in its local queue and sends
 - 400 for a body that is not a JSON array of objects, 413 over the size limits, 401 without the
   configured credentials.
 
+``GET /api/schema`` serves the OpenAPI document of these answers (:mod:`intake_openapi`).
+
 It is a Starlette app of its own, served on ``Settings.intake_port``, never on the public port.
 """
 
@@ -26,6 +28,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Final
 
+import msgspec
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -41,8 +44,9 @@ from eventpipe.contracts import (
 )
 from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
 from ingest_gateway import health, request_body
-from ingest_gateway.errors import EXCEPTION_HANDLERS, ApiError, json_response
+from ingest_gateway.errors import EXCEPTION_HANDLERS, JSON_MEDIA_TYPE, ApiError, json_response
 from ingest_gateway.intake_batch import IntakeBatch, InvalidEvent, decode_batch
+from ingest_gateway.intake_openapi import IntakeAnswer, intake_schema_document
 from ingest_gateway.metrics import intake_events
 from ingest_gateway.producer import EventProducer, producer_of
 from ingest_gateway.request_context import RequestContext
@@ -82,7 +86,13 @@ async def post_batch(request: Request) -> Response:
     await _store(producer_of(request), settings, batch, received_at)
     intake_events("accepted", len(batch.valid))
     intake_events("dead_lettered", len(batch.invalid))
-    return json_response(200, {"accepted": len(batch.valid), "dead_lettered": len(batch.invalid)})
+    answer = IntakeAnswer(accepted=len(batch.valid), dead_lettered=len(batch.invalid))
+    return json_response(200, msgspec.structs.asdict(answer))
+
+
+async def get_schema(request: Request) -> Response:
+    schema: bytes = request.app.state.schema
+    return Response(schema, media_type=JSON_MEDIA_TYPE)
 
 
 async def _store(
@@ -142,6 +152,7 @@ def create_intake_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/", post_batch, methods=["POST"]),
+        Route("/api/schema", get_schema, methods=["GET"]),
         Route("/health/live", health.live, methods=["GET"]),
         Route("/health/ready", health.ready, methods=["GET"]),
     ]
@@ -152,4 +163,5 @@ def create_intake_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.schema = msgspec.json.encode(intake_schema_document(settings))
     return app

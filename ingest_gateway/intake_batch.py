@@ -98,8 +98,13 @@ def _checked(event: ServerEvent) -> ServerEvent:
     """The checks msgspec cannot express; the timestamp made UTC."""
     if not event.scope:
         raise ValueError("the event has an empty scope - at `$.scope`")
-    event.timestamp = as_utc(event.timestamp)
-    if not EARLIEST_TIMESTAMP <= event.timestamp <= LATEST_TIMESTAMP:
+    try:
+        event.timestamp = as_utc(event.timestamp)
+        in_range = EARLIEST_TIMESTAMP <= event.timestamp <= LATEST_TIMESTAMP
+    except OverflowError:
+        # A time at the edge of year 1 or 9999 whose offset moves it out of Python's range.
+        in_range = False
+    if not in_range:
         raise ValueError(
             "the timestamp is outside 1900-01-01..2299-12-31, which the events table cannot "
             "store - at `$.timestamp`"

@@ -177,7 +177,7 @@ _FOLLOW_REQUEST: Final = {
 
 # What the body decoder (msgspec) reads as a timestamp: RFC 3339, with T, t or a space, and
 # without an offset for UTC. Leap seconds and days a month lacks match but are refused (400).
-_TIMESTAMP: Final = {
+TIMESTAMP_SCHEMA: Final = {
     "type": "string",
     "pattern": (
         r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]"
@@ -189,7 +189,7 @@ _TIMESTAMP: Final = {
 
 def _timestamps(components: dict[str, Any]) -> None:
     for name in ("Event", "ClientEventsRequest", "ClientEvents"):
-        components[name]["properties"]["timestamp"] = _TIMESTAMP
+        components[name]["properties"]["timestamp"] = TIMESTAMP_SCHEMA
 
 
 def _client_events_only(components: dict[str, Any]) -> None:

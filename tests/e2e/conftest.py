@@ -13,11 +13,12 @@ from tests.e2e.dev_stack_support import DevStack
 
 @pytest.fixture
 def start_stack(tmp_path: Path) -> Iterator[Callable[..., DevStack]]:
-    """Start ``eventpipe dev`` (with these extra arguments); every stack is killed at the end."""
+    """Start ``eventpipe dev`` (with these extra arguments and ``EVENTPIPE_*`` variables); every
+    stack is killed at the end."""
     started: list[DevStack] = []
 
-    def start(*args: str) -> DevStack:
-        stack = DevStack(tmp_path / f"stack{len(started)}", free_port(), *args)
+    def start(*args: str, env: dict[str, str] | None = None) -> DevStack:
+        stack = DevStack(tmp_path / f"stack{len(started)}", free_port(), *args, env=env)
         started.append(stack)
         return stack
 

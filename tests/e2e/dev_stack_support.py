@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -81,7 +81,9 @@ def ready_status(url: str) -> int | None:
 class DevStack:
     """One ``eventpipe dev`` process, its output collected in a file."""
 
-    def __init__(self, workdir: Path, port: int, *args: str) -> None:
+    def __init__(
+        self, workdir: Path, port: int, *args: str, env: Mapping[str, str] | None = None
+    ) -> None:
         workdir.mkdir(parents=True)
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -89,13 +91,15 @@ class DevStack:
         self.data_dir = workdir / "data" / "nested"
         self.output = workdir / "dev.log"
         self.seen: dict[int, int | None] = {}
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
+        # Only the settings a test gives: none leaks in from the environment the tests run in.
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
+        environment.update(env or {})
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(
                 [EVENTPIPE, "dev", "--port", str(port), "--data-dir", str(self.data_dir), *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=env,
+                env=environment,
                 cwd=workdir,
             )
 

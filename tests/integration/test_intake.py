@@ -29,33 +29,15 @@ from ingest_gateway.intake import INVALID_EVENT_REASON, check_intake_settings
 from ingest_gateway.intake_server import intake_running
 from tests.conftest import isolated_settings
 from tests.integration.gateway_support import events_topic_size, topic_records
-from tests.integration.intake_support import intake_url, running_intake, with_intake_port
+from tests.integration.intake_support import (
+    T0,
+    intake_url,
+    running_intake,
+    server_event,
+    with_intake_port,
+)
 from tests.integration.metrics_support import scrape, value
-
-T0 = datetime(2026, 3, 2, 9, 0, 0, 123000, tzinfo=UTC)
-
-
-def server_event(**fields: object) -> dict[str, object]:
-    """A server event as CVAT renders it: Unix-seconds timestamp, payload string, extra keys."""
-    return {
-        "scope": "create:task",
-        "timestamp": str(T0.timestamp()),
-        "source": "server",
-        "payload": '{"request":{"id":"7c1f"}}',
-        "obj_name": "task",
-        "obj_id": 11,
-        "task_id": 11,
-        "project_id": 3,
-        "user_id": 5,
-        "user_name": "bob",
-        "user_email": "bob@example.com",
-        "org_id": 2,
-        "org_slug": "acme",
-        "access_token_id": 9,
-        "request_id": "7c1f",
-        "remote_addr": "10.0.0.8",
-        **fields,
-    }
+from tests.integration.openapi_support import check_against_schema
 
 
 def intake_accepted() -> float:
@@ -132,6 +114,28 @@ async def test_partly_invalid_batch_stores_the_valid_and_dead_letters_each_inval
     assert sorted(orjson.dumps(orjson.loads(letter.value or b"")) for letter in dead_letters) == (
         sorted(sent_invalid)
     )
+
+
+async def test_an_event_whose_offset_moves_it_before_year_1_is_dead_lettered_not_a_500(
+    intake_settings: Settings,
+) -> None:
+    """Found by schemathesis' kind of input: the offset made the UTC conversion overflow."""
+    batch = [
+        server_event(),
+        server_event(timestamp="0001-01-01T00:00:00+00:01"),
+        server_event(timestamp="9999-12-31T23:59:59-00:01"),
+    ]
+    with running_intake(intake_settings) as url:
+        answer = httpx.post(url, json=batch)
+    assert (answer.status_code, answer.json()) == (200, {"accepted": 1, "dead_lettered": 2})
+    dead_letters = await topic_records(
+        intake_settings.with_overrides(events_topic=intake_settings.dead_letter_topic), 2
+    )
+    for letter in dead_letters:
+        assert (
+            "outside 1900-01-01..2299-12-31"
+            in dict(letter.headers)[DEAD_LETTER_DETAIL_HEADER].decode()
+        )
 
 
 @pytest.mark.parametrize(
@@ -213,9 +217,12 @@ async def test_503_with_retry_after_while_the_broker_is_away(tmp_path: Path) -> 
     )
     with running_intake(settings, wait_ready=False) as url:
         answer = httpx.post(url, json=[server_event()])
+        document = httpx.get(f"{url}api/schema").json()
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == "1"
     assert "broker" in answer.json()["error"]
+    # As the intake's own schema documents it.
+    check_against_schema(document, "POST", answer)
 
 
 def test_an_intake_port_in_use_stops_the_gateway_with_a_clear_error(

@@ -1,0 +1,138 @@
+"""``GET /api/schema`` on the intake port: the OpenAPI 3.1 document of the intake for CVAT's server.
+
+Built from the settings the intake runs with (whether it asks for HTTP Basic credentials, its limit
+of events per batch) and from the contract of the events it stores
+(:class:`eventpipe.contracts.ServerEvent`). Tests check real answers against it
+(tests/integration/test_intake_schema.py) and schemathesis fuzzes it (tests/e2e).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Final
+
+import msgspec
+
+from eventpipe.contracts import ServerEvent
+from eventpipe.settings import ENV_PREFIX, Settings
+from ingest_gateway.errors import JSON_MEDIA_TYPE
+from ingest_gateway.openapi import TIMESTAMP_SCHEMA, Error
+
+_REF: Final = "#/components/schemas/{name}"
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class IntakeAnswer(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The 200 answer: events of the batch stored, and events sent to the dead-letter topic."""
+
+    accepted: Count
+    dead_lettered: Count
+
+
+# The renderings CVAT's server sends besides RFC 3339: str(datetime.timestamp()).
+_UNIX_SECONDS: Final = {
+    "type": "string",
+    "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+    "description": "Unix seconds with a fraction, as CVAT writes it (e.g. '1764745600.123456')",
+}
+_PAYLOAD: Final = {
+    "anyOf": [
+        {"type": "string", "description": "JSON text, stored as sent"},
+        {"type": "object", "description": "stored as canonical JSON text"},
+        {"type": "null"},
+    ]
+}
+_DEAD_LETTERED: Final = (
+    "An element that is an object but not a valid event (no or an empty scope, a timestamp that "
+    "does not parse or lies outside 1900-01-01..2299-12-31, a value of the wrong type) goes to "
+    "the dead-letter topic with the reason, and the batch is still answered 200: the sender "
+    "counts anything else as undelivered and would send the same bad event again for ever."
+)
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"content": {JSON_MEDIA_TYPE: {"schema": {"$ref": _REF.format(name=ref)}}}}
+
+
+def _error(description: str, header: str | None = None, about: str = "") -> dict[str, Any]:
+    answer = {"description": description, **_json("Error")}
+    if header:
+        answer["headers"] = {header: {"description": about, "schema": {"type": "string"}}}
+    return answer
+
+
+def _event_schema(components: dict[str, Any]) -> None:
+    """ServerEvent as the intake decodes it: laxer than the msgspec schema where CVAT needs it."""
+    event = components["ServerEvent"]
+    event["description"] = (
+        "One event as CVAT renders it. Ids may also be sent as numeric strings; keys the table "
+        "does not hold (request_id, remote_addr, ...) are dropped."
+    )
+    properties = event["properties"]
+    properties["scope"] = {"type": "string", "minLength": 1}
+    properties["timestamp"] = {"anyOf": [_UNIX_SECONDS, TIMESTAMP_SCHEMA]}
+    properties["payload"] = _PAYLOAD
+
+
+def intake_schema_document(settings: Settings) -> dict[str, Any]:
+    """The document of an intake running with ``settings``."""
+    _, components = msgspec.json.schema_components(
+        [ServerEvent, IntakeAnswer, Error], ref_template=_REF
+    )
+    _event_schema(components)
+    limit = settings.intake_max_events_per_batch
+    batch = {
+        "type": "array",
+        "maxItems": limit,
+        "items": {
+            "anyOf": [
+                {"$ref": _REF.format(name="ServerEvent")},
+                {"type": "object", "description": _DEAD_LETTERED},
+            ]
+        },
+    }
+    post = {
+        "operationId": "intake_create",
+        "summary": "Store a batch of events from CVAT's server (python-logstash-async)",
+        "requestBody": {
+            "required": True,
+            "description": f"A JSON array of event objects. {_DEAD_LETTERED}",
+            "content": {JSON_MEDIA_TYPE: {"schema": batch}},
+        },
+        "responses": {
+            "200": {
+                "description": "the broker acknowledged every valid event of the batch and the "
+                "dead-letter copy of every invalid one",
+                **_json("IntakeAnswer"),
+            },
+            "400": _error("the body is not a JSON array of objects (`field` names the element)"),
+            "401": _error(
+                "credentials are configured and the request's HTTP Basic credentials are "
+                "missing or wrong",
+                "WWW-Authenticate",
+                "the Basic challenge",
+            ),
+            "408": _error("the body did not arrive in time"),
+            "413": _error(
+                f"the body is over {ENV_PREFIX}INTAKE_MAX_BODY_BYTES, or the batch holds more "
+                f"than {ENV_PREFIX}INTAKE_MAX_EVENTS_PER_BATCH events"
+            ),
+            "503": _error(
+                "the broker is away, or too many bytes wait for its acknowledgement: send the "
+                "batch again later",
+                "Retry-After",
+                "seconds to wait",
+            ),
+        },
+    }
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": "eventpipe intake for CVAT's server", "version": "1"},
+        "paths": {"/": {"post": post}},
+        "components": {"schemas": components},
+    }
+    if settings.intake_username:
+        document["components"]["securitySchemes"] = {
+            "basicAuth": {"type": "http", "scheme": "basic"}
+        }
+        document["security"] = [{"basicAuth": []}]
+    return document
