@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventpipe.contracts import CLIENT_SCOPES, ClientEvents, ClientEventsRequest
+from ingest_gateway.cvat_credentials import CSRF_COOKIE, SESSION_COOKIE
 from ingest_gateway.errors import JSON_MEDIA_TYPE
 from ingest_gateway.params import (
     DATE_SCHEMA,
@@ -64,7 +65,8 @@ _ERRORS: Final = {
     400: "the body, a field or a parameter is malformed or out of range, or org_id is sent"
     " beside org / X-Organization, or org disagrees with X-Organization (`field` names it)",
     401: "no credentials, or credentials that prove nobody",
-    403: "not a member of the organization named, or a filter the caller may not use",
+    403: "not a member of the organization named, or a filter the caller may not use, or"
+    " (CVAT's session) a POST without the X-CSRFToken of its csrftoken cookie",
     404: "no export with this query_id for this caller",
     408: "the body did not arrive in time",
     413: "the body or the number of events is over its limit",
@@ -296,8 +298,8 @@ def _requests_paths() -> dict[str, Any]:
 
 
 @functools.cache
-def schema_document() -> dict[str, Any]:
-    """The OpenAPI document (built once)."""
+def schema_document(cvat: bool = False) -> dict[str, Any]:
+    """The OpenAPI document (built once); ``cvat``: of a gateway whose callers are CVAT's."""
     _, components = msgspec.json.schema_components(
         [
             ClientEventsRequest,
@@ -365,7 +367,7 @@ def schema_document() -> dict[str, Any]:
             **{str(s): _error(s) for s in (400, 401, 403, 404, 429, 503)},
         },
     }
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "eventpipe events API (CVAT-compatible)", "version": "1"},
         "paths": {"/api/events": {"post": post, "get": get}, **_requests_paths()},
@@ -388,12 +390,66 @@ def schema_document() -> dict[str, Any]:
         },
         "security": [{"basicAuth": []}, {"tokenAuth": []}, {"bearerAuth": []}],
     }
+    if cvat:
+        _with_cvat_credentials(document)
+    return document
+
+
+# With EVENTPIPE_CVAT_URL every credential is CVAT's and forwarded to it, and CVAT's web UI
+# session is one too: its cookie alone reads; a POST also needs the CSRF cookie and the header
+# that Django checks against it (else 403).
+_CVAT_SCHEMES: Final = {
+    "basicAuth": {"type": "http", "scheme": "basic", "description": "a CVAT user's password"},
+    "tokenAuth": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "description": "'Token <key>' with a CVAT API key (cvat-sdk, cvat-cli)",
+    },
+    "bearerAuth": {"type": "http", "scheme": "bearer", "description": "a CVAT access token"},
+    "cvatSession": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": SESSION_COOKIE,
+        "description": "CVAT's web UI session",
+    },
+    "cvatCsrfCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": CSRF_COOKIE,
+        "description": "CVAT's CSRF cookie, sent with the session on a POST",
+    },
+    "cvatCsrfHeader": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CSRFToken",
+        "description": "the csrftoken cookie's token (plain or masked), with the session on a POST",
+    },
+}
+
+
+_SESSION_READS: Final[dict[str, list[str]]] = {"cvatSession": []}
+_SESSION_POSTS: Final[dict[str, list[str]]] = {
+    "cvatSession": [],
+    "cvatCsrfCookie": [],
+    "cvatCsrfHeader": [],
+}
+
+
+def _with_cvat_credentials(document: dict[str, Any]) -> None:
+    document["components"]["securitySchemes"] = _CVAT_SCHEMES
+    for operations in document["paths"].values():
+        for method, operation in operations.items():
+            # Every operation here is a GET or a POST: Django checks CSRF on the POSTs only.
+            session = _SESSION_READS if method == "get" else _SESSION_POSTS
+            operation["security"] = [*document["security"], session]
 
 
 @functools.cache
-def _encoded() -> bytes:
-    return msgspec.json.encode(schema_document())
+def _encoded(cvat: bool) -> bytes:
+    return msgspec.json.encode(schema_document(cvat))
 
 
 async def get_schema(request: Request) -> Response:
-    return Response(_encoded(), media_type=JSON_MEDIA_TYPE)
+    cvat = request.app.state.cvat is not None
+    return Response(_encoded(cvat), media_type=JSON_MEDIA_TYPE)

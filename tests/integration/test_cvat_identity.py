@@ -20,11 +20,13 @@ from typing import Any
 import httpx
 import pytest
 from cvat_sdk.api_client import ApiClient, Configuration, models
+from openapi_spec_validator import validate
 
 from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
 from tests.integration.cvat_support import CvatOrg, CvatUser, FakeCvat, running_cvat
 from tests.integration.gateway_support import RunningGateway, running_gateway
+from tests.integration.openapi_support import check_against_schema
 
 
 def batch() -> dict[str, Any]:
@@ -161,6 +163,34 @@ def test_a_session_must_send_its_csrf_header_on_a_post(gateway: RunningGateway, 
     assert (wrong.status_code, wrong.json()["field"]) == (403, "X-CSRFToken")
     assert plain.status_code == 201
     assert read.status_code == 202
+
+
+def test_the_schema_lists_cvat_sessions_and_a_session_gets_the_answers_it_documents(
+    gateway: RunningGateway, cvat: Cvat
+) -> None:
+    headers, cookies = _credentials("session", cvat.alice)
+    with httpx.Client(base_url=gateway.url, cookies=cookies) as client:
+        document = client.get("/api/schema").json()
+        validate(document)
+        read = client.get("/api/events")
+        posted = client.post("/api/events", json=batch(), headers=headers)
+        without_csrf = client.post("/api/events", json=batch())
+    schemes = document["components"]["securitySchemes"]
+    assert {name: (s["in"], s["name"]) for name, s in schemes.items() if s["type"] == "apiKey"} == {
+        "tokenAuth": ("header", "Authorization"),
+        "cvatSession": ("cookie", "sessionid"),
+        "cvatCsrfCookie": ("cookie", "csrftoken"),
+        "cvatCsrfHeader": ("header", "X-CSRFToken"),
+    }
+    operations = document["paths"]["/api/events"]
+    assert {"cvatSession": []} in operations["get"]["security"]
+    assert {"cvatSession": [], "cvatCsrfCookie": [], "cvatCsrfHeader": []} in operations["post"][
+        "security"
+    ]
+    # What the document promises for each: the cookie alone reads, a POST needs the CSRF pair.
+    assert (read.status_code, posted.status_code, without_csrf.status_code) == (202, 201, 403)
+    for answer in (read, posted, without_csrf):
+        check_against_schema(document, answer.request.method, answer)
 
 
 def test_each_privilege_decides_what_a_caller_may_export(
