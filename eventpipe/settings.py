@@ -132,6 +132,8 @@ class Settings:
     rate_limit_redis_failure: str = "open"
     # How long one Redis round trip may take before it counts as an outage.
     rate_limit_redis_timeout_seconds: float = 0.5
+    # Start of every key the limits keep in Redis: deployments sharing one Redis need their own.
+    rate_limit_redis_prefix: str = "eventpipe:"
     # CVAT as the identity provider (https://cvat.example.com): callers' CVAT credentials are
     # checked by CVAT itself (README "Production topology"). Empty: the local store.
     cvat_url: str = ""

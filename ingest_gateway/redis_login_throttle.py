@@ -13,7 +13,7 @@ import math
 from typing import Final
 
 from ingest_gateway.login_throttle import MAX_LOCKOUT_SECONDS, ClientKey, locked_out
-from ingest_gateway.redis_state import KEY_PREFIX, SharedState
+from ingest_gateway.redis_state import SharedState
 
 # KEYS: failures, lockout. ARGV: free failures, first lockout (ms), longest lockout (ms).
 _FAILED: Final = """
@@ -39,7 +39,7 @@ class RedisLoginThrottle:
         """A 429 with ``Retry-After`` while ``key`` is locked out."""
         if self._free <= 0:
             return
-        _, lockout = _keys(key)
+        _, lockout = self._keys(key)
         left_ms = await self._state.call(lambda: self._state.client.pttl(lockout))
         if left_ms is not None and left_ms > 0:
             raise locked_out(math.ceil(left_ms / 1000))
@@ -49,18 +49,17 @@ class RedisLoginThrottle:
             return
         await self._state.call(
             lambda: self._failed_script(
-                keys=list(_keys(key)),
+                keys=list(self._keys(key)),
                 args=[self._free, self._backoff_ms, int(MAX_LOCKOUT_SECONDS * 1000)],
             )
         )
 
     async def succeeded(self, key: ClientKey) -> None:
         if self._free > 0:
-            await self._state.call(lambda: self._state.client.delete(*_keys(key)))
+            await self._state.call(lambda: self._state.client.delete(*self._keys(key)))
 
-
-def _keys(key: ClientKey) -> tuple[bytes, bytes]:
-    client, login = key
-    digest = hashlib.sha256(f"{client}\0{login}".encode()).hexdigest().encode()
-    base = KEY_PREFIX + b"login:" + digest
-    return base + b":failures", base + b":lockout"
+    def _keys(self, key: ClientKey) -> tuple[bytes, bytes]:
+        client, login = key
+        digest = hashlib.sha256(f"{client}\0{login}".encode()).hexdigest().encode()
+        base = self._state.key_prefix + b"login:" + digest
+        return base + b":failures", base + b":lockout"

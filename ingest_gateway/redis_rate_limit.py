@@ -21,7 +21,7 @@ from typing import Final
 from eventpipe.settings import Settings
 from ingest_gateway.errors import ApiError
 from ingest_gateway.rate_limit import rate_exhausted
-from ingest_gateway.redis_state import KEY_PREFIX, SharedState
+from ingest_gateway.redis_state import SharedState
 from ingest_gateway.ttl_cache import TtlCache
 
 # KEYS[1]: the bucket. ARGV: rate (events/s), burst, events to take.
@@ -82,7 +82,8 @@ class RedisTenantRateLimiter:
         """Take the request's events from the shared bucket, or a 429 when it is empty."""
         answer = await self._state.call(
             lambda: self._script(
-                keys=[KEY_PREFIX + b"tenant:" + tenant], args=[self._rate, self._burst, events]
+                keys=[self._state.key_prefix + b"tenant:" + tenant],
+                args=[self._rate, self._burst, events],
             )
         )
         if answer is None:  # Redis is out and the policy is to admit

@@ -27,7 +27,6 @@ T = TypeVar("T")
 
 FAILURE_MODES: Final = ("open", "closed")
 PAUSE_SECONDS: Final = 1.0
-KEY_PREFIX: Final = b"eventpipe:"
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +44,13 @@ class SharedState:
         client: redis.Redis,
         *,
         fail_open: bool,
+        key_prefix: bytes,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.fail_open = fail_open
+        # Every key this deployment's limits use starts with it (rate_limit_redis_prefix).
+        self.key_prefix = key_prefix
         self._clock = clock
         self._paused_until = 0.0
 
@@ -72,7 +74,11 @@ class SharedState:
             retry_on_timeout=False,
             retry=None,
         )
-        return cls(client, fail_open=mode == "open")
+        return cls(
+            client,
+            fail_open=mode == "open",
+            key_prefix=settings.rate_limit_redis_prefix.encode(),
+        )
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T | None:
         """``operation``'s result; None while Redis is out and the policy is ``open``; a 503

@@ -5,6 +5,7 @@ outage fails open or closed as configured."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -19,9 +20,13 @@ from ingest_gateway.redis_state import SharedState
 from tests.server_processes import redis_server
 
 
-def shared(url: str, failure: str = "open") -> SharedState:
+def shared(url: str, failure: str = "open", prefix: str = "eventpipe:") -> SharedState:
     state = SharedState.from_settings(
-        Settings(rate_limit_redis_url=url, rate_limit_redis_failure=failure)
+        Settings(
+            rate_limit_redis_url=url,
+            rate_limit_redis_failure=failure,
+            rate_limit_redis_prefix=prefix,
+        )
     )
     assert state is not None
     return state
@@ -104,6 +109,33 @@ async def test_the_login_throttle_is_shared_and_stores_no_username(redis_url: st
     assert keys and not any(b"alice" in k or b"10.0.0.1" in k for k in keys)
     await first.succeeded(key)
     await second.check(key)
+
+
+async def test_deployments_sharing_one_redis_keep_separate_budgets_by_key_prefix(
+    redis_url: str,
+) -> None:
+    first, second = f"staging-{uuid.uuid4().hex[:8]}:", f"production-{uuid.uuid4().hex[:8]}:"
+    staging = RedisTenantRateLimiter(shared(redis_url, prefix=first), 0.001, 100)
+    staging_replica = RedisTenantRateLimiter(shared(redis_url, prefix=first), 0.001, 100)
+    production = RedisTenantRateLimiter(shared(redis_url, prefix=second), 0.001, 100)
+    # The same tenant name in both: staging spends its budget (and one event more), production
+    # still has all of its.
+    assert await refused(staging, b"org:1", 101) is None
+    assert await refused(staging_replica, b"org:1", 1) is not None
+    assert await refused(production, b"org:1", 101) is None
+    assert await refused(production, b"org:1", 1) is not None
+    # Failed logins too: a lockout in one deployment is none in the other.
+    key = ("10.0.0.9", "alice")
+    await RedisLoginThrottle(shared(redis_url, prefix=first), 1, 30.0).failed(key)
+    with pytest.raises(ApiError):
+        await RedisLoginThrottle(shared(redis_url, prefix=first), 1, 30.0).check(key)
+    await RedisLoginThrottle(shared(redis_url, prefix=second), 1, 30.0).check(key)
+    with redis.Redis.from_url(redis_url) as client:
+        staging_keys = client.keys(f"{first}*")
+        production_keys = client.keys(f"{second}*")
+    # Staging's bucket, login failures and lockout; production's bucket alone.
+    assert len(staging_keys) == 3 and f"{first}tenant:org:1".encode() in staging_keys
+    assert production_keys == [f"{second}tenant:org:1".encode()]
 
 
 @pytest.fixture
