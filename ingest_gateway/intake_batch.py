@@ -9,6 +9,7 @@ Keys the table does not hold (``request_id``, ``remote_addr``, ...) are dropped.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -17,7 +18,7 @@ import orjson
 
 from eventpipe.contracts import ServerEvent, as_utc
 from ingest_gateway.errors import ApiError
-from ingest_gateway.request_body import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
+from ingest_gateway.request_body import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TOO_DEEP
 
 _batch_decoder: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _event_decoder: Final = msgspec.json.Decoder(ServerEvent, strict=False)
@@ -47,23 +48,17 @@ def decode_batch(body: bytes, max_events: int) -> IntakeBatch:
         events = _events_decoder.decode(body)
         _check_count(len(events), max_events)
         return IntakeBatch(valid=[_checked(event) for event in events])
-    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError, RecursionError):
         # Something is wrong somewhere: look at each element to tell what, where, and to keep
         # each invalid one as it was sent.
         return _decode_each(body, max_events)
 
 
 def _decode_each(body: bytes, max_events: int) -> IntakeBatch:
-    try:
-        elements = _batch_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise ApiError(400, f"send a JSON array of event objects: {exc}") from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    elements = _elements(body)
     _check_count(len(elements), max_events)
     batch = IntakeBatch()
-    for index, element in enumerate(elements):
-        raw = bytes(element)
+    for index, raw in enumerate(elements):
         if not raw.startswith(b"{"):
             raise ApiError(
                 400, f"element {index} of the batch is not an event object", field=f"[{index}]"
@@ -73,6 +68,30 @@ def _decode_each(body: bytes, max_events: int) -> IntakeBatch:
         except ValueError as exc:
             batch.invalid.append(InvalidEvent(index, raw, str(exc)))
     return batch
+
+
+def _elements(body: bytes) -> list[bytes]:
+    """The JSON text of each element of the batch; a 400 when the body is no JSON array."""
+    try:
+        return [bytes(element) for element in _batch_decoder.decode(body)]
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, f"send a JSON array of event objects: {exc}") from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        error = exc
+    except RecursionError:
+        raise ApiError(400, TOO_DEEP) from None
+    # msgspec refuses a lone surrogate escape ("\ud800"), which Python's json module writes for
+    # a string holding one, and CVAT's server is Python: such an event must cost only itself.
+    # Python's parser splits the batch then; each element is written again (ASCII-escaped, the
+    # same JSON value) and decoded on its own, so only the elements msgspec refuses are
+    # dead-lettered.
+    try:
+        parsed = json.loads(body)
+        if isinstance(parsed, list):
+            return [json.dumps(element).encode() for element in parsed]
+    except (ValueError, RecursionError):
+        raise ApiError(400, f"the body is not valid JSON: {error}") from None
+    raise ApiError(400, "send a JSON array of event objects")
 
 
 def _check_count(count: int, max_events: int) -> None:

@@ -38,6 +38,10 @@ _OUT_OF_RANGE: Final = (
     "which the events table cannot store"
 )
 
+# msgspec bounds how deeply it descends by the interpreter's recursion limit; no event nests
+# anywhere near that deep.
+TOO_DEEP: Final = "the body nests arrays or objects too deeply"
+
 # msgspec errors end with the JSON path: "Expected `int`, got `str` - at `$.events[3].job_id`".
 _ERROR_PATH: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING_FIELD: Final = re.compile(r"^Object missing required field `(?P<name>[^`]+)`")
@@ -102,6 +106,8 @@ def decode(body: bytes, max_events: int = Settings.max_events_per_request) -> Cl
         raise validation_error(str(exc)) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, TOO_DEEP) from None
     if len(request.events) > max_events:
         raise ApiError(
             413,

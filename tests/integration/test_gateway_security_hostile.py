@@ -111,6 +111,8 @@ HOSTILE: dict[str, tuple[bytes, int, str | None, str]] = {
     ),
     "oversized": (events_body(GOOD_EVENT) + b" " * MAX_BODY, 413, None, f"exceeds {MAX_BODY}"),
     "null bytes": (b"\x00" * 64, 400, None, "not valid JSON"),
+    # Was a 500: the decoder ran out of recursion on an unknown field nested 5,000 deep.
+    "nested too deeply": (b'{"x": ' + b"[" * 5000, 400, None, "too deeply"),
 }
 
 

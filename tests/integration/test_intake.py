@@ -6,6 +6,7 @@ again", so every answer here is one the handler acts on.
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 from datetime import UTC, datetime
@@ -138,6 +139,27 @@ async def test_an_event_whose_offset_moves_it_before_year_1_is_dead_lettered_not
         )
 
 
+async def test_an_event_with_a_lone_surrogate_as_python_writes_it_costs_only_itself(
+    intake_settings: Settings,
+) -> None:
+    """Python's json module (CVAT's server) writes a string holding a lone surrogate as
+    "\\ud800", which the fast decoder refuses: that must not make the whole batch a 400, which
+    the handler would resend for ever."""
+    batch = [server_event(), server_event(obj_val="\ud800"), server_event(task_id=12)]
+    with running_intake(intake_settings) as url:
+        answer = httpx.post(
+            url, content=json.dumps(batch), headers={"Content-Type": "application/json"}
+        )
+    assert (answer.status_code, answer.json()) == (200, {"accepted": 2, "dead_lettered": 1})
+    (record,) = await topic_records(intake_settings, 1)
+    stored = intake_message_decoder.decode(record.value or b"").events
+    assert [event.task_id for event in stored] == [11, 12]
+    (letter,) = await topic_records(
+        intake_settings.with_overrides(events_topic=intake_settings.dead_letter_topic), 1
+    )
+    assert json.loads(letter.value or b"") == batch[1]
+
+
 @pytest.mark.parametrize(
     ("body", "error"),
     [
@@ -145,6 +167,9 @@ async def test_an_event_whose_offset_moves_it_before_year_1_is_dead_lettered_not
         (orjson.dumps(server_event()), "send a JSON array of event objects"),
         (b"[1, 2]", "element 0 of the batch is not an event object"),
         (b'[{"scope": "a", "timestamp": "1"}, "x"]', "element 1 of the batch"),
+        # Was a 500: the decoder ran out of recursion.
+        (b"[" * 5000, "nests arrays or objects too deeply"),
+        (b'[{"scope": "a", "timestamp": "1", "x": ' + b"[" * 5000, "too deeply"),
     ],
 )
 async def test_a_body_that_is_not_an_array_of_objects_is_400_and_stores_nothing(
