@@ -28,7 +28,8 @@ _events_decoder: Final = msgspec.json.Decoder(list[ServerEvent], strict=False)
 
 @dataclass(frozen=True)
 class InvalidEvent:
-    """An element of the batch that cannot be stored: its bytes as sent, and why."""
+    """An element of the batch that cannot be stored: its bytes as sent (or, in a batch only
+    Python's parser reads, the same JSON value written again), and why."""
 
     index: int
     raw: bytes
