@@ -23,8 +23,6 @@ from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlencode
 
-import urllib3
-from minio.error import S3Error
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -32,16 +30,16 @@ from eventpipe.contracts import ExportFilter
 from eventpipe.export_records import ExportState, ExportStatus, utc_now
 from eventpipe.identity import User
 from eventpipe.settings import Settings
-from exporter.requests import (
+from eventpipe.stores import STORE_ERRORS, ObjectNotFound, ObjectStore
+from ingest_gateway.auth import authenticate
+from ingest_gateway.errors import ApiError, json_response
+from ingest_gateway.export_jobs import (
     default_export_filename,
     get_export_status,
     open_export_download,
     presign_export,
     submit_export,
 )
-from exporter.stores import ObjectNotFound, ObjectStore
-from ingest_gateway.auth import authenticate
-from ingest_gateway.errors import ApiError, json_response
 from ingest_gateway.export_params import (
     DOWNLOAD,
     ExportQuery,
@@ -55,9 +53,6 @@ from ingest_gateway.producer import producer_of, unavailable
 
 log = logging.getLogger(__name__)
 
-# What a store raises when its storage cannot be reached or read: the filesystem's OSError;
-# minio's S3Error, and urllib3's errors when the S3 endpoint does not answer.
-_STORE_ERRORS: Final = (OSError, S3Error, urllib3.exceptions.HTTPError)
 # The longest validity S3 allows a presigned URL.
 _MAX_PRESIGN: Final = timedelta(days=7)
 # RFC 9745: "@" and the Unix time CVAT deprecated the flow, 2025-03-17T00:00:00Z.
@@ -187,6 +182,6 @@ def no_such_export(field: str) -> ApiError:
 def store_errors() -> Iterator[None]:
     try:
         yield
-    except _STORE_ERRORS as exc:
+    except STORE_ERRORS as exc:
         log.warning("the export store failed: %r", exc)
         raise unavailable("the export storage is unavailable; retry shortly") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.cli import main
+from eventpipe_cli.cli import main
 
 ROOT = Path(__file__).parents[2]
 PRODUCT = ("eventpipe", "ingest_gateway", "stream_processors", "exporter")

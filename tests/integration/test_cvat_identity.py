@@ -21,8 +21,8 @@ import httpx
 import pytest
 from cvat_sdk.api_client import ApiClient, Configuration, models
 
-from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
 from tests.integration.cvat_support import CvatOrg, CvatUser, FakeCvat, running_cvat
 from tests.integration.gateway_support import RunningGateway, running_gateway
 

@@ -12,8 +12,8 @@ from urllib.parse import SplitResult, urlsplit
 import pytest
 import yaml
 
-from eventpipe.cli import build_parser
 from eventpipe.settings import ENV_PREFIX, Settings, setting_names
+from eventpipe_cli.cli import build_parser
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"

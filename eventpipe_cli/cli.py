@@ -88,7 +88,7 @@ def _tokens_revoke(args: argparse.Namespace) -> int:
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from eventpipe.dev_stack import run_dev_stack
+    from eventpipe_cli.dev_stack import run_dev_stack
 
     return run_dev_stack(_settings(args))
 
@@ -101,7 +101,7 @@ def _gateway(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from eventpipe.logs import configure_logging
-    from stream_processors.worker import run_worker
+    from eventpipe_cli.worker import run_worker
 
     settings = _settings(args)
     # From the start: Faust sets up the same logging only once its worker runs.
@@ -116,7 +116,8 @@ def _migrate(args: argparse.Namespace) -> int:
             steps = store.migrate()
         print(f"identity store: applied {steps} schema step(s)")
     if args.only in (None, "clickhouse"):
-        from stream_processors.migrations import apply_migrations, clickhouse_client
+        from eventpipe.clickhouse import clickhouse_client
+        from stream_processors.migrations import apply_migrations
 
         applied = apply_migrations(clickhouse_client(settings))
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
