@@ -14,7 +14,6 @@ status answers carry an RFC 9745 ``Deprecation`` header with the date CVAT depre
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlencode
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -32,7 +32,13 @@ from eventpipe.identity import User
 from eventpipe.settings import Settings
 from eventpipe.stores import STORE_ERRORS, ObjectNotFound, ObjectStore
 from ingest_gateway.auth import authenticate
-from ingest_gateway.errors import ApiError, json_response
+from ingest_gateway.errors import ApiError, struct_response
+from ingest_gateway.export_answers import (
+    PROGRESS_STATES,
+    ExportFailed,
+    ExportProgress,
+    ExportStarted,
+)
 from ingest_gateway.export_jobs import (
     default_export_filename,
     get_export_status,
@@ -75,7 +81,7 @@ async def get_events(request: Request) -> Response:
             # Starlette answers HEAD on GET routes; a HEAD must not start an export.
             raise ApiError(405, "HEAD only reports on an export: give its query_id")
         query_id = await start_export(request, user, context, query, now)
-        return json_response(202, {"query_id": query_id}, DEPRECATION)
+        return struct_response(202, ExportStarted(query_id=query_id), DEPRECATION)
     status = await own_export(request, user, query.query_id, now, "query_id")
     if query.download and status.state is ExportState.FINISHED:
         return await download(request, status, query.filename or status.filename, "query_id")
@@ -94,7 +100,7 @@ async def start_export(
     except ForbiddenFilter as exc:
         raise ApiError(403, str(exc), field=exc.parameter) from None
     export_filter = ExportFilter(
-        since=query.since, until=query.until, **dataclasses.asdict(allowed)
+        since=query.since, until=query.until, **msgspec.structs.asdict(allowed)
     )
     settings: Settings = request.app.state.settings
     with store_errors():
@@ -121,20 +127,24 @@ async def own_export(
 
 
 async def _report(request: Request, status: ExportStatus, now: datetime) -> Response:
-    body: dict[str, object] = {"query_id": status.query_id, "status": status.state}
     if status.state is ExportState.FAILED:
-        body = {"error": status.error or "the export failed", **body}
-        return json_response(500, body, DEPRECATION)
-    body["rows"] = status.rows
+        failed = ExportFailed(
+            error=status.error or "the export failed", query_id=status.query_id, status="failed"
+        )
+        return struct_response(500, failed, DEPRECATION)
+    progress = ExportProgress(
+        query_id=status.query_id, status=PROGRESS_STATES[status.state], rows=status.rows
+    )
     if status.state is not ExportState.FINISHED:
-        return json_response(202, body, DEPRECATION)
+        return struct_response(202, progress, DEPRECATION)
     assert status.expires_at is not None  # every ended export has one
-    body |= {
-        "size": status.size,
-        "expires_at": status.expires_at,
-        "url": await _download_url(request, status, status.expires_at - now),
-    }
-    return json_response(201, body, DEPRECATION)
+    finished = msgspec.structs.replace(
+        progress,
+        size=status.size,
+        expires_at=status.expires_at,
+        url=await _download_url(request, status, status.expires_at - now),
+    )
+    return struct_response(201, finished, DEPRECATION)
 
 
 async def _download_url(request: Request, status: ExportStatus, valid_for: timedelta) -> str:
