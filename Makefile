@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # `make run` needs neither, so only the tests ask for them.
 SYSTEM_PACKAGES := postgresql redis-server
 
-.PHONY: install system-packages run test lint typecheck bench clean
+.PHONY: install system-packages run test lint typecheck bench fuzz clean
 
 install: $(STAMP)
 
@@ -45,6 +45,12 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+
+# schemathesis against `eventpipe dev` at length (at least 10,000 generated cases), for before a
+# release; `make test` runs the same test for about a minute. FUZZ_SEED=<seed> replays a run.
+fuzz: install
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-600} FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-1000} FUZZ_MIN_CASES=10000 \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e/test_schemathesis.py
 
 bench: install
 	$(BIN)/eventpipe bench ingest

@@ -42,7 +42,8 @@ ORG_ROLES: Final[tuple[OrgRole, ...]] = ("worker", "supervisor", "maintainer", "
 
 # Django's username rules (CVAT users are Django users) and CVAT's organization slug field.
 _USERNAME = re.compile(r"[\w.@+-]{1,150}", re.ASCII)
-_SLUG = re.compile(r"[A-Za-z0-9_-]{1,16}")
+SLUG_PATTERN: Final = r"[A-Za-z0-9_-]{1,16}"
+_SLUG = re.compile(SLUG_PATTERN)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 # scrypt cost: about 0.1 s and 16 MiB per verification, which is why the gateway caches results.

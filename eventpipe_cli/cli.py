@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import sqlite3
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,13 +20,42 @@ from eventpipe.settings import Settings, SettingsError
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(
+    settings = Settings.from_env(
         data_dir=getattr(args, "data_dir", None),
         http_host=getattr(args, "host", None),
         http_port=getattr(args, "port", None),
         s3_endpoint=getattr(args, "s3_endpoint", None),
         intake_port=getattr(args, "intake_port", None),
     )
+    # Only where something is kept there: a gateway on PostgreSQL, S3 and a ClickHouse server may
+    # run with a read-only file system.
+    if not settings.identity_dsn or not settings.s3_endpoint or settings.embedded_clickhouse:
+        _require_writable(settings.data_dir)
+    return settings
+
+
+def _require_writable(data_dir: Path) -> None:
+    """Create the data directory and write in it once, so that a path under a regular file, on a
+    read-only or pseudo file system, or without permission is one clear error up front.
+
+    A real write, not os.access: root passes every permission check yet cannot write /proc.
+    """
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=data_dir):
+            pass
+    except OSError as exc:
+        raise CommandError(
+            f"cannot write in the data directory {str(data_dir)!r}: {exc.strerror or exc}; "
+            "pick a writable one with --data-dir or EVENTPIPE_DATA_DIR"
+        ) from None
+
+
+def _port(raw: str) -> int:
+    """A TCP port for --port: 1-65535."""
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a TCP port (1-65535)")
+    return int(raw)
 
 
 # --- identity administration ---------------------------------------------------------------------
@@ -128,10 +159,17 @@ def _migrate(args: argparse.Namespace) -> int:
             steps = store.migrate()
         print(f"identity store: applied {steps} schema step(s)")
     if args.only in (None, "clickhouse"):
+        from clickhouse_connect.driver.exceptions import ClickHouseError
+
         from eventpipe.clickhouse import clickhouse_client
         from stream_processors.migrations import apply_migrations
 
-        applied = apply_migrations(clickhouse_client(settings))
+        try:
+            applied = apply_migrations(clickhouse_client(settings))
+        except ClickHouseError as exc:
+            # The engine's messages run on with a stack trace: its first line says what failed.
+            reason = str(exc).strip().splitlines()[0][:300]
+            raise CommandError(f"cannot apply the migrations: {reason}") from None
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
     return 0
 
@@ -178,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     dev = _command(sub, "dev", _dev, "run broker, worker and gateway locally in the foreground")
     dev.add_argument("--host", help="gateway listen address (default 127.0.0.1)")
-    dev.add_argument("--port", type=int, help="gateway port (default 8080)")
+    dev.add_argument("--port", type=_port, help="gateway port (default 8080)")
     dev.add_argument("--s3-endpoint", help="store exports in this S3 endpoint, not on disk")
     dev.add_argument(
         "--intake-port", type=int, help="serve the intake for CVAT's server on this port (0: none)"
@@ -186,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gateway = _command(sub, "gateway", _gateway, "serve the HTTP API")
     gateway.add_argument("--host")
-    gateway.add_argument("--port", type=int)
+    gateway.add_argument("--port", type=_port)
     gateway.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
 
     worker = _command(sub, "worker", _worker, "consume Kafka: process events and/or run exports")
@@ -320,6 +358,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except CommandError as exc:
         print(f"eventpipe: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        # The identity database exists but cannot be used (not a database, locked, read-only).
+        print(f"eventpipe: the identity database cannot be used: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -174,9 +174,10 @@ def _check_port_free(host: str, port: int) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError as exc:
+        # OverflowError: a port outside 0-65535 (from EVENTPIPE_HTTP_PORT; --port is checked).
+        except (OSError, OverflowError) as exc:
             raise CommandError(
-                f"cannot listen on {host}:{port} ({exc.strerror}); "
+                f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}); "
                 "stop whatever uses it or pick another port with --port"
             ) from None
 

@@ -11,7 +11,6 @@ cvat-sdk's polling loop sends ``query_id=`` on its first call), except ``action`
 from __future__ import annotations
 
 import dataclasses
-import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -21,18 +20,17 @@ from urllib.parse import quote
 
 from starlette.datastructures import QueryParams
 
-from eventpipe.contracts import ID_FILTERS, EventFilter, as_utc
+from eventpipe.contracts import ID_FILTERS, EventFilter
 from eventpipe.events_table import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from ingest_gateway.errors import ApiError
+from ingest_gateway.params import parse_date, parse_id, parse_uuid, single
 
 DEFAULT_WINDOW: Final = timedelta(days=30)
-MAX_ID: Final = 2**63 - 1
 MAX_FILENAME_CHARS: Final = 255
 DOWNLOAD: Final = "download"
 # CVAT's export locations; this service stores every export itself.
 LOCAL: Final = "local"
 
-_DIGITS = re.compile(r"[0-9]+")
 # Unicode categories a file name never needs: controls, format characters (bidi overrides),
 # surrogates, private use, unassigned; line and paragraph separators.
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
@@ -53,7 +51,7 @@ class ExportQuery:
 def parse_export_query(params: QueryParams, now: datetime) -> ExportQuery:
     """The query of ``GET /api/events``, or a 400 :class:`ApiError` naming the first bad
     parameter."""
-    action = params.get("action")
+    action = single(params, "action")
     if action is not None and action != DOWNLOAD:
         raise ApiError(
             400, f"unknown action {action!r}; the only action is 'download'", field="action"
@@ -61,14 +59,14 @@ def parse_export_query(params: QueryParams, now: datetime) -> ExportQuery:
     return dataclasses.replace(
         _filters(params, now),
         download=action == DOWNLOAD,
-        query_id=_query_id(params.get("query_id")),
+        query_id=parse_uuid(single(params, "query_id"), "query_id"),
     )
 
 
 def parse_export_request(params: QueryParams, now: datetime) -> ExportQuery:
     """The query of ``POST /api/events/export``: the same filters, and a ``location`` that can
     only be this service's own store (it keeps no registry of CVAT's cloud storages)."""
-    location = params.get("location")
+    location = single(params, "location")
     if location and location != LOCAL:
         raise ApiError(
             400,
@@ -76,7 +74,7 @@ def parse_export_request(params: QueryParams, now: datetime) -> ExportQuery:
             f"own store (location={LOCAL!r}) and downloaded from result_url",
             field="location",
         )
-    if params.get("cloud_storage_id"):
+    if single(params, "cloud_storage_id"):
         raise ApiError(
             400,
             "cloud_storage_id is not supported: this service exports to its own store",
@@ -86,10 +84,14 @@ def parse_export_request(params: QueryParams, now: datetime) -> ExportQuery:
 
 
 def _filters(params: QueryParams, now: datetime) -> ExportQuery:
-    since, until = time_window(_date(params, "from"), _date(params, "to"), now)
-    raw_filename = params.get("filename")
+    since, until = time_window(
+        parse_date(single(params, "from"), "from"), parse_date(single(params, "to"), "to"), now
+    )
+    raw_filename = single(params, "filename")
     return ExportQuery(
-        requested=EventFilter(**{name: _id(params, name) for name in ID_FILTERS}),
+        requested=EventFilter(
+            **{name: parse_id(single(params, name), name) for name in ID_FILTERS}
+        ),
         since=since,
         until=until,
         filename=sanitize_filename(raw_filename) if raw_filename else None,
@@ -129,35 +131,3 @@ def content_disposition(filename: str) -> str:
     if fallback != filename:
         header += f"; filename*=UTF-8''{quote(filename, safe='')}"
     return header
-
-
-def _id(params: QueryParams, name: str) -> int | None:
-    raw = params.get(name)
-    if not raw:
-        return None
-    # int() would also take "+5", " 5" and non-ASCII digits.
-    if not _DIGITS.fullmatch(raw) or int(raw) > MAX_ID:
-        raise ApiError(400, f"{name}={raw!r} is not an integer ≥ 0", field=name)
-    return int(raw)
-
-
-def _date(params: QueryParams, name: str) -> datetime | None:
-    raw = params.get(name)
-    if not raw:
-        return None
-    try:
-        return as_utc(datetime.fromisoformat(raw))
-    # OverflowError: a time at the edge of year 1 or 9999 whose offset moves it out of range.
-    except (ValueError, OverflowError):
-        raise ApiError(
-            400, f"{name}={raw!r} is not an ISO-8601 date or date and time", field=name
-        ) from None
-
-
-def _query_id(raw: str | None) -> uuid.UUID | None:
-    if not raw:
-        return None
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise ApiError(400, f"query_id={raw!r} is not a UUID", field="query_id") from None

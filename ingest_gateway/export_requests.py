@@ -48,6 +48,7 @@ from ingest_gateway.exports import (
     store_errors,
 )
 from ingest_gateway.org_context import resolve_org_context
+from ingest_gateway.params import parse_id, single
 from ingest_gateway.request_model import (
     EVENTS,
     STATES,
@@ -98,9 +99,10 @@ async def cancel_request(request: Request) -> Response:
 async def list_requests(request: Request) -> Response:
     user = await authenticate(request)
     params = request.query_params
-    page = _positive(params.get("page"), "page", 1)
-    page_size = min(_positive(params.get("page_size"), "page_size", PAGE_SIZE), MAX_PAGE_SIZE)
-    wanted = params.get("status")
+    page = parse_id(single(params, "page"), "page", minimum=1) or 1
+    page_size = parse_id(single(params, "page_size"), "page_size", minimum=1) or PAGE_SIZE
+    page_size = min(page_size, MAX_PAGE_SIZE)
+    wanted = single(params, "status")
     if wanted and wanted not in STATES.values():
         raise ApiError(
             400,
@@ -108,7 +110,9 @@ async def list_requests(request: Request) -> Response:
             field="status",
         )
     # Every request here is an export of events: another target or action matches none.
-    other_kind = params.get("target", EVENTS) != EVENTS or params.get("action", EXPORT) != EXPORT
+    other_kind = (single(params, "target") or EVENTS) != EVENTS or (
+        single(params, "action") or EXPORT
+    ) != EXPORT
     now = utc_now()
     with store_errors():
         owned = await asyncio.to_thread(_owned_by, export_store_of(request), user.id, now)
@@ -132,7 +136,7 @@ async def list_requests(request: Request) -> Response:
 async def download_result(request: Request) -> Response:
     """``result_url``: the finished export's CSV, as ``GET /api/events?action=download``."""
     user = await authenticate(request)
-    raw = request.query_params.get("rq_id")
+    raw = single(request.query_params, "rq_id")
     if not raw:
         raise ApiError(
             400, "rq_id is required: the id POST /api/events/export answered", field="rq_id"
@@ -176,14 +180,6 @@ def _describe(request: Request, user: User, status: ExportStatus) -> RequestAnsw
         path=DOWNLOAD_PATH, query=urlencode({"rq_id": str(status.query_id)})
     )
     return describe(status, RequestOwner(id=user.id, username=user.username), str(result_url))
-
-
-def _positive(raw: str | None, field: str, default: int) -> int:
-    if not raw:
-        return default
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-        raise ApiError(400, f"{field}={raw!r} is not an integer ≥ 1", field=field)
-    return int(raw)
 
 
 def _page_url(url: URL, page: int) -> str:

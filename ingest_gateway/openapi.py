@@ -14,9 +14,17 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventpipe.contracts import ClientEvents, ClientEventsRequest
+from eventpipe.contracts import CLIENT_SCOPES, ClientEvents, ClientEventsRequest
 from ingest_gateway.errors import JSON_MEDIA_TYPE
 from ingest_gateway.export_answers import ExportFailed, ExportProgress, ExportStarted
+from ingest_gateway.params import (
+    DATE_SCHEMA,
+    ID_SCHEMA,
+    SLUG_SCHEMA,
+    UUID_SCHEMA,
+    choice_schema,
+    int_schema,
+)
 from ingest_gateway.request_model import STATES, PaginatedRequestList, RequestAnswer, RqId
 
 _REF: Final = "#/components/schemas/{name}"
@@ -31,7 +39,8 @@ class Error(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 _ERRORS: Final = {
-    400: "the body, a field or a parameter is malformed or out of range (`field` names it)",
+    400: "the body, a field or a parameter is malformed or out of range, or org_id is sent"
+    " beside org / X-Organization, or org disagrees with X-Organization (`field` names it)",
     401: "no credentials, or credentials that prove nobody",
     403: "not a member of the organization named, or a filter the caller may not use",
     404: "no export with this query_id for this caller",
@@ -66,38 +75,53 @@ def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any
     }
 
 
+# CVAT's rules for naming the organization, which a schema's parameters cannot express alone:
+# org_id beside org or X-Organization is a 400 (even when one is empty), so is an org that
+# disagrees with X-Organization; an empty or absent selector means the personal sandbox.
+_ORG_RULES: Final = (
+    "Not together with org_id (400); an empty value or none means the personal sandbox."
+)
 _ORG_PARAMETERS: Final = [
     {
         "name": "X-Organization",
         "in": "header",
         "required": False,
-        "schema": {"type": "string"},
-        "description": "the organization slug to act in; none means the personal sandbox",
+        "schema": SLUG_SCHEMA,
+        "description": f"the organization slug to act in. {_ORG_RULES}",
     },
-    _query("org", {"type": "string"}, "the organization slug (instead of X-Organization)"),
-    _query("org_id", {"type": "integer", "minimum": 0}, "the organization id"),
+    _query(
+        "org",
+        SLUG_SCHEMA,
+        "the organization slug (instead of X-Organization; if both are sent they must be "
+        f"equal, else 400). {_ORG_RULES}",
+    ),
+    _query(
+        "org_id",
+        ID_SCHEMA,
+        "the organization id; not together with org or X-Organization, even an empty one (400)",
+    ),
 ]
 
 _EXPORT_PARAMETERS: Final = [
     *(
-        _query(name, {"type": "integer", "minimum": 0}, f"only events with this {name}")
+        _query(name, ID_SCHEMA, f"only events with this {name}")
         for name in ("project_id", "task_id", "job_id", "user_id")
     ),
-    _query("from", {"type": "string", "format": "date-time"}, "events at or after (ISO-8601)"),
-    _query("to", {"type": "string", "format": "date-time"}, "events at or before (ISO-8601)"),
+    _query("from", DATE_SCHEMA, "events at or after (ISO-8601)"),
+    _query("to", DATE_SCHEMA, "events at or before (ISO-8601); not before from (400)"),
     _query("filename", {"type": "string"}, "the downloaded file's name"),
 ]
 _QUERY_ID_PARAMETERS: Final = [
     _query("action", {"type": "string", "enum": ["download"]}, "serve the finished CSV"),
-    _query("query_id", {"type": "string"}, "the export to poll or download (a UUID)"),
+    _query("query_id", UUID_SCHEMA, "the export to poll or download; empty starts one"),
 ]
 _LOCATION_PARAMETERS: Final = [
     _query(
         "location",
-        {"type": "string", "enum": ["local", "cloud_storage"]},
+        choice_schema("local", "cloud_storage"),
         "only 'local': exports are kept in this service's own store (cloud_storage: 400)",
     ),
-    _query("cloud_storage_id", {"type": "integer"}, "not supported (400)"),
+    _query("cloud_storage_id", ID_SCHEMA, "not supported (400)"),
 ]
 _DEPRECATION_HEADER: Final = {
     "Deprecation": {
@@ -106,6 +130,56 @@ _DEPRECATION_HEADER: Final = {
     }
 }
 _NO_REQUEST: Final = "no request with this id for this caller (or it expired or was cancelled)"
+
+
+# The export a 202 names is the one to poll: lets a client (or a stateful fuzzer) follow it.
+_POLL_EXPORT: Final = {
+    "PollExport": {
+        "operationId": "events_list",
+        "parameters": {"query_id": "$response.body#/query_id"},
+        "description": "poll the export, or download it with action=download once it is ready",
+    }
+}
+_FOLLOW_REQUEST: Final = {
+    "RetrieveRequest": {
+        "operationId": "requests_retrieve",
+        "parameters": {"id": "$response.body#/rq_id"},
+        "description": "the export's progress, as CVAT's Request",
+    },
+    "CancelRequest": {
+        "operationId": "requests_create_cancel",
+        "parameters": {"id": "$response.body#/rq_id"},
+        "description": "cancel the export",
+    },
+}
+
+# What the body decoder (msgspec) reads as a timestamp: RFC 3339, with T, t or a space, and
+# without an offset for UTC. Leap seconds and days a month lacks match but are refused (400).
+_TIMESTAMP: Final = {
+    "type": "string",
+    "pattern": (
+        r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt ]([01][0-9]|2[0-3]):[0-5][0-9]"
+        r":[0-5][0-9](\.[0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):?[0-5][0-9])?$"
+    ),
+    "description": "RFC 3339 date and time; without an offset, UTC",
+}
+
+
+def _timestamps(components: dict[str, Any]) -> None:
+    for name in ("Event", "ClientEventsRequest", "ClientEvents"):
+        components[name]["properties"]["timestamp"] = _TIMESTAMP
+
+
+def _client_events_only(components: dict[str, Any]) -> None:
+    """The events of a request carry a client scope (CVAT's list; others are a 400), unlike
+    ``previous_event`` and the events of an answer, which share the Event schema."""
+    events = components["ClientEventsRequest"]["properties"]["events"]
+    events["items"] = {
+        "allOf": [
+            events["items"],
+            {"properties": {"scope": {"enum": sorted(CLIENT_SCOPES)}}},
+        ]
+    }
 
 
 def _id_path(description: str) -> dict[str, Any]:
@@ -125,7 +199,11 @@ def _requests_paths() -> dict[str, Any]:
         "summary": "Start an export of the event log as CSV (CVAT's requests flow)",
         "parameters": [*_ORG_PARAMETERS, *_EXPORT_PARAMETERS, *_LOCATION_PARAMETERS],
         "responses": {
-            "202": {"description": "the export is queued: follow rq_id", **_json("RqId")},
+            "202": {
+                "description": "the export is queued: follow rq_id",
+                "links": _FOLLOW_REQUEST,
+                **_json("RqId"),
+            },
             **{str(s): _error(s) for s in (400, 401, 403, 429, 503)},
         },
     }
@@ -133,7 +211,10 @@ def _requests_paths() -> dict[str, Any]:
         "operationId": "events_download_file",
         "summary": "Download a finished export (a request's result_url)",
         "parameters": [
-            {**_query("rq_id", {"type": "string"}, "the request's id"), "required": True}
+            {
+                **_query("rq_id", {"type": "string", "minLength": 1}, "the request's id"),
+                "required": True,
+            }
         ],
         "responses": {
             "200": {
@@ -149,9 +230,9 @@ def _requests_paths() -> dict[str, Any]:
         "operationId": "requests_list",
         "summary": "The caller's export requests, newest first",
         "parameters": [
-            _query("page", {"type": "integer", "minimum": 1}, "the page, from 1"),
-            _query("page_size", {"type": "integer", "minimum": 1}, "requests per page"),
-            _query("status", {"type": "string", "enum": list(STATES.values())}, "only these"),
+            _query("page", int_schema(1), "the page, from 1"),
+            _query("page_size", int_schema(1), "requests per page"),
+            _query("status", choice_schema(*STATES.values()), "only these"),
             _query("target", {"type": "string"}, "only this target (every request: 'events')"),
             _query("action", {"type": "string"}, "only this action (every request: 'export')"),
         ],
@@ -209,6 +290,8 @@ def schema_document() -> dict[str, Any]:
         ],
         ref_template=_REF,
     )
+    _timestamps(components)
+    _client_events_only(components)
     post = {
         "operationId": "events_create",
         "summary": "Log client events",
@@ -240,6 +323,7 @@ def schema_document() -> dict[str, Any]:
             "202": {
                 "description": "an export started (query_id) or still running",
                 "headers": _DEPRECATION_HEADER,
+                "links": _POLL_EXPORT,
                 "content": {
                     JSON_MEDIA_TYPE: {
                         "schema": {

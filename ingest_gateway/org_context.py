@@ -22,6 +22,7 @@ from eventpipe.contracts import Identity
 from eventpipe.identity import IdentityStore, Membership, Org, OrgRole, User
 from ingest_gateway.cvat_credentials import cvat_credential
 from ingest_gateway.errors import ApiError
+from ingest_gateway.params import parse_id, parse_slug, single
 from ingest_gateway.ttl_cache import TtlCache
 
 if TYPE_CHECKING:  # it imports this module's types
@@ -54,7 +55,11 @@ SANDBOX = OrgContext()
 def parse_org_selector(
     header: str | None, org: str | None, org_id: str | None
 ) -> OrgSelector | None:
-    """The selector the three request parameters describe, None for the sandbox, or a 400."""
+    """The selector the three request parameters describe, None for the sandbox, or a 400.
+
+    Which parameters are present is judged before their values, as CVAT does: ``org_id=``
+    beside ``org`` is refused even though each alone would mean the sandbox.
+    """
     if org_id is not None and (org is not None or header is not None):
         raise ApiError(
             400,
@@ -65,16 +70,11 @@ def parse_org_selector(
         raise ApiError(
             400, f"org={org!r} disagrees with X-Organization: {header!r}; send one", field="org"
         )
-    if org:
-        return OrgSelector("org", slug=org)
-    if header:
-        return OrgSelector("X-Organization", slug=header)
-    if org_id:
-        try:
-            return OrgSelector("org_id", org_id=int(org_id))
-        except ValueError:
-            raise ApiError(400, f"org_id={org_id!r} is not an integer", field="org_id") from None
-    return None
+    slug = parse_slug(org, "org") or parse_slug(header, "X-Organization")
+    if slug is not None:
+        return OrgSelector("org" if org else "X-Organization", slug=slug)
+    selected_id = parse_id(org_id, "org_id")
+    return None if selected_id is None else OrgSelector("org_id", org_id=selected_id)
 
 
 class OrgResolver:
@@ -153,9 +153,9 @@ def org_resolver_of(request: Request) -> OrgResolver:
 async def resolve_org_context(request: Request, user: User) -> OrgContext:
     """The organization context of ``request`` for ``user`` (see the module docstring)."""
     selector = parse_org_selector(
-        request.headers.get("x-organization"),
-        request.query_params.get("org"),
-        request.query_params.get("org_id"),
+        single(request.headers, "X-Organization"),
+        single(request.query_params, "org"),
+        single(request.query_params, "org_id"),
     )
     cvat: CvatIdentityProvider | None = request.app.state.cvat
     if cvat is not None and selector is not None and user.memberships is None:
