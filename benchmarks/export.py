@@ -22,8 +22,8 @@ from eventpipe.contracts import ExportFilter, ExportRequest
 from eventpipe.events_table import CVAT_COLUMNS, TABLE
 from eventpipe.export_records import ExportState
 from eventpipe.settings import Settings
+from eventpipe.stores import FilesystemStore
 from exporter.export_job import JobOptions, run_export
-from exporter.stores import FilesystemStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 # Inserted in batches of the processor's default size, so the table has the many parts that
@@ -82,7 +82,8 @@ def run_export_benchmark(
 
     Must run in a process that has no other chDB path open.
     """
-    from stream_processors.migrations import apply_migrations, clickhouse_client
+    from eventpipe.clickhouse import clickhouse_client
+    from stream_processors.migrations import apply_migrations
 
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         client = clickhouse_client(Settings(clickhouse_dsn=f"chdb://{Path(tmp, 'clickhouse')}"))

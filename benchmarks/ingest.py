@@ -31,6 +31,7 @@ from benchmarks.load_generator import LoadResult, build_post, run_load
 from benchmarks.progress import progress
 from benchmarks.stack import LocalPipeline, scratch_settings, user_tokens
 from benchmarks.workload import request_body
+from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import (
     WORKING_TIME_SCOPE,
     ClientEventsRequest,
@@ -45,7 +46,7 @@ from eventpipe.events_table import COLUMNS, TABLE
 from eventpipe.kafka_compression import producer_compression
 from eventpipe.settings import Settings
 from ingest_gateway.producer import PRODUCER_BATCH_BYTES
-from stream_processors.migrations import apply_migrations, clickhouse_client
+from stream_processors.migrations import apply_migrations
 from stream_processors.rows import Columns, build_columns, row_count
 
 TENANTS = 8

@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from clickhouse_connect.driver.client import Client
 
 from benchmarks.progress import progress
-from eventpipe.embedded_broker import free_port, start_broker
 from eventpipe.errors import CommandError
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port, start_broker
 
 
 @contextlib.asynccontextmanager
@@ -133,7 +133,7 @@ def start_eventpipe(
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
     env.update(settings.to_env())
     return subprocess.Popen(
-        [sys.executable, "-m", "eventpipe.cli", *command],
+        [sys.executable, "-m", "eventpipe_cli.cli", *command],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -1,1 +1,3 @@
-"""eventpipe: the shared kernel (settings, contracts, CLI, embedded stack) of the pipeline."""
+"""eventpipe: the shared kernel of the pipeline (settings, contracts, stores, logging, metrics).
+
+It imports none of the services; ``eventpipe_cli`` starts and wires them."""

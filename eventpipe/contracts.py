@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Final, cast
+from typing import Annotated, Final, Generic, TypeVar
 
 import msgspec
 
@@ -55,6 +55,9 @@ class Event(msgspec.Struct, kw_only=True):
     payload: str | None = None
 
 
+_events_encoder: Final = msgspec.json.Encoder()
+
+
 class ClientEventsRequest(msgspec.Struct, kw_only=True):
     """The body of ``POST /api/events``."""
 
@@ -64,11 +67,29 @@ class ClientEventsRequest(msgspec.Struct, kw_only=True):
     timestamp: datetime
 
 
-class ClientEvents(msgspec.Struct, kw_only=True):
+# Events already encoded as a JSON array: msgspec writes a Raw value as it is. The gateway encodes
+# a request's events once, for its Kafka message and its answer.
+EncodedEvents = msgspec.Raw
+# The events field of the two messages that carry a request's events: decoded (list[Event]) where
+# they are read, EncodedEvents where the gateway writes them.
+EventsT = TypeVar("EventsT", list[Event], EncodedEvents)
+
+
+def encode_events(events: list[Event]) -> EncodedEvents:
+    return msgspec.Raw(_events_encoder.encode(events))
+
+
+class ClientEventsOf(msgspec.Struct, Generic[EventsT], kw_only=True):
+    events: EventsT
+    timestamp: datetime
+
+
+class ClientEvents(ClientEventsOf[list[Event]], kw_only=True):
     """The body of the 201 answer: the enriched events, without ``previous_event``."""
 
-    events: list[Event]
-    timestamp: datetime
+
+class EncodedClientEvents(ClientEventsOf[EncodedEvents], kw_only=True):
+    """The 201 answer as the gateway writes it, with its events already encoded."""
 
 
 class Identity(msgspec.Struct, kw_only=True, frozen=True):
@@ -81,19 +102,25 @@ class Identity(msgspec.Struct, kw_only=True, frozen=True):
     org_slug: str | None = None
 
 
-class IngestMessage(msgspec.Struct, kw_only=True):
+class IngestMessageOf(msgspec.Struct, Generic[EventsT], kw_only=True):
+    version: int = CONTRACT_VERSION
+    request_id: uuid.UUID
+    received_at: datetime
+    identity: Identity
+    events: EventsT
+    previous_event: Event | None = None
+
+
+class IngestMessage(IngestMessageOf[list[Event]], kw_only=True):
     """One Kafka message on the events topic: one accepted ``POST /api/events`` request.
 
     ``events`` and ``previous_event`` are already enriched (clock skew corrected, identity
     stamped, payload canonical), so the processor trusts them as they are.
     """
 
-    version: int = CONTRACT_VERSION
-    request_id: uuid.UUID
-    received_at: datetime
-    identity: Identity
-    events: list[Event]
-    previous_event: Event | None = None
+
+class EncodedIngestMessage(IngestMessageOf[EncodedEvents], kw_only=True):
+    """An :class:`IngestMessage` as the gateway writes it, with its events already encoded."""
 
 
 class ServerEvent(Event, kw_only=True):
@@ -152,21 +179,25 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
-def preencoded(events_json: bytes) -> list[Event]:
-    """Events already encoded as a JSON array, to embed verbatim in an IngestMessage or a
-    ClientEvents answer: the gateway encodes a request's events once for both.
-
-    msgspec writes a ``Raw`` value as it is; the cast keeps the declared field type, which is the
-    one decoding checks.
-    """
-    return cast(list[Event], msgspec.Raw(events_json))
-
-
 ingest_message_encoder: Final = msgspec.json.Encoder()
 ingest_message_decoder: Final = msgspec.json.Decoder(IngestMessage)
 
 
-class ExportFilter(msgspec.Struct, kw_only=True, frozen=True):
+class EventFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """The ids an export's events must have; None means "any"."""
+
+    org_id: UInt64 | None = None
+    user_id: UInt64 | None = None
+    project_id: UInt64 | None = None
+    task_id: UInt64 | None = None
+    job_id: UInt64 | None = None
+
+
+# The id filters, named as the request parameters and the table's columns they apply to.
+ID_FILTERS: Final = EventFilter.__struct_fields__
+
+
+class ExportFilter(EventFilter, kw_only=True, frozen=True):
     """Which events an export holds: ``since <= timestamp <= until`` and every id that is set.
 
     The gateway builds it with the caller's forced permission filter already applied, so the
@@ -175,11 +206,6 @@ class ExportFilter(msgspec.Struct, kw_only=True, frozen=True):
 
     since: datetime
     until: datetime
-    org_id: UInt64 | None = None
-    user_id: UInt64 | None = None
-    project_id: UInt64 | None = None
-    task_id: UInt64 | None = None
-    job_id: UInt64 | None = None
 
 
 class ExportRequest(msgspec.Struct, kw_only=True, frozen=True):

@@ -9,9 +9,14 @@ the migrated table has exactly these columns in this order.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Final
 
 TABLE: Final = "events"
+
+# The range of the timestamp columns' type, DateTime64(3): a timestamp outside it cannot be stored.
+EARLIEST_TIMESTAMP: Final = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TIMESTAMP: Final = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
 
 # The CVAT columns, in the order CVAT's CSV export uses; exports start with these.
 CVAT_COLUMNS: Final = (

@@ -177,3 +177,13 @@ def forget_export(store: ObjectStore, status: ExportStatus) -> None:
     it a TTL later, so a request message still in Kafka is recognized as cancelled."""
     store.delete(status.object_key)
     store.delete(status_key(status.query_id))
+
+
+# Longer ClickHouse messages carry the whole query and stack; the user needs the first lines.
+MAX_ERROR_CHARS = 2000
+
+
+def describe_error(exc: BaseException) -> str:
+    """The ``error`` of a failed export's record: the exception's first characters."""
+    text = str(exc).strip() or type(exc).__name__
+    return text[:MAX_ERROR_CHARS]

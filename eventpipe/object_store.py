@@ -1,7 +1,7 @@
 """What the services need from an object store, independent of where objects live.
 
 The exporter writes exports and their status records through it and the gateway reads them;
-the backends live in ``exporter.stores``.
+the backends live in ``eventpipe.stores``.
 """
 
 from __future__ import annotations

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+import msgspec
 
 ENV_PREFIX = "EVENTPIPE_"
 KAFKA_COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
@@ -176,15 +179,17 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``EVENTPIPE_*`` variables, then apply non-None ``overrides``."""
         env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            if not f.init:
-                continue
-            name = ENV_PREFIX + f.name.upper()
-            if name in env:
-                values[f.name] = _coerce(name, env[name], f.type)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        raw = {
+            f.name: _bool_word(env[name]) if f.name in _BOOL_FIELDS else env[name]
+            for f in fields(cls)
+            if f.init and (name := ENV_PREFIX + f.name.upper()) in env
+        }
+        try:
+            # Lax mode: msgspec reads numbers and booleans from their text.
+            settings = msgspec.convert(raw, cls, strict=False, dec_hook=_decode_path)
+        except msgspec.ValidationError as exc:
+            raise _named_error(exc, env) from None
+        return settings.with_overrides(**overrides)
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -241,26 +246,36 @@ def setting_names() -> set[str]:
     return {ENV_PREFIX + f.name.upper() for f in fields(Settings) if f.init}
 
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
+# Words for a boolean beyond msgspec's own true/false/1/0.
+_BOOL_WORDS: Final = {"yes": "true", "on": "true", "no": "false", "off": "false"}
 
 
-def _coerce(name: str, raw: str, type_name: Any) -> Any:
-    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", "")
-    try:
-        if kind == "bool":
-            lowered = raw.strip().lower()
-            if lowered in _TRUE:
-                return True
-            if lowered in _FALSE:
-                return False
-            raise ValueError("expected true or false")
-        if kind == "int":
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind == "Path":
-            return Path(raw)
-        return raw
-    except ValueError as exc:
-        raise SettingsError(f"{name}={raw!r} is not a valid {kind}: {exc}") from None
+def _bool_fields() -> frozenset[str]:
+    info = msgspec.inspect.type_info(Settings)
+    assert isinstance(info, msgspec.inspect.DataclassType)
+    return frozenset(f.name for f in info.fields if isinstance(f.type, msgspec.inspect.BoolType))
+
+
+_BOOL_FIELDS: Final = _bool_fields()
+# msgspec's errors end with the field's path: "Expected `int`, got `str` - at `$.http_port`".
+_ERROR_FIELD: Final = re.compile(r"^(?P<reason>.*) - at `\$\.(?P<field>\w+)`$")
+
+
+def _bool_word(raw: str) -> str:
+    lowered = raw.strip().lower()
+    return _BOOL_WORDS.get(lowered, lowered)
+
+
+def _decode_path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise TypeError(f"cannot read a {kind.__name__} from {value!r}")
+
+
+def _named_error(exc: msgspec.ValidationError, env: Mapping[str, str]) -> SettingsError:
+    """The error of the variable at fault: its name, its value, and what was expected."""
+    match = _ERROR_FIELD.match(str(exc))
+    if match is None:
+        return SettingsError(f"invalid {ENV_PREFIX}* setting: {exc}")
+    name = ENV_PREFIX + match["field"].upper()
+    return SettingsError(f"{name}={env.get(name)!r} is not valid: {match['reason']}")

@@ -18,8 +18,8 @@ from typing import Protocol, cast
 import numpy as np
 from clickhouse_connect.driver.client import Client
 
+from eventpipe.stores import ObjectStore
 from exporter.query import ExportQuery, csv_header
-from exporter.stores import ObjectStore
 
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
 _QUOTE = ord('"')

@@ -14,6 +14,7 @@ from eventpipe.contracts import ExportRequest
 from eventpipe.export_records import (
     ExportState,
     ExportStatus,
+    describe_error,
     forget_export,
     is_cancelled,
     new_status,
@@ -27,9 +28,6 @@ from exporter.csv_stream import stream_csv
 from exporter.query import build_export_query
 
 log = logging.getLogger(__name__)
-
-# Longer ClickHouse messages carry the whole query and stack; the user needs the first lines.
-MAX_ERROR_CHARS = 2000
 
 
 class ExportCancelled(Exception):
@@ -150,8 +148,3 @@ def _run(
     write_status(store, finished)
     log.info("export %s finished: %d rows, %d bytes", request.query_id, result.rows, result.size)
     return finished
-
-
-def describe_error(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text[:MAX_ERROR_CHARS]

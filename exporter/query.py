@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from eventpipe.contracts import ExportFilter, as_utc
+from eventpipe.contracts import ID_FILTERS, ExportFilter, as_utc
 from eventpipe.events_table import CVAT_COLUMNS, TABLE
 
 # Columns that can hold text a user typed (or that the pipeline copied from one) and so could
@@ -17,7 +17,6 @@ from eventpipe.events_table import CVAT_COLUMNS, TABLE
 TEXT_COLUMNS: Final = frozenset(
     {"scope", "obj_name", "obj_val", "source", "user_name", "user_email", "org_slug", "payload"}
 )
-ID_FILTERS: Final = ("org_id", "user_id", "project_id", "task_id", "job_id")
 
 # A cell starting with one of these is run as a formula by spreadsheet programs (OWASP "CSV
 # injection"); a leading apostrophe makes it text.

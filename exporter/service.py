@@ -12,10 +12,10 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 from eventpipe.settings import Settings
+from eventpipe.stores import ObjectStore, open_store
 from eventpipe.topics import ensure_topics
 from exporter.consumer import ExportConsumer
 from exporter.export_job import JobOptions
-from exporter.stores import ObjectStore, open_store
 from exporter.sweeper import SweepPolicy, sweep
 
 log = logging.getLogger(__name__)

@@ -10,10 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventpipe.contracts import (
-    ClientEvents,
-    IngestMessage,
+    EncodedClientEvents,
+    EncodedIngestMessage,
+    encode_events,
     ingest_message_encoder,
-    preencoded,
     tenant_key,
 )
 from eventpipe.settings import Settings
@@ -53,9 +53,9 @@ async def post_events(request: Request) -> Response:
 
     # A request without events has nothing to store (previous_event alone yields no working
     # time), so it is answered without a round trip to the broker.
-    events = preencoded(_response_encoder.encode(events_request.events))
+    events = encode_events(events_request.events)
     if events_request.events:
-        message = IngestMessage(
+        message = EncodedIngestMessage(
             request_id=message_id(),
             received_at=received_at,
             identity=identity,
@@ -63,5 +63,5 @@ async def post_events(request: Request) -> Response:
             previous_event=events_request.previous_event,
         )
         await producer_of(request).produce(tenant, ingest_message_encoder.encode(message))
-    answer = ClientEvents(events=events, timestamp=events_request.timestamp)
+    answer = EncodedClientEvents(events=events, timestamp=events_request.timestamp)
     return Response(_response_encoder.encode(answer), 201, media_type=JSON_MEDIA_TYPE)

@@ -14,26 +14,22 @@ import dataclasses
 import unicodedata
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import quote
 
 from starlette.datastructures import QueryParams
 
+from eventpipe.contracts import ID_FILTERS, EventFilter
+from eventpipe.events_table import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from ingest_gateway.errors import ApiError
 from ingest_gateway.params import parse_date, parse_id, parse_uuid, single
-from ingest_gateway.permissions import EventFilter
 
 DEFAULT_WINDOW: Final = timedelta(days=30)
-# The range of the table's DateTime64 column. Bounds outside it select the same events, and
-# ClickHouse cannot parse years before 1000 as a query parameter, so they are clamped into it.
-EARLIEST: Final = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST: Final = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
 MAX_FILENAME_CHARS: Final = 255
 DOWNLOAD: Final = "download"
 # CVAT's export locations; this service stores every export itself.
 LOCAL: Final = "local"
-ID_PARAMETERS: Final = ("org_id", "user_id", "project_id", "task_id", "job_id")
 
 # Unicode categories a file name never needs: controls, format characters (bidi overrides),
 # surrogates, private use, unassigned; line and paragraph separators.
@@ -94,7 +90,7 @@ def _filters(params: QueryParams, now: datetime) -> ExportQuery:
     raw_filename = single(params, "filename")
     return ExportQuery(
         requested=EventFilter(
-            **{name: parse_id(single(params, name), name) for name in ID_PARAMETERS}
+            **{name: parse_id(single(params, name), name) for name in ID_FILTERS}
         ),
         since=since,
         until=until,
@@ -109,7 +105,12 @@ def time_window(
         raise ApiError(400, "'from' must not be after 'to'", field="from")
     if since is None and until is None:
         since = now - DEFAULT_WINDOW
-    return max(since or EARLIEST, EARLIEST), min(until or now, LATEST)
+    # Bounds outside the table's range select the same events, and ClickHouse cannot parse years
+    # before 1000 as a query parameter, so they are clamped into it.
+    return (
+        max(since or EARLIEST_TIMESTAMP, EARLIEST_TIMESTAMP),
+        min(until or now, LATEST_TIMESTAMP),
+    )
 
 
 def sanitize_filename(raw: str) -> str | None:

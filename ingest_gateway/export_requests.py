@@ -23,7 +23,6 @@ from datetime import datetime
 from typing import Final
 from urllib.parse import urlencode
 
-import msgspec
 from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,7 +37,7 @@ from eventpipe.export_records import (
 from eventpipe.identity import User
 from eventpipe.object_store import ObjectStore
 from ingest_gateway.auth import authenticate
-from ingest_gateway.errors import JSON_MEDIA_TYPE, ApiError
+from ingest_gateway.errors import ApiError, struct_response
 from ingest_gateway.export_params import parse_export_request
 from ingest_gateway.exports import (
     download,
@@ -74,13 +73,13 @@ async def create_export(request: Request) -> Response:
     query = parse_export_request(request.query_params, now)
     context = await resolve_org_context(request, user)
     query_id = await start_export(request, user, context, query, now)
-    return _struct_response(202, RqId(rq_id=str(query_id)))
+    return struct_response(202, RqId(rq_id=str(query_id)))
 
 
 async def get_request(request: Request) -> Response:
     user = await authenticate(request)
     status = await _own_request(request, user)
-    return _struct_response(200, _describe(request, user, status))
+    return struct_response(200, _describe(request, user, status))
 
 
 async def cancel_request(request: Request) -> Response:
@@ -131,7 +130,7 @@ async def list_requests(request: Request) -> Response:
         previous=_page_url(request.url, page - 1) if page > 1 else None,
         results=[_describe(request, user, s) for s in matching[first : first + page_size]],
     )
-    return _struct_response(200, answer)
+    return struct_response(200, answer)
 
 
 async def download_result(request: Request) -> Response:
@@ -188,7 +187,3 @@ def _page_url(url: URL, page: int) -> str:
     if page == 1:
         return str(url.remove_query_params("page"))
     return str(url.include_query_params(page=page))
-
-
-def _struct_response(status: int, body: msgspec.Struct) -> Response:
-    return Response(msgspec.json.encode(body), status, media_type=JSON_MEDIA_TYPE)

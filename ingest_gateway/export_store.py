@@ -15,7 +15,7 @@ from typing import Final
 
 from eventpipe.backoff import Backoff, retry_until_done
 from eventpipe.settings import Settings
-from exporter.stores import ObjectStore, open_store
+from eventpipe.stores import ObjectStore, open_store
 from ingest_gateway.producer import unavailable
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,6 @@ status answers carry an RFC 9745 ``Deprecation`` header with the date CVAT depre
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import uuid
 from collections.abc import Iterator
@@ -23,8 +22,7 @@ from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlencode
 
-import urllib3
-from minio.error import S3Error
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -32,16 +30,22 @@ from eventpipe.contracts import ExportFilter
 from eventpipe.export_records import ExportState, ExportStatus, utc_now
 from eventpipe.identity import User
 from eventpipe.settings import Settings
-from exporter.requests import (
+from eventpipe.stores import STORE_ERRORS, ObjectNotFound, ObjectStore
+from ingest_gateway.auth import authenticate
+from ingest_gateway.errors import ApiError, struct_response
+from ingest_gateway.export_answers import (
+    PROGRESS_STATES,
+    ExportFailed,
+    ExportProgress,
+    ExportStarted,
+)
+from ingest_gateway.export_jobs import (
     default_export_filename,
     get_export_status,
     open_export_download,
     presign_export,
     submit_export,
 )
-from exporter.stores import ObjectNotFound, ObjectStore
-from ingest_gateway.auth import authenticate
-from ingest_gateway.errors import ApiError, json_response
 from ingest_gateway.export_params import (
     DOWNLOAD,
     ExportQuery,
@@ -55,9 +59,6 @@ from ingest_gateway.producer import producer_of, unavailable
 
 log = logging.getLogger(__name__)
 
-# What a store raises when its storage cannot be reached or read: the filesystem's OSError;
-# minio's S3Error, and urllib3's errors when the S3 endpoint does not answer.
-_STORE_ERRORS: Final = (OSError, S3Error, urllib3.exceptions.HTTPError)
 # The longest validity S3 allows a presigned URL.
 _MAX_PRESIGN: Final = timedelta(days=7)
 # RFC 9745: "@" and the Unix time CVAT deprecated the flow, 2025-03-17T00:00:00Z.
@@ -80,7 +81,7 @@ async def get_events(request: Request) -> Response:
             # Starlette answers HEAD on GET routes; a HEAD must not start an export.
             raise ApiError(405, "HEAD only reports on an export: give its query_id")
         query_id = await start_export(request, user, context, query, now)
-        return json_response(202, {"query_id": query_id}, DEPRECATION)
+        return struct_response(202, ExportStarted(query_id=query_id), DEPRECATION)
     status = await own_export(request, user, query.query_id, now, "query_id")
     if query.download and status.state is ExportState.FINISHED:
         return await download(request, status, query.filename or status.filename, "query_id")
@@ -99,7 +100,7 @@ async def start_export(
     except ForbiddenFilter as exc:
         raise ApiError(403, str(exc), field=exc.parameter) from None
     export_filter = ExportFilter(
-        since=query.since, until=query.until, **dataclasses.asdict(allowed)
+        since=query.since, until=query.until, **msgspec.structs.asdict(allowed)
     )
     settings: Settings = request.app.state.settings
     with store_errors():
@@ -126,20 +127,24 @@ async def own_export(
 
 
 async def _report(request: Request, status: ExportStatus, now: datetime) -> Response:
-    body: dict[str, object] = {"query_id": status.query_id, "status": status.state}
     if status.state is ExportState.FAILED:
-        body = {"error": status.error or "the export failed", **body}
-        return json_response(500, body, DEPRECATION)
-    body["rows"] = status.rows
+        failed = ExportFailed(
+            error=status.error or "the export failed", query_id=status.query_id, status="failed"
+        )
+        return struct_response(500, failed, DEPRECATION)
+    progress = ExportProgress(
+        query_id=status.query_id, status=PROGRESS_STATES[status.state], rows=status.rows
+    )
     if status.state is not ExportState.FINISHED:
-        return json_response(202, body, DEPRECATION)
+        return struct_response(202, progress, DEPRECATION)
     assert status.expires_at is not None  # every ended export has one
-    body |= {
-        "size": status.size,
-        "expires_at": status.expires_at,
-        "url": await _download_url(request, status, status.expires_at - now),
-    }
-    return json_response(201, body, DEPRECATION)
+    finished = msgspec.structs.replace(
+        progress,
+        size=status.size,
+        expires_at=status.expires_at,
+        url=await _download_url(request, status, status.expires_at - now),
+    )
+    return struct_response(201, finished, DEPRECATION)
 
 
 async def _download_url(request: Request, status: ExportStatus, valid_for: timedelta) -> str:
@@ -187,6 +192,6 @@ def no_such_export(field: str) -> ApiError:
 def store_errors() -> Iterator[None]:
     try:
         yield
-    except _STORE_ERRORS as exc:
+    except STORE_ERRORS as exc:
         log.warning("the export store failed: %r", exc)
         raise unavailable("the export storage is unavailable; retry shortly") from None

@@ -8,9 +8,7 @@ responses against it (tests/integration/test_openapi_schema.py).
 from __future__ import annotations
 
 import functools
-import uuid
-from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import msgspec
 from starlette.requests import Request
@@ -19,6 +17,7 @@ from starlette.responses import Response
 from eventpipe.contracts import CLIENT_SCOPES, ClientEvents, ClientEventsRequest
 from ingest_gateway.cvat_credentials import CSRF_COOKIE, SESSION_COOKIE
 from ingest_gateway.errors import JSON_MEDIA_TYPE
+from ingest_gateway.export_answers import ExportFailed, ExportProgress, ExportStarted
 from ingest_gateway.params import (
     DATE_SCHEMA,
     ID_SCHEMA,
@@ -38,27 +37,6 @@ class Error(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     error: str
     field: str | None
     index: int | None = None
-
-
-class ExportStarted(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    query_id: uuid.UUID
-
-
-class ExportProgress(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """202 while queued or running; 201 with the file's size, expiry and URL when finished."""
-
-    query_id: uuid.UUID
-    status: Literal["queued", "running", "finished"]
-    rows: int | None = None
-    size: int | None = None
-    expires_at: datetime | None = None
-    url: str | None = None
-
-
-class ExportFailed(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    error: str
-    query_id: uuid.UUID
-    status: Literal["failed"]
 
 
 _ERRORS: Final = {

@@ -8,9 +8,12 @@ result.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final, Literal
 
+import msgspec
+
+from eventpipe.contracts import EventFilter
 from eventpipe.identity import ORG_ROLES, OrgRole
 
 ORG = "org_id"
@@ -45,17 +48,6 @@ class ExportCaller:
     org_role: OrgRole | None
 
 
-@dataclass(frozen=True)
-class EventFilter:
-    """Which events an export holds; None means "any"."""
-
-    org_id: int | None = None
-    user_id: int | None = None
-    project_id: int | None = None
-    task_id: int | None = None
-    job_id: int | None = None
-
-
 class ForbiddenFilter(Exception):
     def __init__(self, parameter: str) -> None:
         super().__init__(f"you may not export events with this {parameter}")
@@ -83,5 +75,5 @@ def authorize_export(caller: ExportCaller, requested: EventFilter) -> EventFilte
         asked = getattr(requested, column)
         if asked is not None and asked != own[column]:
             raise ForbiddenFilter(column)
-        result = replace(result, **{column: own[column]})
+        result = msgspec.structs.replace(result, **{column: own[column]})
     return result

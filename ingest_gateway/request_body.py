@@ -25,14 +25,12 @@ from eventpipe.contracts import (
     Identity,
     as_utc,
 )
+from eventpipe.events_table import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from eventpipe.settings import Settings
 from ingest_gateway.errors import ApiError
 
 _decoder: Final = msgspec.json.Decoder(ClientEventsRequest)
 
-# The range of the events table's DateTime64(3) column: a timestamp outside it cannot be stored.
-EARLIEST_TIMESTAMP: Final = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST_TIMESTAMP: Final = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
 _OUT_OF_RANGE: Final = (
     "the timestamp after clock-skew correction is outside 1900-01-01..2299-12-31, "
     "which the events table cannot store"

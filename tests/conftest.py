@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from eventpipe.embedded_broker import EmbeddedBroker, start_broker
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import EmbeddedBroker, start_broker
 from tests.server_processes import PostgresServer, RedisServer, postgres_server, redis_server
 
 
@@ -55,7 +55,7 @@ def s3_endpoint() -> Iterator[str]:
     """A real S3 HTTP endpoint (moto's server) as ``host:port``; tests use their own buckets."""
     from moto.server import ThreadedMotoServer
 
-    from eventpipe.embedded_broker import free_port
+    from eventpipe_cli.embedded_broker import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -70,7 +70,8 @@ def events_clickhouse(tmp_path: Path) -> Iterator[Client]:
 
     Closed after the test: a process hosts one chDB path at a time.
     """
-    from stream_processors.migrations import apply_migrations, clickhouse_client
+    from eventpipe.clickhouse import clickhouse_client
+    from stream_processors.migrations import apply_migrations
 
     client = clickhouse_client(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'clickhouse'}"))
     apply_migrations(client)

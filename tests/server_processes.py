@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventpipe.embedded_broker import free_port
+from eventpipe_cli.embedded_broker import free_port
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

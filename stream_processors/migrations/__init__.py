@@ -15,44 +15,17 @@ placeholders; the pipeline's clients use ``{database}`` as their default databas
 from __future__ import annotations
 
 import logging
-import weakref
 from importlib.resources import files
 from typing import Final
 
-import clickhouse_connect
 from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 
-from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
+from eventpipe.clickhouse import home_database
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_TABLE: Final = "schema_migrations"
-# The DSN's database of each client clickhouse_client opened; the client itself defaults to the
-# events database from then on.
-_home_databases: weakref.WeakKeyDictionary[Client, str] = weakref.WeakKeyDictionary()
-
-
-def clickhouse_client(settings: Settings) -> Client:
-    """A client for ``chdb:///abs/path`` (embedded engine) or ``http(s)://...`` (a server) whose
-    default database is ``settings.clickhouse_database``, created if missing.
-
-    Create one per process: an embedded data path may only be opened by one client.
-    """
-    client = clickhouse_connect.get_client(dsn=settings.resolved_clickhouse_dsn)
-    home = str(client.command("SELECT currentDatabase()"))
-    database = settings.clickhouse_database
-    if database == home:
-        client.close()
-        raise SettingsError(
-            f"{ENV_PREFIX}CLICKHOUSE_DATABASE={database!r} is also the database of "
-            f"{ENV_PREFIX}CLICKHOUSE_DSN, which keeps the migrations' records and the events of "
-            "earlier versions: name another database in the DSN (or none, for 'default')"
-        )
-    client.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}")
-    client.database = database
-    _home_databases[client] = home
-    return client
 
 
 def migration_files() -> list[tuple[str, str]]:
@@ -78,11 +51,11 @@ def applied_versions(client: Client) -> set[str]:
 def apply_migrations(client: Client) -> list[str]:
     """Apply the migrations not applied yet; return their versions (empty when up to date).
 
-    ``client`` comes from :func:`clickhouse_client`.
+    ``client`` comes from :func:`eventpipe.clickhouse.clickhouse_client`.
     """
     done = applied_versions(client)
     names = {
-        "home": quote_identifier(_home_databases[client]),
+        "home": quote_identifier(home_database(client)),
         "database": quote_identifier(str(client.database)),
     }
     applied = []
@@ -97,4 +70,4 @@ def apply_migrations(client: Client) -> list[str]:
 
 
 def _migrations_table(client: Client) -> str:
-    return f"{quote_identifier(_home_databases[client])}.{MIGRATIONS_TABLE}"
+    return f"{quote_identifier(home_database(client))}.{MIGRATIONS_TABLE}"

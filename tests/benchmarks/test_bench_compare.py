@@ -7,8 +7,8 @@ import orjson
 import pytest
 
 from benchmarks.compare import compare_ratios, format_comparison, load_ratios, suite_ratios
-from eventpipe.cli import main
 from eventpipe.errors import CommandError
+from eventpipe_cli.cli import main
 
 
 def report(e2e_at_64: float = 0.27, export_vs_raw: float = 0.75) -> dict[str, Any]:

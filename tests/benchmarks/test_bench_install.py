@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.cli import main
+from eventpipe_cli.cli import main
 
 ROOT = Path(__file__).parents[2]
-PRODUCT = ("eventpipe", "ingest_gateway", "stream_processors", "exporter")
+PRODUCT = ("eventpipe", "eventpipe_cli", "ingest_gateway", "stream_processors", "exporter")
 
 
 def test_bench_without_the_benchmarks_installed_ends_with_a_one_line_error(

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import orjson
 
-from eventpipe.embedded_broker import free_port
+from eventpipe_cli.embedded_broker import free_port
 from tests.e2e.dev_stack_support import EVENTPIPE, DevStack
 from tests.integration.export_api_support import ExportClient
 

@@ -16,9 +16,9 @@ import pytest
 from cvat_sdk.api_client import ApiClient, Configuration, models
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.embedded_broker import free_port
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
 
 pytestmark = pytest.mark.slow
 

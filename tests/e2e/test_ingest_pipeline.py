@@ -11,9 +11,9 @@ import orjson
 import pytest
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.embedded_broker import free_port
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
 
 pytestmark = pytest.mark.slow
 

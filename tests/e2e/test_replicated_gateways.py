@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from benchmarks.stack import start_eventpipe, stop_processes, wait_ready
-from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +28,7 @@ EVENTS_PER_POST = 10
 def cli(settings: Settings, *argv: str) -> str:
     """Run the `eventpipe` command as an operator does, with these settings in its environment."""
     done = subprocess.run(
-        [sys.executable, "-m", "eventpipe.cli", *argv],
+        [sys.executable, "-m", "eventpipe_cli.cli", *argv],
         env=settings.to_env(),
         capture_output=True,
         text=True,

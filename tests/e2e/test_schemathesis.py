@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from eventpipe.embedded_broker import free_port
+from eventpipe_cli.embedded_broker import free_port
 from tests.e2e.dev_stack_support import EVENTPIPE, DevStack
 
 # Wall-clock budget of the run: schemathesis repeats fuzzing and stateful runs until it is spent.

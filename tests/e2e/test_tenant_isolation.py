@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.identity import IdentityStore
+from eventpipe_cli.embedded_broker import EmbeddedBroker
 from tests.integration.export_api_support import ExportClient, event, pipeline_settings, post_events
 
 pytestmark = pytest.mark.slow

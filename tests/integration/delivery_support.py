@@ -19,9 +19,9 @@ from pathlib import Path
 
 import httpx
 
+from eventpipe.clickhouse import clickhouse_client
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
-from stream_processors.migrations import clickhouse_client
 from tests.integration.test_processor_worker import committed_and_end
 
 PASSWORD = "poster-pw"

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from eventpipe.embedded_broker import EmbeddedBroker, free_port
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port
 from tests.conftest import isolated_settings
 
 ALICE = httpx.BasicAuth("alice", "alice-pw")

@@ -16,8 +16,8 @@ from aiokafka.structs import ConsumerRecord
 from starlette.types import ASGIApp
 
 from eventpipe.contracts import IngestMessage, ingest_message_decoder
-from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
 from ingest_gateway.app import create_app
 from ingest_gateway.http_protocol import UVICORN_PROTOCOLS
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import httpx
 
-from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
 from ingest_gateway.intake_server import intake_running
 from tests.integration.gateway_support import wait_until
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.embedded_broker import free_port
+from eventpipe_cli.embedded_broker import free_port
 from tests.e2e.dev_stack_support import EVENTPIPE
 
 

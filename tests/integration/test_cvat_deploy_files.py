@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from eventpipe.cli import build_parser
 from eventpipe.settings import Settings
+from eventpipe_cli.cli import build_parser
 from ingest_gateway.intake import check_intake_settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,8 +22,8 @@ import pytest
 from cvat_sdk.api_client import ApiClient, Configuration, models
 from openapi_spec_validator import validate
 
-from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
 from tests.integration.cvat_support import CvatOrg, CvatUser, FakeCvat, running_cvat
 from tests.integration.gateway_support import RunningGateway, running_gateway
 from tests.integration.openapi_support import check_against_schema

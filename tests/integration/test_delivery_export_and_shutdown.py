@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.embedded_broker import EmbeddedBroker
+from eventpipe_cli.embedded_broker import EmbeddedBroker
 from tests.integration.delivery_support import (
     Poster,
     add_exporter_admin,

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
 from tests.integration.delivery_support import (
     Poster,
     add_exporter_admin,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -12,8 +13,8 @@ from urllib.parse import SplitResult, urlsplit
 import pytest
 import yaml
 
-from eventpipe.cli import build_parser
 from eventpipe.settings import ENV_PREFIX, Settings, setting_names
+from eventpipe_cli.cli import build_parser
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
@@ -355,3 +356,13 @@ def test_kubernetes_workers_scale_on_the_lag_of_their_own_consumer_group(
         (container,) = containers(kube[("Deployment", target)])
         role = parse_eventpipe_command(container["command"]).rsplit(" ", 1)[1]
         assert name == f"eventpipe-{role}"
+
+
+def test_the_image_copies_every_package_the_install_includes() -> None:
+    pyproject = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    included = {
+        pattern.rstrip("*")
+        for pattern in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", (DEPLOY / "Dockerfile").read_text(), re.M))
+    assert included - copied == set(), "the Dockerfile does not copy these packages"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe import dev_stack
-from eventpipe.embedded_broker import free_port
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
-from eventpipe.supervisor import ChildSpec
+from eventpipe_cli import dev_stack
+from eventpipe_cli.embedded_broker import free_port
+from eventpipe_cli.supervisor import ChildSpec
 
 
 def test_a_child_dying_during_startup_names_it_shows_its_output_and_stops_the_rest(

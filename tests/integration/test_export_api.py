@@ -22,9 +22,9 @@ import httpx
 import pytest
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.events_table import CVAT_COLUMNS
 from eventpipe.identity import IdentityStore, Org
+from eventpipe_cli.embedded_broker import EmbeddedBroker
 from tests.integration.export_api_support import (
     ALICE,
     BOB,

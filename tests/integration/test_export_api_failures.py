@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.embedded_broker import EmbeddedBroker, free_port
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port
 from tests.integration.export_api_support import (
     ExportClient,
     event,

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.identity import IdentityStore
+from eventpipe_cli.embedded_broker import EmbeddedBroker
 from tests.integration.export_api_support import (
     ALICE,
     ExportClient,

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.embedded_broker import EmbeddedBroker
 from eventpipe.export_records import new_status, write_status
 from eventpipe.identity import IdentityStore
-from exporter.stores import FilesystemStore
+from eventpipe.stores import FilesystemStore
+from eventpipe_cli.embedded_broker import EmbeddedBroker
 from tests.integration.export_api_support import (
     ALICE,
     BOB,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import httpx
 
-from eventpipe.embedded_broker import free_port
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
 from tests.integration.gateway_support import events_topic_size, running_gateway
 
 ALICE = ("alice", "alice-pw")

@@ -24,16 +24,16 @@ from eventpipe.contracts import (
 )
 from eventpipe.export_records import ExportState, ExportStatus, cancel_key, mark_cancelled
 from eventpipe.settings import Settings
+from eventpipe.stores import ObjectStore, open_store
 from exporter.consumer import ExportConsumer
 from exporter.export_job import JobOptions
-from exporter.requests import (
+from exporter.service import connection_factory, run_exporter
+from ingest_gateway.export_jobs import (
     get_export_status,
     open_export_download,
     presign_export,
     submit_export,
 )
-from exporter.service import connection_factory, run_exporter
-from exporter.stores import ObjectStore, open_store
 from tests.messages import export_request
 
 Insert = Callable[[Client, list[dict[str, Any]]], None]

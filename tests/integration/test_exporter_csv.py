@@ -27,8 +27,8 @@ from eventpipe.export_records import (
     write_status,
 )
 from eventpipe.settings import Settings
+from eventpipe.stores import FilesystemStore, ObjectNotFound, ObjectStore, Readable
 from exporter.export_job import ExportCancelled, ExportWithdrawn, JobOptions, run_export
-from exporter.stores import FilesystemStore, ObjectNotFound, ObjectStore, Readable
 from tests.messages import export_request
 
 Insert = Callable[[Client, list[dict[str, Any]]], None]

@@ -12,8 +12,8 @@ from clickhouse_connect.driver.client import Client
 from prometheus_client import REGISTRY
 
 from eventpipe.contracts import ExportRequest
+from eventpipe.stores import FilesystemStore, Readable
 from exporter.export_job import ExportCancelled, JobOptions, run_export
-from exporter.stores import FilesystemStore, Readable
 from tests.integration.test_exporter_csv import EVERYTHING, OPTIONS, T0, Insert
 from tests.messages import export_request
 

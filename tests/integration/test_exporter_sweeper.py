@@ -18,7 +18,7 @@ from eventpipe.export_records import (
     utc_now,
     write_status,
 )
-from exporter.stores import FilesystemStore, ObjectNotFound, ObjectStore
+from eventpipe.stores import FilesystemStore, ObjectNotFound, ObjectStore
 from exporter.sweeper import SweepPolicy, sweep
 
 POLICY = SweepPolicy(

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from eventpipe.embedded_broker import EmbeddedBroker, free_port, start_broker
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port, start_broker
 from tests.integration.delivery_support import (
     Poster,
     add_posters,

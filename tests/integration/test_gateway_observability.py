@@ -21,9 +21,9 @@ import httpx
 import orjson
 import pytest
 
-from eventpipe.embedded_broker import free_port
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
 from tests.integration.gateway_support import (
     RunningGateway,
     decode_message,

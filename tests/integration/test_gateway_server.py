@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from eventpipe.embedded_broker import free_port
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
 from tests.integration.gateway_support import events_topic_size
 
 BODY = {

@@ -97,8 +97,9 @@ def variables_of(dashboard: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def cvat_events(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    from eventpipe.clickhouse import clickhouse_client
     from eventpipe.settings import Settings
-    from stream_processors.migrations import apply_migrations, clickhouse_client
+    from stream_processors.migrations import apply_migrations
 
     path = tmp_path_factory.mktemp("grafana") / "clickhouse"
     with clickhouse_client(Settings(clickhouse_dsn=f"chdb://{path}")) as writer:

@@ -13,11 +13,11 @@ import httpx
 import psycopg
 import pytest
 
-from eventpipe.cli import main
-from eventpipe.embedded_broker import free_port
 from eventpipe.identity import DuplicateError, IdentityStore, UnknownTokenError
 from eventpipe.identity_db import IdentityStoreUnavailableError
 from eventpipe.settings import Settings
+from eventpipe_cli.cli import main
+from eventpipe_cli.embedded_broker import free_port
 from tests.integration.gateway_support import running_gateway
 
 EMPTY_BATCH = {"events": [], "timestamp": "2026-01-01T00:00:00Z"}

@@ -23,9 +23,9 @@ from eventpipe.contracts import (
     DEAD_LETTER_REASON_HEADER,
     intake_message_decoder,
 )
-from eventpipe.embedded_broker import EmbeddedBroker, free_port
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings, SettingsError
+from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port
 from ingest_gateway.intake import INVALID_EVENT_REASON, check_intake_settings
 from ingest_gateway.intake_server import intake_running
 from tests.conftest import isolated_settings

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from eventpipe.embedded_broker import EmbeddedBroker
+from eventpipe_cli.embedded_broker import EmbeddedBroker
 from tests.conftest import isolated_settings
 from tests.integration.intake_support import running_intake, server_event, with_intake_port
 from tests.integration.openapi_support import check_against_schema

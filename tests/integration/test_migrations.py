@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.cli import main
+from eventpipe.clickhouse import clickhouse_client
 from eventpipe.events_table import COLUMNS, TABLE
 from eventpipe.settings import Settings, SettingsError
-from stream_processors.migrations import apply_migrations, clickhouse_client, migration_files
+from eventpipe_cli.cli import main
+from stream_processors.migrations import apply_migrations, migration_files
 
 
 def test_migrations_apply_once_and_create_the_events_contract(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from eventpipe.export_records import (
     write_status,
 )
 from eventpipe.settings import Settings
-from exporter.stores import FilesystemStore, ObjectNotFound, ObjectStore, S3Store, open_store
+from eventpipe.stores import FilesystemStore, ObjectNotFound, ObjectStore, S3Store, open_store
 
 MIB = 1024 * 1024
 

@@ -7,10 +7,11 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import Event, Identity
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
-from stream_processors.migrations import apply_migrations, clickhouse_client
+from stream_processors.migrations import apply_migrations
 from stream_processors.rows import build_columns
 from tests.messages import ingest_message
 
@@ -81,7 +82,8 @@ from datetime import UTC, datetime
 from eventpipe.contracts import Event, Identity, IngestMessage
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
-from stream_processors.migrations import apply_migrations, clickhouse_client
+from eventpipe.clickhouse import clickhouse_client
+from stream_processors.migrations import apply_migrations
 from stream_processors.rows import build_columns
 
 client = clickhouse_client(Settings(clickhouse_dsn=sys.argv[1]))

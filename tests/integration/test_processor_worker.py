@@ -23,12 +23,13 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks.stack import group_observer, offsets_by_partition, wait_until_committed
+from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import Event, Identity, IngestMessage, ingest_message_encoder
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
 from stream_processors.faust_app import COMMIT_INTERVAL_SECONDS
 from stream_processors.ingest_agent import INSERT_BACKOFF
-from stream_processors.migrations import apply_migrations, clickhouse_client
+from stream_processors.migrations import apply_migrations
 from tests import messages
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, 250000, tzinfo=UTC)
@@ -89,7 +90,7 @@ def running_worker(settings: Settings, log: Path) -> Iterator[subprocess.Popen[b
     """``eventpipe worker --role processor``; stopped with SIGTERM on exit unless already gone."""
     with log.open("ab") as output:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "eventpipe.cli", "worker", "--role", "processor"],
+            [sys.executable, "-m", "eventpipe_cli.cli", "worker", "--role", "processor"],
             env={**os.environ, **settings.to_env()},
             stdout=output,
             stderr=subprocess.STDOUT,

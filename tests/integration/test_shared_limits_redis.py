@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings, SettingsError
+from eventpipe_cli.embedded_broker import free_port
 from ingest_gateway.errors import ApiError
 from ingest_gateway.redis_login_throttle import RedisLoginThrottle
 from ingest_gateway.redis_rate_limit import RedisTenantRateLimiter

@@ -15,10 +15,10 @@ from prometheus_client.samples import Sample
 
 from benchmarks.stack import wait_until_committed
 from eventpipe.contracts import ingest_message_encoder
-from eventpipe.embedded_broker import free_port
 from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import free_port
+from eventpipe_cli.worker import MAX_NICE
 from stream_processors.consumer_lag import read_lag
-from stream_processors.worker import MAX_NICE
 from tests.integration.delivery_support import wait_for_log
 from tests.integration.metrics_support import by_label, scrape, value
 from tests.integration.test_processor_worker import (

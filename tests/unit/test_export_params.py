@@ -8,15 +8,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.datastructures import QueryParams
 
+from eventpipe.contracts import EventFilter
+from eventpipe.events_table import EARLIEST_TIMESTAMP as EARLIEST
+from eventpipe.events_table import LATEST_TIMESTAMP as LATEST
 from ingest_gateway.errors import ApiError
 from ingest_gateway.export_params import (
-    EARLIEST,
-    LATEST,
     content_disposition,
     parse_export_query,
     sanitize_filename,
 )
-from ingest_gateway.permissions import EventFilter
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

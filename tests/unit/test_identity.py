@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.cli import main
 from eventpipe.errors import CommandError
 from eventpipe.identity import (
     DuplicateError,
@@ -18,6 +17,7 @@ from eventpipe.identity import (
     UnknownOrgError,
     UnknownUserError,
 )
+from eventpipe_cli.cli import main
 
 
 @pytest.fixture

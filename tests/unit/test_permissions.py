@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
+from eventpipe.contracts import EventFilter
 from eventpipe.identity import ORG_ROLES
 from ingest_gateway.permissions import (
-    EventFilter,
     ExportCaller,
     ForbiddenFilter,
     authorize_export,

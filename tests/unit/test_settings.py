@@ -72,3 +72,18 @@ def test_an_unknown_kafka_compression_names_the_variable_and_the_choices() -> No
     settings = Settings.from_env({"EVENTPIPE_KAFKA_COMPRESSION": "brotli"})
     with pytest.raises(SettingsError, match=r"EVENTPIPE_KAFKA_COMPRESSION='brotli'.*lz4, zstd"):
         assert settings.kafka_compression_type is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("Off", False), ("no", False), ("ON", True), ("1", True)]
+)
+def test_boolean_words(value: str, expected: bool) -> None:
+    assert Settings.from_env({"EVENTPIPE_S3_SECURE": value}).s3_secure is expected
+
+
+def test_a_bad_value_says_what_was_expected() -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({"EVENTPIPE_BATCH_MAX_SECONDS": "soon"})
+    assert str(raised.value) == (
+        "EVENTPIPE_BATCH_MAX_SECONDS='soon' is not valid: Expected `float`, got `str`"
+    )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from eventpipe.backoff import Backoff
-from eventpipe.supervisor import ChildExit, ChildSpec, OutputTail, Supervisor
+from eventpipe_cli.supervisor import ChildExit, ChildSpec, OutputTail, Supervisor
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 
@@ -183,7 +183,7 @@ def test_stop_kills_a_child_that_ignores_sigterm_and_what_it_started(log: Record
 def test_children_die_with_a_supervisor_that_is_killed() -> None:
     script = """
         import os, sys, time
-        from eventpipe.supervisor import ChildSpec, Supervisor
+        from eventpipe_cli.supervisor import ChildSpec, Supervisor
         sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
         child = ChildSpec("sleeper", sleeper, os.environ)
         supervisor = Supervisor([child], print, print)

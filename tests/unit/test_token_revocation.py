@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.cli import main
 from eventpipe.identity import IdentityStore, UnknownTokenError
+from eventpipe_cli.cli import main
 from ingest_gateway.auth import Authenticator
 from ingest_gateway.errors import ApiError
 

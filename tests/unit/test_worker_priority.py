@@ -7,7 +7,7 @@ import os
 import pytest
 
 from eventpipe.errors import CommandError
-from stream_processors.worker import lower_cpu_priority
+from eventpipe_cli.worker import lower_cpu_priority
 
 
 @pytest.mark.parametrize("increment", [-1, 20])

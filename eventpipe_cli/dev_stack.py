@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-from eventpipe.embedded_broker import EmbeddedBroker, free_port, start_broker
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
-from eventpipe.supervisor import ChildSpec, Supervisor
+from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port, start_broker
+from eventpipe_cli.supervisor import ChildSpec, Supervisor
 
 READY_TIMEOUT_SECONDS = 120.0
 STOP_GRACE_SECONDS = 10.0
@@ -87,7 +87,7 @@ def _children(settings: Settings) -> list[ChildSpec]:
     env.update(settings.to_env())
     # Child output goes through a pipe; unbuffered, each line shows up as it is written.
     env["PYTHONUNBUFFERED"] = "1"
-    command = [sys.executable, "-m", "eventpipe.cli"]
+    command = [sys.executable, "-m", "eventpipe_cli.cli"]
     return [
         ChildSpec("worker", [*command, "worker", "--role", "all"], env),
         ChildSpec("gateway", [*command, "gateway"], env),

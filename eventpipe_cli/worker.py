@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import faust
 from clickhouse_connect.driver.client import Client
 
+from eventpipe.clickhouse import clickhouse_client
 from eventpipe.errors import CommandError
 from eventpipe.settings import ENV_PREFIX, Settings
 from eventpipe.topics import ensure_topics
@@ -28,7 +29,7 @@ from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.faust_app import build_app
 from stream_processors.ingest_agent import add_ingest_agent
 from stream_processors.metrics_server import serve_metrics
-from stream_processors.migrations import apply_migrations, clickhouse_client
+from stream_processors.migrations import apply_migrations
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventpipe import supervisor
+from eventpipe_cli import supervisor
 
 
 class BrokerStartError(RuntimeError):
@@ -73,7 +73,7 @@ def start_broker(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         # Its own process group: a Ctrl-C in the terminal then reaches only the owner, which stops
-        # the broker after the clients that still flush to it (see eventpipe.dev_stack).
+        # the broker after the clients that still flush to it (see eventpipe_cli.dev_stack).
         process_group=0,
         preexec_fn=supervisor.die_with_parent(os.getpid()) if die_with_parent else None,
     )

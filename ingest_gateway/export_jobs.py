@@ -17,13 +17,13 @@ from eventpipe.contracts import ExportFilter, ExportRequest, export_request_enco
 from eventpipe.export_records import (
     ExportState,
     ExportStatus,
+    describe_error,
     new_status,
     read_live_status,
     write_status,
 )
 from eventpipe.object_store import ObjectStore
 from eventpipe.settings import Settings
-from exporter.export_job import describe_error
 
 
 class MessageSender(Protocol):

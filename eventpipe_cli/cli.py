@@ -7,6 +7,7 @@ loading Faust or the ClickHouse engine.
 from __future__ import annotations
 
 import argparse
+import functools
 import sqlite3
 import sys
 import tempfile
@@ -71,55 +72,66 @@ def _identity(args: argparse.Namespace) -> IdentityStore:
     return store
 
 
-def _users_add(args: argparse.Namespace) -> int:
-    with _identity(args) as store:
-        user = store.add_user(args.username, args.password, email=args.email, admin=args.admin)
-    print(f"user {user.username!r} created with id {user.id}")
-    return 0
+IdentityAction = Callable[[IdentityStore, argparse.Namespace], str]
 
 
-def _orgs_add(args: argparse.Namespace) -> int:
-    with _identity(args) as store:
-        org = store.add_org(args.slug)
-    print(f"organization {org.slug!r} created with id {org.id}")
-    return 0
+def _on_identity_store(action: IdentityAction) -> Callable[[argparse.Namespace], int]:
+    """A command that runs ``action`` on the identity store, closes it, then prints the report
+    ``action`` returned (nothing when it is empty)."""
+
+    @functools.wraps(action)
+    def command(args: argparse.Namespace) -> int:
+        with _identity(args) as store:
+            report = action(store, args)
+        if report:
+            print(report)
+        return 0
+
+    return command
 
 
-def _orgs_add_member(args: argparse.Namespace) -> int:
-    with _identity(args) as store:
-        store.add_member(args.slug, args.username, args.role)
-    print(f"{args.username!r} is now {args.role} of {args.slug!r}")
-    return 0
+@_on_identity_store
+def _users_add(store: IdentityStore, args: argparse.Namespace) -> str:
+    user = store.add_user(args.username, args.password, email=args.email, admin=args.admin)
+    return f"user {user.username!r} created with id {user.id}"
 
 
-def _tokens_create(args: argparse.Namespace) -> int:
-    with _identity(args) as store:
-        print(store.create_token(args.username))
-    return 0
+@_on_identity_store
+def _orgs_add(store: IdentityStore, args: argparse.Namespace) -> str:
+    org = store.add_org(args.slug)
+    return f"organization {org.slug!r} created with id {org.id}"
 
 
-def _tokens_list(args: argparse.Namespace) -> int:
-    with _identity(args) as store:
-        tokens = store.list_tokens(args.username)
-    for token in tokens:
-        print(f"{token.id}\t{token.created_at}")
+@_on_identity_store
+def _orgs_add_member(store: IdentityStore, args: argparse.Namespace) -> str:
+    store.add_member(args.slug, args.username, args.role)
+    return f"{args.username!r} is now {args.role} of {args.slug!r}"
+
+
+@_on_identity_store
+def _tokens_create(store: IdentityStore, args: argparse.Namespace) -> str:
+    return store.create_token(args.username)
+
+
+@_on_identity_store
+def _tokens_list(store: IdentityStore, args: argparse.Namespace) -> str:
+    tokens = store.list_tokens(args.username)
     if not tokens:
         print(f"{args.username!r} has no API tokens", file=sys.stderr)
-    return 0
+    return "\n".join(f"{token.id}\t{token.created_at}" for token in tokens)
 
 
-def _tokens_revoke(args: argparse.Namespace) -> int:
-    with _identity(args) as store:
-        token = store.revoke_token(args.token_or_id)
-    print(f"revoked token {token.id} of {token.username!r} (created {token.created_at})")
-    return 0
+@_on_identity_store
+def _tokens_revoke(store: IdentityStore, args: argparse.Namespace) -> str:
+    token = store.revoke_token(args.token_or_id)
+    return f"revoked token {token.id} of {token.username!r} (created {token.created_at})"
 
 
 # --- processes -----------------------------------------------------------------------------------
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from eventpipe.dev_stack import run_dev_stack
+    from eventpipe_cli.dev_stack import run_dev_stack
 
     return run_dev_stack(_settings(args))
 
@@ -132,7 +144,7 @@ def _gateway(args: argparse.Namespace) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from eventpipe.logs import configure_logging
-    from stream_processors.worker import run_worker
+    from eventpipe_cli.worker import run_worker
 
     settings = _settings(args)
     # From the start: Faust sets up the same logging only once its worker runs.
@@ -149,7 +161,8 @@ def _migrate(args: argparse.Namespace) -> int:
     if args.only in (None, "clickhouse"):
         from clickhouse_connect.driver.exceptions import ClickHouseError
 
-        from stream_processors.migrations import apply_migrations, clickhouse_client
+        from eventpipe.clickhouse import clickhouse_client
+        from stream_processors.migrations import apply_migrations
 
         try:
             applied = apply_migrations(clickhouse_client(settings))

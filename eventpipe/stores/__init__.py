@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Final
+
+import urllib3
+from minio.error import S3Error
+
 from eventpipe.object_store import ObjectInfo, ObjectNotFound, ObjectStore, Readable
 from eventpipe.settings import Settings
-from exporter.stores.filesystem import FilesystemStore
-from exporter.stores.s3 import S3Store
+from eventpipe.stores.filesystem import FilesystemStore
+from eventpipe.stores.s3 import S3Store
 
 __all__ = [
+    "STORE_ERRORS",
     "FilesystemStore",
     "ObjectInfo",
     "ObjectNotFound",
@@ -16,6 +22,10 @@ __all__ = [
     "S3Store",
     "open_store",
 ]
+
+# What a store raises when its storage cannot be reached or read: the filesystem's OSError;
+# minio's S3Error, and urllib3's errors when the S3 endpoint does not answer.
+STORE_ERRORS: Final = (OSError, S3Error, urllib3.exceptions.HTTPError)
 
 
 def open_store(settings: Settings) -> ObjectStore:
