@@ -276,14 +276,18 @@ def test_an_unfinished_request_has_no_file_yet(stack: Stack) -> None:
     assert "queued" in answer.json()["error"]
 
 
+# A fixed id: test ids must be the same in every process that collects them (pytest-xdist).
+SOME_ID = "0b7e6b0e-5a0c-4c39-9d4e-2f8f4a3d1c11"
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
         ("POST", "/api/events/export"),
         ("GET", "/api/requests"),
-        ("GET", f"/api/requests/{uuid.uuid4()}"),
-        ("POST", f"/api/requests/{uuid.uuid4()}/cancel"),
-        ("GET", f"/api/events/download?rq_id={uuid.uuid4()}"),
+        ("GET", f"/api/requests/{SOME_ID}"),
+        ("POST", f"/api/requests/{SOME_ID}/cancel"),
+        ("GET", f"/api/events/download?rq_id={SOME_ID}"),
     ],
 )
 def test_every_new_endpoint_needs_credentials(stack: Stack, method: str, path: str) -> None:
