@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Final, TypeVar
 
 import httpx
@@ -101,6 +102,9 @@ class CvatIdentityProvider:
             # CVAT answers the API in JSON; a redirect would be to a login page, not an answer.
             follow_redirects=False,
             headers={"Accept": "application/json"},
+            # One client serves every caller: a cookie CVAT sets for one must never ride along
+            # on another's request, so the client keeps none.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
         )
         self._contexts: SingleFlightCache[tuple[bytes, OrgSelector], OrgContext] = (
             SingleFlightCache(cache_seconds, max_entries)

@@ -76,6 +76,9 @@ class FakeCvat:
     failing_detail: str = "Server Error"
     # Every request answered 200 with a page that is not CVAT's JSON (a misrouted proxy).
     answers_html: bool = False
+    # The cookies of every request, in order; Django refreshes a session's cookie on answers
+    # (SESSION_SAVE_EVERY_REQUEST), which a shared HTTP client would then send for anyone.
+    cookies_seen: list[dict[str, str]] = field(default_factory=list)
     url: str = ""
 
     def add_user(self, username: str, groups: list[str], **extra: Any) -> CvatUser:
@@ -135,11 +138,15 @@ class FakeCvat:
         return user, None
 
     async def users_self(self, request: Request) -> Response:
+        self.cookies_seen.append(dict(request.cookies))
         user, refusal = await self._answer(request)
         if refusal is not None:
             return refusal
         assert user is not None
-        return JSONResponse(self._user_body(user))
+        answer = JSONResponse(self._user_body(user))
+        for session in sorted(user.sessions):
+            answer.set_cookie("sessionid", session, httponly=True)
+        return answer
 
     async def list_organizations(self, request: Request) -> Response:
         user, refusal = await self._answer(request)

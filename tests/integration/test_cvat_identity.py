@@ -145,6 +145,18 @@ def test_each_kind_of_cvat_credential_signs_in_as_the_cvat_user(
     )
 
 
+def test_a_cookie_cvat_sets_for_one_caller_never_reaches_cvat_for_another(
+    gateway: RunningGateway, cvat: Cvat
+) -> None:
+    """CVAT refreshes a session's cookie on its answers; were the gateway's client to keep it,
+    the next caller's request would reach CVAT as alice's session too."""
+    headers, cookies = _credentials("session", cvat.alice)
+    with httpx.Client(cookies=cookies) as client:
+        assert client.post(f"{gateway.url}/api/events", json=batch(), headers=headers).is_success
+    assert post(gateway, token(cvat.wendy)).status_code == 201
+    assert [sorted(seen) for seen in cvat.server.cookies_seen] == [["csrftoken", "sessionid"], []]
+
+
 def test_a_session_must_send_its_csrf_header_on_a_post(gateway: RunningGateway, cvat: Cvat) -> None:
     _, cookies = _credentials("session", cvat.alice)
     with httpx.Client(cookies=cookies) as client:
