@@ -36,8 +36,10 @@ run: install
 	$(BIN)/eventpipe dev
 
 # Lint and types first: they take seconds and hold the code to the project's standards in CI too.
+# Two test processes: most tests wait on real engines, so a second one keeps both cores busy. Each
+# file stays in one process (its fixtures are shared within it).
 test: system-packages lint typecheck
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

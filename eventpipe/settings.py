@@ -52,7 +52,7 @@ class Settings:
     # --- ClickHouse --------------------------------------------------------------------------
     # ``chdb:///abs/path`` for the embedded engine, ``http(s)://user:pass@host:8123/db`` for a
     # server. Empty means the embedded engine under ``data_dir/clickhouse``.
-    clickhouse_dsn: str = ""
+    clickhouse_dsn: str = field(default="", repr=False)
     # The database of the ``events`` table: CVAT's export and dashboards read ``cvat.events``.
     # It must not be the DSN's own database, which keeps the migrations' bookkeeping.
     clickhouse_database: str = "cvat"
@@ -105,7 +105,7 @@ class Settings:
     s3_endpoint: str = ""
     s3_bucket: str = "eventpipe-exports"
     s3_access_key: str = ""
-    s3_secret_key: str = ""
+    s3_secret_key: str = field(default="", repr=False)
     s3_region: str = "us-east-1"
     s3_secure: bool = False
     export_ttl_seconds: int = 3600

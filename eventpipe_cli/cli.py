@@ -7,6 +7,7 @@ loading Faust or the ClickHouse engine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import sqlite3
 import sys
@@ -165,7 +166,8 @@ def _migrate(args: argparse.Namespace) -> int:
         from stream_processors.migrations import apply_migrations
 
         try:
-            applied = apply_migrations(clickhouse_client(settings))
+            with contextlib.closing(clickhouse_client(settings)) as client:
+                applied = apply_migrations(client)
         except ClickHouseError as exc:
             # The engine's messages run on with a stack trace: its first line says what failed.
             reason = str(exc).strip().splitlines()[0][:300]

@@ -3,6 +3,7 @@ event), so clients can rely on one shape whatever went wrong."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 import msgspec
@@ -14,6 +15,8 @@ from starlette.responses import Response
 from eventpipe.identity_db import IdentityStoreUnavailableError
 
 JSON_MEDIA_TYPE = "application/json"
+
+_log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -69,10 +72,13 @@ RETRY_AFTER_UNAVAILABLE = "5"
 
 
 async def identity_unavailable_handler(request: Request, exc: Exception) -> Response:
-    """The identity store is down: the caller cannot be checked now, which is no client error."""
+    """The identity store is down: the caller cannot be checked now, which is no client error.
+
+    The reason names the store's host and database: it goes to the log, not to the caller."""
+    _log.warning("answering 503: %s", exc)
     return json_response(
         503,
-        {"error": str(exc), "field": None},
+        {"error": "the identity store cannot be reached; retry later", "field": None},
         {"Retry-After": RETRY_AFTER_UNAVAILABLE},
     )
 

@@ -45,6 +45,7 @@ from eventpipe.contracts import (
 from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
 from ingest_gateway import health, request_body
 from ingest_gateway.errors import EXCEPTION_HANDLERS, JSON_MEDIA_TYPE, ApiError, json_response
+from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
 from ingest_gateway.intake_batch import IntakeBatch, InvalidEvent, decode_batch
 from ingest_gateway.intake_openapi import IntakeAnswer, intake_schema_document
 from ingest_gateway.metrics import intake_events
@@ -141,12 +142,13 @@ def _authenticate(request: Request, settings: Settings) -> None:
 def create_intake_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, float]]:
         producer = EventProducer(settings)
         app.state.producer = producer
         await producer.start()
         try:
-            yield
+            # As on the API port: uvicorn's protocol instances read the head deadline from here.
+            yield {HEAD_TIMEOUT_STATE_KEY: settings.header_read_timeout_seconds}
         finally:
             await producer.stop()
 

@@ -67,8 +67,9 @@ def parse_id(raw: str | None, name: str, minimum: int = 0) -> int | None:
     """A decimal integer in ``minimum``..2**63-1 (ids, and counts such as pages)."""
     if not raw:
         return None
-    # int() would also take "+5", " 5", "1_0" and non-ASCII digits.
-    if not _DIGITS.fullmatch(raw) or not minimum <= int(raw) <= MAX_ID:
+    # int() would also take "+5", " 5", "1_0" and non-ASCII digits, and refuses over 4300 digits
+    # with an error of its own; MAX_ID has 19.
+    if len(raw) > 19 or not _DIGITS.fullmatch(raw) or not minimum <= int(raw) <= MAX_ID:
         raise ApiError(
             400, f"{name}={raw[:40]!r} is not an integer in {minimum}..{MAX_ID}", field=name
         )

@@ -41,7 +41,17 @@ def call(world: World, method: str, params: dict[str, str], headers: dict[str, s
 @pytest.mark.parametrize(
     "org_id",
     # \u0661 is an Arabic-Indic one, which int() reads as 1.
-    [str(2**63), str(2**64), "1228917739651652301217402756811194368", "+1", " 1", "\u0661", "-1"],
+    # 5,000 digits is past what int() parses at all.
+    [
+        str(2**63),
+        str(2**64),
+        "1228917739651652301217402756811194368",
+        "9" * 5000,
+        "+1",
+        " 1",
+        "\u0661",
+        "-1",
+    ],
 )
 async def test_an_org_id_out_of_range_or_not_plain_digits_is_a_400_naming_it(
     world: World, method: str, org_id: str

@@ -282,3 +282,21 @@ async def test_with_several_gateway_processes_their_metrics_count_the_intakes_ev
         finally:
             stop_processes([gateway])
     assert gateway.returncode == 0, (tmp_path / "gateway.log").read_text()
+
+
+def test_a_stalled_request_head_is_cut_off_by_the_configured_deadline(
+    intake_settings: Settings,
+) -> None:
+    """EVENTPIPE_HEADER_READ_TIMEOUT_SECONDS holds on the intake's port as on the API's."""
+    settings = intake_settings.with_overrides(header_read_timeout_seconds=0.5)
+    with (
+        running_intake(settings),
+        socket.create_connection(("127.0.0.1", settings.intake_port), timeout=10) as connection,
+    ):
+        connection.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: appl")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), answer
+    assert orjson.loads(body)["error"] == "the request line and headers did not arrive within 0.5 s"

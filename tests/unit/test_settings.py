@@ -87,3 +87,10 @@ def test_a_bad_value_says_what_was_expected() -> None:
     assert str(raised.value) == (
         "EVENTPIPE_BATCH_MAX_SECONDS='soon' is not valid: Expected `float`, got `str`"
     )
+
+
+def test_repr_shows_no_secret() -> None:
+    """A traceback's locals or a debug log print settings with repr()."""
+    secrets = {name: f"secret-{name}" for name in Settings.SECRET_FIELDS if name != "SECRET_FIELDS"}
+    shown = repr(Settings(**secrets))
+    assert [value for value in secrets.values() if value in shown] == []
