@@ -156,6 +156,14 @@ async def test_an_outage_fails_open_or_closed_within_the_timeout(redis_port: int
     with pytest.raises(ApiError) as caught:
         await throttle.check(("h", "alice"))
     assert caught.value.status == 503
+    # Failing open admits requests, not password guesses: this process throttles them itself.
+    guessed = RedisLoginThrottle(shared(url, "open"), 1, 30.0)
+    await guessed.check(("h", "alice"))
+    await guessed.failed(("h", "alice"))
+    with pytest.raises(ApiError) as caught:
+        await guessed.check(("h", "alice"))
+    assert caught.value.status == 429 and caught.value.headers["Retry-After"] == "30"
+    await guessed.check(("h", "bob"))
 
     # Redis comes back: within the pause the limits apply again, and the budget is shared.
     with redis_server(redis_port):
