@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -58,27 +58,28 @@ def routes() -> list[BaseRoute]:
 def create_app(settings: Settings) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, float]]:
-        # A PostgreSQL schema older than this code stops the start with a message naming
-        # `eventpipe migrate`, instead of failing requests one by one.
-        await asyncio.to_thread(identity.check_schema)
-        export_store = ExportStoreHandle(settings)
-        app.state.export_store = export_store
-        export_store.start()
-        producer = EventProducer(settings)
-        app.state.producer = producer
-        await producer.start()
-        try:
+        # Each close is registered as soon as its resource is open, so a start step that raises,
+        # or a close that raises, still closes everything opened before it.
+        async with AsyncExitStack() as stack:
+            stack.callback(metrics.process_exiting)
+            stack.callback(identity.close)
+            if cvat is not None:
+                stack.push_async_callback(cvat.close)
+            if shared is not None:
+                stack.push_async_callback(shared.close)
+            # A PostgreSQL schema older than this code stops the start with a message naming
+            # `eventpipe migrate`, instead of failing requests one by one.
+            await asyncio.to_thread(identity.check_schema)
+            export_store = ExportStoreHandle(settings)
+            app.state.export_store = export_store
+            export_store.start()
+            stack.push_async_callback(export_store.stop)
+            producer = EventProducer(settings)
+            app.state.producer = producer
+            await producer.start()
+            stack.push_async_callback(producer.stop)
             # Lifespan state reaches uvicorn's protocol instances, which enforce this deadline.
             yield {HEAD_TIMEOUT_STATE_KEY: settings.header_read_timeout_seconds}
-        finally:
-            await producer.stop()
-            await export_store.stop()
-            if shared is not None:
-                await shared.close()
-            if cvat is not None:
-                await cvat.close()
-            identity.close()
-            metrics.process_exiting()
 
     served = routes()
     paths = frozenset(route.path for route in served if isinstance(route, Route))

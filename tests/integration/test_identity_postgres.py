@@ -14,10 +14,11 @@ import psycopg
 import pytest
 
 from eventpipe.identity import DuplicateError, IdentityStore, UnknownTokenError
-from eventpipe.identity_db import IdentityStoreUnavailableError
+from eventpipe.identity_db import IdentityStoreUnavailableError, OutdatedIdentitySchemaError
 from eventpipe.settings import Settings
 from eventpipe_cli.cli import main
 from eventpipe_cli.embedded_broker import free_port
+from ingest_gateway.app import create_app
 from tests.integration.gateway_support import running_gateway
 
 EMPTY_BATCH = {"events": [], "timestamp": "2026-01-01T00:00:00Z"}
@@ -173,3 +174,18 @@ def test_concurrent_migrations_wait_for_each_other(postgres_dsn: str) -> None:
     finally:
         for store in stores:
             store.close()
+
+
+async def test_a_gateway_that_cannot_start_leaves_no_connection_open(postgres_dsn: str) -> None:
+    """The start stops at the missing schema, after the identity pool is already open."""
+    app = create_app(Settings(identity_dsn=postgres_dsn))
+    with pytest.raises(OutdatedIdentitySchemaError):
+        async with app.router.lifespan_context(app):
+            pass
+    database = psycopg.conninfo.conninfo_to_dict(postgres_dsn)["dbname"]
+    with psycopg.connect(postgres_dsn) as connection:
+        others = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (database,),
+        ).fetchone()
+    assert others == (0,)
