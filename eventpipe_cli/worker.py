@@ -100,11 +100,14 @@ def run_worker(settings: Settings, role: str) -> int:
     # Faust runs on the thread's event loop; create it here so topic creation can use it too.
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(ensure_topics(settings))
-    log.info(
-        "worker %s consuming %s at niceness %d", role, settings.kafka_bootstrap_servers, niceness
-    )
     try:
+        loop.run_until_complete(ensure_topics(settings))
+        log.info(
+            "worker %s consuming %s at niceness %d",
+            role,
+            settings.kafka_bootstrap_servers,
+            niceness,
+        )
         faust.Worker(
             worker.app, loop=loop, loglevel=settings.log_level, quiet=True
         ).execute_from_commandline()
@@ -112,4 +115,6 @@ def run_worker(settings: Settings, role: str) -> int:
         return exit_.code if isinstance(exit_.code, int) else 1
     finally:
         worker.clickhouse.close()
+        # Closing twice is harmless: the worker may have closed it on its way out.
+        loop.close()
     return 0

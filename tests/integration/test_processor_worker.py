@@ -20,13 +20,17 @@ from pathlib import Path
 
 import msgspec
 import orjson
+import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from benchmarks.stack import group_observer, offsets_by_partition, wait_until_committed
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import Event, Identity, IngestMessage, ingest_message_encoder
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
+from eventpipe_cli.embedded_broker import free_port
+from eventpipe_cli.worker import run_worker
 from stream_processors.faust_app import COMMIT_INTERVAL_SECONDS
 from stream_processors.ingest_agent import INSERT_BACKOFF
 from stream_processors.migrations import apply_migrations
@@ -233,3 +237,26 @@ async def test_a_batch_whose_insert_failed_is_redelivered_not_lost(
         [(m.request_id, "click:element", 3) for m in sent]
         + [(m.request_id, "send:working_time", 1) for m in sent]
     )
+
+
+def test_a_worker_that_cannot_reach_the_broker_releases_clickhouse_and_its_loop(
+    tmp_path: Path,
+) -> None:
+    """Topic creation fails after the ClickHouse client and the event loop are open."""
+    settings = Settings(
+        clickhouse_dsn=f"chdb://{tmp_path / 'worker'}",
+        kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
+        worker_nice=0,
+    )
+    try:
+        with pytest.raises(KafkaError):
+            run_worker(settings, "processor")
+        assert asyncio.get_event_loop_policy().get_event_loop().is_closed()
+    finally:
+        asyncio.set_event_loop(None)  # the worker set its loop as this thread's
+    # chDB hosts one path per process: another opens only once the worker's client is closed.
+    other = clickhouse_client(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'other'}"))
+    try:
+        assert other.query("SELECT 1").result_rows == [(1,)]
+    finally:
+        other.close()
