@@ -102,8 +102,6 @@ def populate(client: Client) -> None:
     )
 
 
-def cvat_client(data_path: Path) -> Client:
-    """A client connected as CVAT's export connects: ``cvat`` as its default database."""
-    return clickhouse_connect.get_client(
-        dsn=f"chdb://{data_path}", database=Settings().clickhouse_database
-    )
+def cvat_client(data_path: Path, database: str = Settings().clickhouse_database) -> Client:
+    """A client connected as CVAT's export connects: ``database`` (``cvat``) as its default."""
+    return clickhouse_connect.get_client(dsn=f"chdb://{data_path}", database=database)

@@ -1,10 +1,12 @@
 """The dashboards of deploy/grafana, checked without Grafana (it cannot run here).
 
-Every ClickHouse panel query runs against a real engine holding ``cvat.events`` as the processor
-fills it, after the substitutions Grafana and the grafana-clickhouse-datasource plugin make:
-its macros (``$__timeFilter``, ``$__timeInterval``, ``$__fromTime``, ``$__toTime``) and the
-template variables. Every Prometheus panel may only name metrics, and label names, that the
-processes' registries really export.
+Every ClickHouse panel query runs against a real engine holding the ``events`` table as the
+processor fills it, in a database other than ``cvat`` that is the client's default (as the
+provisioned datasource defaults to EVENTPIPE_CLICKHOUSE_DATABASE), after the substitutions
+Grafana and the grafana-clickhouse-datasource plugin make: its macros (``$__timeFilter``,
+``$__timeInterval``, ``$__fromTime``, ``$__toTime``) and the template variables. Every
+Prometheus panel may only name metrics, and label names, that the processes' registries really
+export.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ PROMETHEUS = "prometheus"
 # The dashboard's time range and the interval Grafana would pick for it.
 FROM, TO = T0 - timedelta(hours=1), T0 + timedelta(hours=3)
 INTERVAL_SECONDS = 600
+# Not the default ``cvat``: a query naming its database would miss the table.
+DATABASE = "analytics"
 # Where the gateway (and intake), the processor and the exporter define their metrics.
 METRICS_MODULES = ("ingest_gateway.metrics", "stream_processors.metrics", "exporter.metrics")
 
@@ -102,10 +106,11 @@ def cvat_events(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
     from stream_processors.migrations import apply_migrations
 
     path = tmp_path_factory.mktemp("grafana") / "clickhouse"
-    with clickhouse_client(Settings(clickhouse_dsn=f"chdb://{path}")) as writer:
+    settings = Settings(clickhouse_dsn=f"chdb://{path}", clickhouse_database=DATABASE)
+    with clickhouse_client(settings) as writer:
         apply_migrations(writer)
         populate(writer)
-    reader = cvat_client(path)
+    reader = cvat_client(path, DATABASE)
     yield reader
     reader.close()
 
@@ -116,6 +121,14 @@ def test_every_panel_uses_a_provisioned_datasource() -> None:
     )["datasources"]
     uids = {source["uid"]: source["type"] for source in provisioned}
     assert set(uids.values()) == {CLICKHOUSE, PROMETHEUS}
+    # The datasource's default database is the one the workers put the events table in.
+    (clickhouse,) = [source for source in provisioned if source["type"] == CLICKHOUSE]
+    assert clickhouse["jsonData"]["defaultDatabase"] == "$CLICKHOUSE_DATABASE"
+    compose = yaml.safe_load((GRAFANA.parent / "docker-compose.yml").read_text())
+    assert (
+        compose["services"]["grafana"]["environment"]["CLICKHOUSE_DATABASE"]
+        == compose["x-eventpipe-env"]["EVENTPIPE_CLICKHOUSE_DATABASE"]
+    )
     assert DASHBOARDS, "no dashboards"
     for path in DASHBOARDS:
         for panel in panels(load(path)):
