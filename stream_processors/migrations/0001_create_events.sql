@@ -1,7 +1,8 @@
--- The event log up to 0004, in the DSN's database ({home}). The text of an applied migration
--- may change only where its effect does not: {home} names the database it always ran in.
--- The event log. ReplacingMergeTree keyed by (timestamp, request_id, event_seq): a message Kafka
--- redelivers produces rows with the same key, which merges collapse and FINAL reads hide.
+-- The event log in the DSN's database ({home}) until 0004 copies it over and 0005 drops it.
+-- ReplacingMergeTree keyed by (timestamp, request_id, event_seq): a message Kafka redelivers
+-- produces rows with the same key, which merges collapse and FINAL reads hide. The text of an
+-- applied migration may change only where its effect does not: {home} names the database it
+-- always ran in.
 CREATE TABLE IF NOT EXISTS {home}.events
 (
     `scope` String,

@@ -6,10 +6,11 @@ interface takes one per request); write DDL with ``IF NOT EXISTS`` so a migratio
 between its statement and its record can simply run again.
 
 Two databases are involved. ``{home}`` is the one the DSN names (``default`` unless it names
-another): it keeps ``schema_migrations``, and held the events table up to migration 0001.
-``{database}`` is ``Settings.clickhouse_database`` (``cvat``), where the events table lives from
-0002 on, as CVAT's export and dashboards expect. Migration files name both through these
-placeholders; the pipeline's clients use ``{database}`` as their default database.
+another): it keeps ``schema_migrations``, and held the events table that 0001 created until 0005
+dropped it (0004 copied its rows over). ``{database}`` is ``Settings.clickhouse_database``
+(``cvat``), where the events table lives from 0002 on, as CVAT's export and dashboards expect.
+Migration files name both through these placeholders; the pipeline's clients use ``{database}``
+as their default database.
 """
 
 from __future__ import annotations
