@@ -23,6 +23,8 @@ from tests.integration.gateway_support import running_gateway
 
 EMPTY_BATCH = {"events": [], "timestamp": "2026-01-01T00:00:00Z"}
 
+ALICE_PW, ROOT_PW = "alice-correct-horse", "root-battery-staple"
+
 
 def _cli(monkeypatch: pytest.MonkeyPatch, dsn: str, tmp_path: Path, *argv: str) -> int:
     monkeypatch.setenv("EVENTPIPE_IDENTITY_DSN", dsn)
@@ -72,8 +74,9 @@ def test_users_orgs_and_tokens_made_by_the_cli_are_in_postgresql(
     def cli(*argv: str) -> int:
         return _cli(monkeypatch, migrated, tmp_path, *argv)
 
-    assert cli("users", "add", "alice", "--password", "pw", "--email", "a@example.com") == 0
-    assert cli("users", "add", "root", "--password", "rpw", "--admin") == 0
+    # Passwords long enough that no salted hash holds one by chance.
+    assert cli("users", "add", "alice", "--password", ALICE_PW, "--email", "a@example.com") == 0
+    assert cli("users", "add", "root", "--password", ROOT_PW, "--admin") == 0
     assert cli("orgs", "add", "acme") == 0
     assert cli("orgs", "add-member", "acme", "alice", "--role", "supervisor") == 0
     capsys.readouterr()
@@ -84,9 +87,9 @@ def test_users_orgs_and_tokens_made_by_the_cli_are_in_postgresql(
         alice = store.user_by_token(token)
         assert alice is not None and alice.username == "alice"
         assert alice.email == "a@example.com" and alice.privilege == "user"
-        assert store.verify_password("alice", "pw") == alice
+        assert store.verify_password("alice", ALICE_PW) == alice
         assert store.verify_password("alice", "wrong") is None
-        root = store.verify_password("root", "rpw")
+        root = store.verify_password("root", ROOT_PW)
         assert root is not None and root.is_admin
         acme = store.org_by_slug("acme")
         assert acme is not None and store.org_by_id(acme.id) == acme
@@ -100,7 +103,10 @@ def test_users_orgs_and_tokens_made_by_the_cli_are_in_postgresql(
         stored = db.execute("SELECT digest FROM tokens").fetchall()
         hashes = db.execute("SELECT password_hash FROM users").fetchall()
     assert stored == [(hashlib.sha256(token.encode()).hexdigest(),)]
-    assert all(row[0].startswith("scrypt$") and "pw" not in row[0] for row in hashes)
+    assert all(
+        row[0].startswith("scrypt$") and ALICE_PW not in row[0] and ROOT_PW not in row[0]
+        for row in hashes
+    )
 
     assert cli("tokens", "revoke", str(listed.id)) == 0
     with IdentityStore.from_settings(Settings(identity_dsn=migrated)) as store:
