@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from eventpipe_cli.embedded_broker import free_port
+from tests.e2e.conftest import FUZZ_LINE
 from tests.e2e.dev_stack_support import EVENTPIPE, DevStack
 
 # Wall-clock budget of the run: schemathesis repeats fuzzing and stateful runs until it is spent.
@@ -62,10 +63,11 @@ def _eventpipe(stack: DevStack, *args: str) -> None:
     )
 
 
-def _seed(capsys: pytest.CaptureFixture[str]) -> int:
+def _seed(record_property: Callable[[str, object], None]) -> int:
     seed = int(os.environ.get("FUZZ_SEED") or secrets.randbelow(2**31))
-    with capsys.disabled():
-        print(f"\nschemathesis seed {seed} (replay with FUZZ_SEED={seed})", flush=True)
+    # Recorded, not printed: under pytest-xdist a worker's output never reaches the terminal, a
+    # report's properties do (tests/e2e/conftest.py prints them after the run).
+    record_property(FUZZ_LINE, f"schemathesis seed {seed} (replay with FUZZ_SEED={seed})")
     return seed
 
 
@@ -75,7 +77,7 @@ def _fuzz(
     seconds: int,
     seed: int,
     workdir: Path,
-    capsys: pytest.CaptureFixture[str],
+    record_property: Callable[[str, object], None],
 ) -> tuple[dict[str, Any], str]:
     """Run schemathesis on ``schema_url``; its JSON report, and its output for assertions."""
     config = workdir / "schemathesis.toml"
@@ -123,14 +125,12 @@ def _fuzz(
     cases = report["test_cases"]
     undocumented = sum(f["count"] for f in report["failures"] if f["code"] == "ST103")
     server_errors = sum(f["count"] for f in report["failures"] if f["code"] == "ST101")
-    with capsys.disabled():
-        print(
-            f"schemathesis seed {seed} on {schema_url}: {cases['generated']} cases in "
-            f"{elapsed:.0f} s, {len(report['failures'])} kinds of failure ({server_errors} "
-            f"server errors, {undocumented} undocumented statuses), "
-            f"{len(report['errors'])} errors",
-            flush=True,
-        )
+    record_property(
+        FUZZ_LINE,
+        f"schemathesis seed {seed} on {schema_url}: {cases['generated']} cases in "
+        f"{elapsed:.0f} s, {len(report['failures'])} kinds of failure ({server_errors} "
+        f"server errors, {undocumented} undocumented statuses), {len(report['errors'])} errors",
+    )
     output = f"seed {seed} (FUZZ_SEED={seed} replays it)\n{result.stdout[-6000:]}{result.stderr}"
     assert report["operations"]["tested"] == report["operations"]["total"] > 0, output
     assert report["failures"] == [], output
@@ -148,9 +148,11 @@ def _fuzz(
 @pytest.mark.slow
 @pytest.mark.timeout(SECONDS + 240)
 def test_a_fuzzer_driven_by_the_schema_gets_no_server_error_and_only_documented_answers(
-    start_stack: Callable[..., DevStack], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    start_stack: Callable[..., DevStack],
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
-    seed = _seed(capsys)
+    seed = _seed(record_property)
     # The auth check probes every operation with wrong credentials, from one address and one
     # username; the login throttle would rightly lock them out with a 429 after a few, which the
     # check cannot tell from a missing refusal. The throttle has tests of its own.
@@ -162,7 +164,7 @@ def test_a_fuzzer_driven_by_the_schema_gets_no_server_error_and_only_documented_
     _eventpipe(stack, "orgs", "add-member", "acme", USER, "--role", "supervisor")
 
     report, output = _fuzz(
-        f"{stack.url}/api/schema", f"{USER}:{PASSWORD}", SECONDS, seed, tmp_path, capsys
+        f"{stack.url}/api/schema", f"{USER}:{PASSWORD}", SECONDS, seed, tmp_path, record_property
     )
     assert report["test_cases"]["generated"] >= MIN_CASES, output
     # The stack lived through it.
@@ -172,11 +174,13 @@ def test_a_fuzzer_driven_by_the_schema_gets_no_server_error_and_only_documented_
 @pytest.mark.slow
 @pytest.mark.timeout(INTAKE_SECONDS + 240)
 def test_a_fuzzer_driven_by_the_intake_schema_gets_no_server_error_and_only_documented_answers(
-    start_stack: Callable[..., DevStack], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    start_stack: Callable[..., DevStack],
+    tmp_path: Path,
+    record_property: Callable[[str, object], None],
 ) -> None:
     """With credentials configured, so that requiring them is checked too; without them the
     handler only skips that check (test_intake_schema.py checks that document's answers)."""
-    seed = _seed(capsys)
+    seed = _seed(record_property)
     intake_port = free_port()
     stack = start_stack(
         "--intake-port",
@@ -194,7 +198,7 @@ def test_a_fuzzer_driven_by_the_intake_schema_gets_no_server_error_and_only_docu
         INTAKE_SECONDS,
         seed,
         tmp_path,
-        capsys,
+        record_property,
     )
     assert report["test_cases"]["generated"] >= INTAKE_MIN_CASES, output
     assert stack.process.poll() is None, stack.log()
