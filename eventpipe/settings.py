@@ -1,7 +1,9 @@
 """One typed settings object for every eventpipe process, read from ``EVENTPIPE_*`` variables.
 
-Each field maps to the variable ``EVENTPIPE_<FIELD NAME IN UPPER CASE>``; the README lists them all.
-Command-line flags override the environment through :meth:`Settings.with_overrides`.
+Each field maps to the variable ``EVENTPIPE_<FIELD NAME IN UPPER CASE>``. Fields are declared in
+sections, one per concern, which the README's settings tables follow; :class:`Settings` inherits
+them all, and a component that needs a single section takes that section's type. Command-line
+flags override the environment through :meth:`Settings.with_overrides`.
 """
 
 from __future__ import annotations
@@ -25,11 +27,9 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
-    # Where the embedded stack keeps users, tokens, the embedded ClickHouse and exported files.
-    data_dir: Path = Path("./data")
+class KafkaSettings:
+    """Topics, consumer groups and the gateway's producer."""
 
-    # --- Kafka -------------------------------------------------------------------------------
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     events_topic: str = "eventpipe.events"
     exports_topic: str = "eventpipe.exports"
@@ -49,13 +49,23 @@ class Settings:
     processor_group_id: str = "eventpipe-processor"
     exporter_group_id: str = "eventpipe-exporter"
 
-    # --- ClickHouse --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClickHouseSettings:
+    """Where the events table is: the processor writes it, the exporter and CVAT read it."""
+
     # ``chdb:///abs/path`` for the embedded engine, ``http(s)://user:pass@host:8123/db`` for a
     # server. Empty means the embedded engine under ``data_dir/clickhouse``.
     clickhouse_dsn: str = field(default="", repr=False)
     # The database of the ``events`` table: CVAT's export and dashboards read ``cvat.events``.
     # It must not be the DSN's own database, which keeps the migrations' bookkeeping.
     clickhouse_database: str = "cvat"
+
+
+@dataclass(frozen=True)
+class ProcessorSettings:
+    """How a processor batches its inserts, and how it shares cores with a gateway."""
+
     batch_max_rows: int = 50_000
     batch_max_seconds: float = 0.5
     # Niceness a worker adds to its own at start (0-19; 0 keeps its priority). On cores shared
@@ -63,7 +73,12 @@ class Settings:
     # Kafka holds for it with the time left; on cores of its own it loses nothing.
     worker_nice: int = 5
 
-    # --- Gateway -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HttpSettings:
+    """The public listener of ``eventpipe gateway``, and the size and time limits that keep
+    large or slow requests from holding it."""
+
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     max_body_bytes: int = 8 * 1024 * 1024
@@ -71,6 +86,13 @@ class Settings:
     body_read_timeout_seconds: float = 30.0
     # Seconds a request line and its headers may take (408 after): slow heads hold connections too.
     header_read_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """How long verified credentials are trusted, the login throttle, and JWTs (README
+    "Security")."""
+
     # Seconds a verified Basic-auth password stays cached, so the slow hash runs once per client.
     auth_cache_seconds: float = 60.0
     # Seconds an API token stays cached: a revoked token keeps working in a gateway at most this
@@ -80,8 +102,8 @@ class Settings:
     # the first lockout; each further failure doubles it (up to 15 minutes). 0 failures: no limit.
     login_failure_limit: int = 5
     login_backoff_seconds: float = 1.0
-    # JWT bearer tokens from an identity provider (see README "Security"): HS256 with this secret
-    # and/or RS256/ES256 with the keys of this JWKS file. Neither set: JWTs are not accepted.
+    # JWT bearer tokens from an identity provider: HS256 with this secret and/or RS256/ES256 with
+    # the keys of this JWKS file. Neither set: JWTs are not accepted.
     jwt_hs256_secret: str = field(default="", repr=False)
     jwt_jwks_file: str = ""
     # When set, a token's iss / aud must match; a token with an aud needs jwt_audience set.
@@ -89,7 +111,11 @@ class Settings:
     jwt_audience: str = ""
     jwt_leeway_seconds: float = 30.0
 
-    # --- Limits (README "Security") ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """What one request and one tenant may send (README "Security")."""
+
     max_events_per_request: int = 10_000
     # Size (canonical JSON bytes) and nesting depth of one event's payload.
     max_payload_bytes: int = 64 * 1024
@@ -101,7 +127,12 @@ class Settings:
     # How many gateway processes share the limits: uvicorn workers times replicas.
     gateway_processes: int = 1
 
-    # --- Object store (exports) -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """The object store that holds exported CSV files, and what goes into them."""
+
+    # Empty: files under data_dir instead of S3.
     s3_endpoint: str = ""
     s3_bucket: str = "eventpipe-exports"
     s3_access_key: str = ""
@@ -111,7 +142,11 @@ class Settings:
     export_ttl_seconds: int = 3600
     csv_neutralize_formulas: bool = True
 
-    # --- Observability (README "Observability") ------------------------------------------------
+
+@dataclass(frozen=True)
+class ObservabilitySettings:
+    """Logs and Prometheus endpoints (README "Observability")."""
+
     log_level: str = "INFO"
     # "text" for people at a terminal, "json" (one object per line) for log collectors.
     log_format: str = "text"
@@ -120,7 +155,12 @@ class Settings:
     # Serve GET /metrics on the gateway's own port, without authentication.
     gateway_metrics: bool = True
 
-    # --- Production topology (README "Production topology") ------------------------------------
+
+@dataclass(frozen=True)
+class SharedStateSettings:
+    """What gateway replicas share: identities in PostgreSQL, limits in Redis (README
+    "Production topology")."""
+
     # Users, orgs, memberships and token hashes: empty keeps them in SQLite under data_dir (one
     # machine); postgresql://user:pass@host:5432/db shares them between gateway replicas.
     identity_dsn: str = field(default="", repr=False)
@@ -137,8 +177,14 @@ class Settings:
     rate_limit_redis_timeout_seconds: float = 0.5
     # Start of every key the limits keep in Redis: deployments sharing one Redis need their own.
     rate_limit_redis_prefix: str = "eventpipe:"
-    # CVAT as the identity provider (https://cvat.example.com): callers' CVAT credentials are
-    # checked by CVAT itself (README "Production topology"). Empty: the local store.
+
+
+@dataclass(frozen=True)
+class CvatSettings:
+    """CVAT as the identity provider: callers' CVAT credentials are checked by CVAT itself
+    (README "Production topology")."""
+
+    # https://cvat.example.com; empty: the local store.
     cvat_url: str = ""
     # How long CVAT's answer for one credential is reused: a revoked CVAT token or a removed
     # membership works at most this long more.
@@ -148,8 +194,12 @@ class Settings:
     # Longest wait for CVAT per request (all its calls together); then 503 with Retry-After.
     cvat_timeout_seconds: float = 3.0
 
-    # --- Intake for CVAT's server (README "Replacing CVAT's Vector") ------------------------------
-    # A listener of its own for the events CVAT's server ships (python-logstash-async over HTTP).
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """A listener of its own for the events CVAT's server ships with python-logstash-async over
+    HTTP (README "Replacing CVAT's Vector")."""
+
     # 0 serves none. Never the public port: without credentials anyone reaching it can write events.
     intake_port: int = 0
     intake_host: str = "127.0.0.1"
@@ -159,21 +209,26 @@ class Settings:
     intake_max_body_bytes: int = 8 * 1024 * 1024
     intake_max_events_per_batch: int = 10_000
 
-    # Variables that hold secrets are never printed (see :meth:`redacted`).
-    SECRET_FIELDS: frozenset[str] = field(
-        default=frozenset(
-            {
-                "s3_secret_key",
-                "clickhouse_dsn",
-                "jwt_hs256_secret",
-                "identity_dsn",
-                "rate_limit_redis_url",
-                "intake_password",
-            }
-        ),
-        init=False,
-        repr=False,
-    )
+
+# The sections in the order the README lists them; the last base's fields come first.
+@dataclass(frozen=True)
+class Settings(
+    IntakeSettings,
+    CvatSettings,
+    SharedStateSettings,
+    ObservabilitySettings,
+    ExportSettings,
+    LimitSettings,
+    AuthSettings,
+    HttpSettings,
+    ProcessorSettings,
+    ClickHouseSettings,
+    KafkaSettings,
+):
+    """Every section's settings, flat: ``settings.http_port`` is ``EVENTPIPE_HTTP_PORT``."""
+
+    # Where the embedded stack keeps users, tokens, the embedded ClickHouse and exported files.
+    data_dir: Path = Path("./data")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -182,7 +237,7 @@ class Settings:
         raw = {
             f.name: _bool_word(env[name]) if f.name in _BOOL_FIELDS else env[name]
             for f in fields(cls)
-            if f.init and (name := ENV_PREFIX + f.name.upper()) in env
+            if (name := ENV_PREFIX + f.name.upper()) in env
         }
         try:
             # Lax mode: msgspec reads numbers and booleans from their text.
@@ -198,17 +253,16 @@ class Settings:
         """The variables that reproduce these settings in a child process."""
         env: dict[str, str] = {}
         for f in fields(self):
-            if f.init:
-                value = getattr(self, f.name)
-                env[ENV_PREFIX + f.name.upper()] = (
-                    str(value).lower() if isinstance(value, bool) else str(value)
-                )
+            value = getattr(self, f.name)
+            env[ENV_PREFIX + f.name.upper()] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
         return env
 
     def redacted(self) -> dict[str, str]:
         """Settings safe to log: secret values replaced by ``***``."""
         return {
-            k: ("***" if k.removeprefix(ENV_PREFIX).lower() in self.SECRET_FIELDS and v else v)
+            k: ("***" if k.removeprefix(ENV_PREFIX).lower() in SECRET_FIELDS and v else v)
             for k, v in self.to_env().items()
         }
 
@@ -241,9 +295,13 @@ class Settings:
         return self.resolved_clickhouse_dsn.startswith("chdb://")
 
 
+# Settings that hold secrets are declared ``repr=False`` and never printed (:meth:`redacted`).
+SECRET_FIELDS: Final = frozenset(f.name for f in fields(Settings) if not f.repr)
+
+
 def setting_names() -> set[str]:
     """Every environment variable the settings object reads."""
-    return {ENV_PREFIX + f.name.upper() for f in fields(Settings) if f.init}
+    return {ENV_PREFIX + f.name.upper() for f in fields(Settings)}
 
 
 # Words for a boolean beyond msgspec's own true/false/1/0.

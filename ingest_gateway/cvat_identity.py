@@ -29,7 +29,7 @@ import httpx
 import msgspec
 
 from eventpipe.identity import ORG_ROLES, Org, OrgRole, Privilege, User
-from eventpipe.settings import Settings, SettingsError
+from eventpipe.settings import CvatSettings, SettingsError
 from ingest_gateway.cvat_credentials import CvatCredential
 from ingest_gateway.errors import ApiError
 from ingest_gateway.org_context import OrgContext, OrgSelector
@@ -111,7 +111,7 @@ class CvatIdentityProvider:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CvatIdentityProvider | None:
+    def from_settings(cls, settings: CvatSettings) -> CvatIdentityProvider | None:
         url = settings.cvat_url.strip()
         if not url:
             return None

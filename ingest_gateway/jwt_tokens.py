@@ -28,7 +28,7 @@ import jwt
 import msgspec
 
 from eventpipe.identity import Membership, Org, OrgRole, Privilege, User
-from eventpipe.settings import Settings, SettingsError
+from eventpipe.settings import AuthSettings, SettingsError
 
 _JWKS_ALGORITHMS: Final = frozenset({"RS256", "ES256"})
 _USER_ID = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
@@ -106,7 +106,7 @@ class JwtVerifier:
         self._leeway = leeway_seconds
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> JwtVerifier | None:
+    def from_settings(cls, settings: AuthSettings) -> JwtVerifier | None:
         """The verifier the settings configure, or None when JWTs are not enabled."""
         if not settings.jwt_hs256_secret and not settings.jwt_jwks_file:
             return None

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from starlette.requests import Request
 
-from eventpipe.settings import Settings
+from eventpipe.settings import LimitSettings
 from ingest_gateway.errors import ApiError
 
 
@@ -45,7 +45,7 @@ class TenantRateLimiter:
         self._buckets: dict[Hashable, list[float]] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> TenantRateLimiter | None:
+    def from_settings(cls, settings: LimitSettings) -> TenantRateLimiter | None:
         """The limiter the settings configure, None when the rate is 0 (unlimited)."""
         if settings.tenant_events_per_second <= 0:
             return None

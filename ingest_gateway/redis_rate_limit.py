@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
-from eventpipe.settings import Settings
+from eventpipe.settings import LimitSettings
 from ingest_gateway.errors import ApiError
 from ingest_gateway.rate_limit import rate_exhausted
 from ingest_gateway.redis_state import SharedState
@@ -67,7 +67,9 @@ class RedisTenantRateLimiter:
         self._clock = clock
 
     @classmethod
-    def from_settings(cls, settings: Settings, state: SharedState) -> RedisTenantRateLimiter | None:
+    def from_settings(
+        cls, settings: LimitSettings, state: SharedState
+    ) -> RedisTenantRateLimiter | None:
         if settings.tenant_events_per_second <= 0:
             return None
         return cls(state, settings.tenant_events_per_second, settings.tenant_burst_events)

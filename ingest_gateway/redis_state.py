@@ -20,7 +20,7 @@ import redis.asyncio as redis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
-from eventpipe.settings import Settings, SettingsError
+from eventpipe.settings import SettingsError, SharedStateSettings
 from ingest_gateway.errors import ApiError
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ class SharedState:
         self._paused_until = 0.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SharedState | None:
+    def from_settings(cls, settings: SharedStateSettings) -> SharedState | None:
         """None when ``rate_limit_redis_url`` is empty: limits stay in process memory."""
         if not settings.rate_limit_redis_url:
             return None

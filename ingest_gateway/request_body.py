@@ -26,7 +26,7 @@ from eventpipe.contracts import (
     as_utc,
 )
 from eventpipe.events_table import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
-from eventpipe.settings import Settings
+from eventpipe.settings import LimitSettings, Settings
 from ingest_gateway.errors import ApiError
 
 _decoder: Final = msgspec.json.Decoder(ClientEventsRequest)
@@ -145,7 +145,7 @@ class PayloadLimits:
     max_depth: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PayloadLimits:
+    def from_settings(cls, settings: LimitSettings) -> PayloadLimits:
         return cls(settings.max_payload_bytes, min(settings.max_payload_depth, MAX_PAYLOAD_DEPTH))
 
 

@@ -13,14 +13,14 @@ from urllib.parse import SplitResult, urlsplit
 import pytest
 import yaml
 
-from eventpipe.settings import ENV_PREFIX, Settings, setting_names
+from eventpipe.settings import ENV_PREFIX, SECRET_FIELDS, Settings, setting_names
 from eventpipe_cli.cli import build_parser
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 KUBERNETES = DEPLOY / "kubernetes"
 YAML_FILES = sorted([*DEPLOY.rglob("*.yml"), *DEPLOY.rglob("*.yaml")])
-SECRET_SETTINGS = {ENV_PREFIX + name.upper() for name in Settings.SECRET_FIELDS} | {
+SECRET_SETTINGS = {ENV_PREFIX + name.upper() for name in SECRET_FIELDS} | {
     "EVENTPIPE_S3_ACCESS_KEY"
 }
 

@@ -1,9 +1,10 @@
 """The README is the operator's manual: it must name every setting and the one-command workflows."""
 
 import re
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
-from eventpipe.settings import setting_names
+from eventpipe.settings import Settings, setting_names
 
 README = (Path(__file__).parents[2] / "README.md").read_text()
 
@@ -11,6 +12,23 @@ README = (Path(__file__).parents[2] / "README.md").read_text()
 def test_every_setting_is_documented() -> None:
     documented = set(re.findall(r"`(EVENTPIPE_[A-Z0-9_]+)`", README))
     assert documented == setting_names()
+
+
+def test_settings_are_grouped_as_the_code_groups_them() -> None:
+    settings = README.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    tables = [
+        set(re.findall(r"^\| `(EVENTPIPE_[A-Z0-9_]+)`", table, flags=re.MULTILINE))
+        for table in settings.split("\n### ")[1:]
+    ]
+    # A section is a dataclass Settings inherits from; Settings' own fields make one more.
+    sections: list[set[str]] = []
+    declared: set[str] = set()
+    for section in reversed(Settings.__mro__):
+        if is_dataclass(section):
+            names = {f"EVENTPIPE_{f.name.upper()}" for f in fields(section)} - declared
+            sections.append(names)
+            declared |= names
+    assert sorted(map(sorted, tables)) == sorted(map(sorted, sections))
 
 
 def test_quick_start_is_make_run_and_make_test() -> None:

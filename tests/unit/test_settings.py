@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from eventpipe.settings import Settings, SettingsError, setting_names
+from eventpipe.settings import SECRET_FIELDS, Settings, SettingsError, setting_names
 
 
 def test_defaults_without_environment() -> None:
@@ -91,6 +91,17 @@ def test_a_bad_value_says_what_was_expected() -> None:
 
 def test_repr_shows_no_secret() -> None:
     """A traceback's locals or a debug log print settings with repr()."""
-    secrets = {name: f"secret-{name}" for name in Settings.SECRET_FIELDS if name != "SECRET_FIELDS"}
+    secrets = {name: f"secret-{name}" for name in SECRET_FIELDS}
     shown = repr(Settings(**secrets))
     assert [value for value in secrets.values() if value in shown] == []
+
+
+def test_every_credential_is_a_secret() -> None:
+    assert {
+        "clickhouse_dsn",
+        "jwt_hs256_secret",
+        "s3_secret_key",
+        "identity_dsn",
+        "rate_limit_redis_url",
+        "intake_password",
+    } == SECRET_FIELDS
