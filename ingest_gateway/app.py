@@ -27,7 +27,7 @@ from ingest_gateway.events import post_events
 from ingest_gateway.export_store import ExportStoreHandle
 from ingest_gateway.exports import get_events
 from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
-from ingest_gateway.login_throttle import Throttle
+from ingest_gateway.login_throttle import LoginThrottle, Throttle
 from ingest_gateway.metrics import get_metrics
 from ingest_gateway.org_context import OrgResolver
 from ingest_gateway.producer import EventProducer
@@ -97,7 +97,9 @@ def create_app(settings: Settings) -> Starlette:
     # Limits in Redis when configured: exact across replicas.
     shared = SharedState.from_settings(settings)
     if shared is None:
-        throttle: Throttle | None = None
+        throttle: Throttle = LoginThrottle(
+            settings.login_failure_limit, settings.login_backoff_seconds
+        )
         app.state.tenant_limiter = TenantRateLimiter.from_settings(settings)
     else:
         throttle = RedisLoginThrottle(

@@ -35,7 +35,7 @@ from ingest_gateway.cvat_identity import CvatIdentityProvider
 from ingest_gateway.errors import ApiError
 from ingest_gateway.jwt_tokens import InvalidJwtError, JwtVerifier, looks_like_jwt
 from ingest_gateway.login_throttle import LoginThrottle, Throttle
-from ingest_gateway.ttl_cache import TtlCache
+from ingest_gateway.single_flight import SingleFlightCache
 
 CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="eventpipe"'}
 
@@ -75,24 +75,25 @@ class Authenticator:
         self._jwt = jwt_verifier
         self._cvat = cvat
         self._token_cache_seconds = token_cache_seconds
-        self._throttle: Throttle = throttle or LoginThrottle(free_failures=0, backoff_seconds=0)
-        self._verified: TtlCache[bytes, User] = TtlCache(cache_seconds, max_entries)
-        self._pending: dict[bytes, asyncio.Future[User | None]] = {}
+        self._throttle = throttle or LoginThrottle(free_failures=0, backoff_seconds=0)
+        # Concurrent checks of one header share one lookup; only users found are kept.
+        self._users: SingleFlightCache[bytes, User | None] = SingleFlightCache(
+            cache_seconds, max_entries
+        )
 
     @classmethod
     def from_settings(
         cls,
         store: IdentityStore,
         settings: Settings,
-        throttle: Throttle | None = None,
-        cvat: CvatIdentityProvider | None = None,
+        throttle: Throttle,
+        cvat: CvatIdentityProvider | None,
     ) -> Authenticator:
         return cls(
             store,
             settings.auth_cache_seconds,
             token_cache_seconds=settings.token_cache_seconds,
-            throttle=throttle
-            or LoginThrottle(settings.login_failure_limit, settings.login_backoff_seconds),
+            throttle=throttle,
             jwt_verifier=JwtVerifier.from_settings(settings),
             cvat=cvat,
             max_entries=settings.cvat_cache_entries if cvat is not None else 10_000,
@@ -113,7 +114,7 @@ class Authenticator:
                 "authentication required: send HTTP Basic credentials or "
                 "'Authorization: Token <key>'"
             )
-        user = self._verified.get(cache_key)
+        user = self._users.cached(cache_key)
         if user is None:
             if authorization:
                 scheme, _, credentials = authorization.strip().partition(" ")
@@ -130,12 +131,11 @@ class Authenticator:
                 credential = _asking_cvat(self._cvat, session)
             throttle_key = (client, credential.login)
             await self._throttle.check(throttle_key)
-            user = await self._lookup_once(cache_key, credential.lookup)
+            user = await self._users.get(cache_key, credential.lookup, credential.cache_seconds)
             if user is None:
                 await self._throttle.failed(throttle_key)
                 raise unauthorized("invalid credentials")
             await self._throttle.succeeded(throttle_key)
-            self._verified.put(cache_key, user, credential.cache_seconds)
         return user
 
     def _accept_jwt(self, verifier: JwtVerifier, cache_key: bytes, token: str) -> User:
@@ -143,7 +143,7 @@ class Authenticator:
             user, valid_seconds = verifier.verify(token)
         except InvalidJwtError as exc:
             raise unauthorized(str(exc)) from None
-        self._verified.put(cache_key, user, valid_seconds)
+        self._users.put(cache_key, user, valid_seconds)
         return user
 
     def _credential_for(self, scheme: str, credentials: str, authorization: str) -> _Credential:
@@ -170,17 +170,6 @@ class Authenticator:
                 raise unauthorized(
                     f"unsupported authorization scheme {scheme!r}; use Basic, Token or Bearer"
                 )
-
-    async def _lookup_once(
-        self, cache_key: bytes, lookup: Callable[[], Awaitable[User | None]]
-    ) -> User | None:
-        pending = self._pending.get(cache_key)
-        if pending is None:
-            pending = asyncio.ensure_future(lookup())
-            self._pending[cache_key] = pending
-            pending.add_done_callback(lambda _: self._pending.pop(cache_key, None))
-        # Shielded: a client that disconnects must not cancel the lookup others wait for.
-        return await asyncio.shield(pending)
 
 
 def parse_basic(credentials: str) -> tuple[str, str]:
