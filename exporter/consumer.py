@@ -11,6 +11,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -32,25 +33,18 @@ POLL_TIMEOUT_MS = 500
 RERUN_BACKOFF = Backoff(initial=0.5, maximum=30.0)
 
 
+@dataclass(eq=False)
 class ExportConsumer:
-    def __init__(
-        self,
-        settings: Settings,
-        store: ObjectStore,
-        connect: Callable[[], Client],
-        options: JobOptions,
-        max_concurrent: int = 2,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        # Each export opens its own ClickHouse connection: a streaming result holds its
-        # connection for the whole export, which must not block other exports or the processor.
-        self.connect = connect
-        self.options = options
-        self.max_concurrent = max_concurrent
-        self._tracker: OffsetTracker[TopicPartition] = OffsetTracker()
-        self._jobs: set[asyncio.Task[None]] = set()
-        self._cancel = threading.Event()
+    settings: Settings
+    store: ObjectStore
+    # Each export opens its own ClickHouse connection: a streaming result holds its connection
+    # for the whole export, which must not block other exports or the processor.
+    connect: Callable[[], Client]
+    options: JobOptions
+    max_concurrent: int = 2
+    _tracker: OffsetTracker[TopicPartition] = field(default_factory=OffsetTracker, init=False)
+    _jobs: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _cancel: threading.Event = field(default_factory=threading.Event, init=False)
 
     async def run(self, stop_event: asyncio.Event) -> None:
         consumer = AIOKafkaConsumer(

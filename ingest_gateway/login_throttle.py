@@ -13,7 +13,7 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Final, Protocol
 
 from ingest_gateway.errors import ApiError
@@ -31,20 +31,17 @@ class _Failures:
     locked_until: float
 
 
+@dataclass(eq=False)
 class LoginThrottle:
-    def __init__(
-        self,
-        free_failures: int,
-        backoff_seconds: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        max_clients: int = 100_000,
-    ) -> None:
-        self._free = free_failures
-        self._backoff = backoff_seconds
-        self._clock = clock
-        self._max = max_clients
-        self._failures: OrderedDict[ClientKey, _Failures] = OrderedDict()
+    """Each pair's failures in this process's memory, at most ``max_clients`` pairs."""
+
+    free_failures: int
+    backoff_seconds: float
+    _: KW_ONLY
+    clock: Callable[[], float] = time.monotonic
+    max_clients: int = 100_000
+    # Least recently failed first.
+    _failures: OrderedDict[ClientKey, _Failures] = field(default_factory=OrderedDict, init=False)
 
     # Asynchronous for the shared throttle (ingest_gateway.redis_login_throttle); these never wait.
     async def check(self, key: ClientKey) -> None:
@@ -52,27 +49,27 @@ class LoginThrottle:
         failures = self._failures.get(key)
         if failures is None:
             return
-        wait = failures.locked_until - self._clock()
+        wait = failures.locked_until - self.clock()
         if wait > 0:
             seconds = math.ceil(wait)
             raise locked_out(seconds)
 
     async def failed(self, key: ClientKey) -> None:
-        if self._free <= 0:
+        if self.free_failures <= 0:
             return
-        now = self._clock()
+        now = self.clock()
         failures = self._failures.pop(key, None)
         if failures is None or now - failures.last_failure > MAX_LOCKOUT_SECONDS:
             failures = _Failures(0, now, now)
         failures.count += 1
         failures.last_failure = now
-        beyond = failures.count - self._free
+        beyond = failures.count - self.free_failures
         if beyond >= 0:
-            lockout = min(self._backoff * 2 ** min(beyond, 32), MAX_LOCKOUT_SECONDS)
+            lockout = min(self.backoff_seconds * 2 ** min(beyond, 32), MAX_LOCKOUT_SECONDS)
             failures.locked_until = now + lockout
         self._failures[key] = failures
         # Oldest first: a flood of made-up usernames pushes out only stale entries.
-        while len(self._failures) > self._max:
+        while len(self._failures) > self.max_clients:
             self._failures.popitem(last=False)
 
     async def succeeded(self, key: ClientKey) -> None:

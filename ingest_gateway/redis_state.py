@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Final, TypeVar
 
 import redis.asyncio as redis
@@ -36,23 +37,18 @@ REDIS_FAILURES = Counter(
 )
 
 
+@dataclass(eq=False)
 class SharedState:
     """A Redis client with the deployment's outage policy."""
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        *,
-        fail_open: bool,
-        key_prefix: bytes,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.client = client
-        self.fail_open = fail_open
-        # Every key this deployment's limits use starts with it (rate_limit_redis_prefix).
-        self.key_prefix = key_prefix
-        self._clock = clock
-        self._paused_until = 0.0
+    client: redis.Redis
+    _: KW_ONLY
+    fail_open: bool
+    # Every key this deployment's limits use starts with it (rate_limit_redis_prefix).
+    key_prefix: bytes
+    clock: Callable[[], float] = time.monotonic
+    # Until when Redis is not asked after a failed call; 0 while it answers.
+    _paused_until: float = field(default=0.0, init=False)
 
     @classmethod
     def from_settings(cls, settings: SharedStateSettings) -> SharedState | None:
@@ -83,7 +79,7 @@ class SharedState:
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T | None:
         """``operation``'s result; None while Redis is out and the policy is ``open``; a 503
         :class:`ApiError` while it is out and the policy is ``closed``."""
-        if self._clock() >= self._paused_until:
+        if self.clock() >= self._paused_until:
             try:
                 result = await operation()
             except (RedisError, OSError) as exc:
@@ -93,7 +89,7 @@ class SharedState:
                         type(exc).__name__,
                         "admitted without shared limits" if self.fail_open else "refused",
                     )
-                self._paused_until = self._clock() + PAUSE_SECONDS
+                self._paused_until = self.clock() + PAUSE_SECONDS
             else:
                 if self._paused_until:
                     log.warning("the Redis of the shared limits answers again")
