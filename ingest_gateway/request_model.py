@@ -13,6 +13,7 @@ from typing import Annotated, Final, Literal
 
 import msgspec
 
+from eventpipe.contracts import ID_FILTERS
 from eventpipe.export_records import ExportState, ExportStatus
 
 # CVAT's request type and target of an events export.
@@ -29,9 +30,6 @@ STATES: Final[dict[ExportState, RequestState]] = {
 }
 
 
-_IDS: Final = ("org_id", "project_id", "task_id", "job_id")
-
-
 class RqId(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rq_id: str
 
@@ -42,7 +40,9 @@ class RequestOwner(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class RequestOperation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """What the request does, and the ids of the export's filter (after forced permissions)."""
+    """What the request does, and the ids of the export's filter (after forced permissions).
+    ``org_id`` is in the SDK's model; ``lightweight`` is sent by CVAT for every request, null
+    where it does not apply, as here."""
 
     type: str
     target: str
@@ -50,6 +50,7 @@ class RequestOperation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     project_id: int | None = None
     task_id: int | None = None
     job_id: int | None = None
+    lightweight: bool | None = None
 
 
 class RequestAnswer(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -75,6 +76,10 @@ class PaginatedRequestList(msgspec.Struct, kw_only=True, forbid_unknown_fields=T
     next: str | None
     previous: str | None
     results: list[RequestAnswer]
+
+
+# The filter's ids that CVAT's answer carries (it has no user filter).
+_IDS: Final = [name for name in ID_FILTERS if name in RequestOperation.__struct_fields__]
 
 
 def describe(status: ExportStatus, owner: RequestOwner, result_url: str) -> RequestAnswer:
