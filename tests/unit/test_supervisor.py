@@ -10,6 +10,7 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -21,6 +22,9 @@ linux_only = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="re
 
 def python_child(name: str, code: str) -> ChildSpec:
     return ChildSpec(name, [sys.executable, "-c", textwrap.dedent(code)], dict(os.environ))
+
+
+CRASHER = python_child("crasher", "raise SystemExit(1)")
 
 
 def alive(pid: int) -> bool:
@@ -57,10 +61,26 @@ def log() -> Recorder:
     return Recorder()
 
 
+class Start(Protocol):
+    def __call__(
+        self, child: ChildSpec, backoff: Backoff | None = None, reset_after: float = 30.0
+    ) -> Supervisor: ...
+
+
 @pytest.fixture
-def supervisors() -> Iterator[list[Supervisor]]:
+def start(log: Recorder) -> Iterator[Start]:
+    """Starts a supervisor of one child that reports to ``log``; stops it after the test."""
     started: list[Supervisor] = []
-    yield started
+
+    def start(
+        child: ChildSpec, backoff: Backoff | None = None, reset_after: float = 30.0
+    ) -> Supervisor:
+        supervisor = Supervisor([child], log.message, log.output, backoff, reset_after)
+        started.append(supervisor)
+        supervisor.start()
+        return supervisor
+
+    yield start
     for supervisor in started:
         supervisor.stop(grace=1)
 
@@ -84,13 +104,9 @@ def test_output_tail_splits_lines_across_reads_and_keeps_the_last_ones() -> None
 
 
 def test_output_is_forwarded_by_name_and_an_exit_reports_the_last_lines(
-    log: Recorder, supervisors: list[Supervisor]
+    log: Recorder, start: Start
 ) -> None:
-    supervisor = Supervisor(
-        [python_child("crasher", "print('hello'); raise SystemExit(3)")], log.message, log.output
-    )
-    supervisors.append(supervisor)
-    supervisor.start()
+    supervisor = start(python_child("crasher", "print('hello'); raise SystemExit(3)"))
 
     exited = pump_until_exit(supervisor)
 
@@ -101,17 +117,9 @@ def test_output_is_forwarded_by_name_and_an_exit_reports_the_last_lines(
 
 
 def test_a_child_that_keeps_crashing_is_restarted_with_growing_delays(
-    log: Recorder, supervisors: list[Supervisor]
+    log: Recorder, start: Start
 ) -> None:
-    supervisor = Supervisor(
-        [python_child("crasher", "raise SystemExit(1)")],
-        log.message,
-        log.output,
-        Backoff(initial=0.05, factor=2),
-        reset_after=60,
-    )
-    supervisors.append(supervisor)
-    supervisor.start()
+    supervisor = start(CRASHER, Backoff(initial=0.05, factor=2), reset_after=60)
     first_pid = supervisor.pids()["crasher"]
 
     assert supervisor.restart_later(pump_until_exit(supervisor)) == 0.05
@@ -121,18 +129,8 @@ def test_a_child_that_keeps_crashing_is_restarted_with_growing_delays(
     assert any("restarting it in 0.1s" in line for line in log.lines)
 
 
-def test_a_child_that_ran_long_enough_restarts_after_the_initial_delay(
-    log: Recorder, supervisors: list[Supervisor]
-) -> None:
-    supervisor = Supervisor(
-        [python_child("crasher", "raise SystemExit(1)")],
-        log.message,
-        log.output,
-        Backoff(initial=0.05),
-        reset_after=0,
-    )
-    supervisors.append(supervisor)
-    supervisor.start()
+def test_a_child_that_ran_long_enough_restarts_after_the_initial_delay(start: Start) -> None:
+    supervisor = start(CRASHER, Backoff(initial=0.05), reset_after=0)
 
     for _ in range(3):
         assert supervisor.restart_later(pump_until_exit(supervisor)) == 0.05
