@@ -157,6 +157,8 @@ class LocalPipeline:
     settings: Settings
     worker: subprocess.Popen[bytes]
     gateway: subprocess.Popen[bytes]
+    # Where the gateway's metrics are served (on a port of their own, never the API's).
+    metrics_url: str
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -177,10 +179,12 @@ class LocalPipeline:
         # The children's logs would drown a report; they are kept for when something fails.
         with log_path.open("wb") as log:
             worker = start_eventpipe(["worker", "--role", worker_role], settings, log)
+            gateway_settings = settings.with_overrides(metrics_port=free_port())
             gateway = start_eventpipe(
-                ["gateway", "--workers", str(gateway_processes)], settings, log
+                ["gateway", "--workers", str(gateway_processes)], gateway_settings, log
             )
-            pipeline = cls(settings, worker, gateway, [worker, gateway])
+            metrics_url = f"http://{settings.http_host}:{gateway_settings.metrics_port}/metrics"
+            pipeline = cls(settings, worker, gateway, metrics_url, [worker, gateway])
             try:
                 wait_ready(pipeline.url, 60, pipeline.processes)
                 yield pipeline

@@ -1,14 +1,16 @@
-"""Prometheus metrics: what the gateway's ``GET /metrics`` and a worker's metrics server answer.
+"""Prometheus metrics: the ``GET /metrics`` listener every process serves on ``metrics_port``.
 
 Each module defines its own metrics in prometheus_client's default registry. A worker is one
-process and serves that registry. The gateway may run as several uvicorn processes behind one
-port, where a scrape reaches one of them at random; there the metrics live in files that every
-process writes and any process reads (prometheus_client's multiprocess mode), so each scrape
-answers the sum over all of them.
+process and serves that registry. The gateway may run as several uvicorn processes; there the
+metrics live in files that every process writes (prometheus_client's multiprocess mode) and the
+process that started them serves the sum over all of them.
+
+The listener is never the API's port: metrics are for the operator's Prometheus, not for callers.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -18,26 +20,27 @@ from typing import Final
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
-    generate_latest,
     multiprocess,
     start_http_server,
 )
 
-CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+from eventpipe.settings import Settings
+
+log = logging.getLogger(__name__)
+
 # prometheus_client reads it when it is imported: child processes must inherit it.
 MULTIPROCESS_DIR_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def exposition() -> bytes:
-    """This process's metrics in the text format, or those of every process sharing them."""
+def _registry() -> CollectorRegistry:
+    """This process's metrics, or those of every process sharing them."""
     if os.environ.get(MULTIPROCESS_DIR_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest(REGISTRY)
+        return registry
+    return REGISTRY
 
 
 @contextmanager
@@ -62,7 +65,34 @@ def process_exiting() -> None:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
-def serve(host: str, port: int) -> WSGIServer:
-    """Answer ``GET /metrics`` on ``host:port`` from a daemon thread until ``shutdown()``."""
-    server, _thread = start_http_server(port, addr=host)
+def serve(settings: Settings, process: str) -> WSGIServer | None:
+    """Answer ``GET /metrics`` on ``http_host:metrics_port`` from a daemon thread until
+    ``shutdown()``; None when ``metrics_port`` is 0 or cannot be bound.
+
+    A port that cannot be bound is logged and the ``process`` (``gateway``, ``worker``) goes on
+    without metrics: losing them is no reason to stop taking or storing events.
+    """
+    if not settings.metrics_port:
+        return None
+    try:
+        server, _thread = start_http_server(
+            settings.metrics_port, addr=settings.http_host, registry=_registry()
+        )
+    except OSError as exc:
+        log.error(
+            "cannot serve metrics on %s:%d (%s); this %s runs without them",
+            settings.http_host,
+            settings.metrics_port,
+            exc.strerror,
+            process,
+        )
+        return None
+    log.info("metrics at http://%s:%d/metrics", settings.http_host, settings.metrics_port)
     return server
+
+
+def stop(server: WSGIServer | None) -> None:
+    if server is not None:
+        # shutdown() waits for the server thread's next poll (up to half a second).
+        server.shutdown()
+        server.server_close()

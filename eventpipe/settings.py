@@ -150,10 +150,9 @@ class ObservabilitySettings:
     log_level: str = "INFO"
     # "text" for people at a terminal, "json" (one object per line) for log collectors.
     log_format: str = "text"
-    # Port of a worker's Prometheus endpoint (GET /metrics on http_host); 0 serves none.
+    # Port of the process's Prometheus endpoint (GET /metrics on http_host), a worker's or a
+    # gateway's (all its processes together); 0 serves none. Never the API's port.
     metrics_port: int = 9108
-    # Serve GET /metrics on the gateway's own port, without authentication.
-    gateway_metrics: bool = True
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ side), then one worker with every role (embedded ClickHouse allows one process p
 then the gateway. The stack is ready when the gateway's ``/health/ready`` answers 200. Ctrl-C or
 SIGTERM stops everything in the reverse order. A worker or gateway that dies while running is
 restarted with backoff; the broker keeps topics only in memory, so its death ends the stack.
-The worker serves its metrics on a port the OS picks, for the same reason as the broker.
+The worker and the gateway serve their metrics on ports the OS picks, for the same reason as the
+broker.
 """
 
 from __future__ import annotations
@@ -56,15 +57,16 @@ def run_dev_stack(settings: Settings) -> int:
         try:
             say(f"broker listening on {broker.bootstrap_servers}")
             settings = settings.with_overrides(kafka_bootstrap_servers=broker.bootstrap_servers)
-            if settings.metrics_port:
-                settings = settings.with_overrides(metrics_port=free_port())
-            supervisor = Supervisor(_children(settings), say, _show)
+            # Each process serves its metrics on a port of its own.
+            worker = settings.with_overrides(metrics_port=settings.metrics_port and free_port())
+            gateway = settings.with_overrides(metrics_port=settings.metrics_port and free_port())
+            supervisor = Supervisor(_children(worker, gateway), say, _show)
             try:
                 supervisor.start()
                 url = _local_url(settings.http_host, settings.http_port)
                 if _wait_until_ready(supervisor, broker, url, stop_requested):
                     say(f"eventpipe is ready at {url}")
-                    _describe_metrics(settings, url)
+                    _describe_metrics(worker, gateway)
                     if settings.intake_port:
                         intake = _local_url(settings.intake_host, settings.intake_port)
                         say(f"intake for CVAT's server at {intake}/")
@@ -80,18 +82,22 @@ def run_dev_stack(settings: Settings) -> int:
     return 0
 
 
-def _children(settings: Settings) -> list[ChildSpec]:
+def _children(worker: Settings, gateway: Settings) -> list[ChildSpec]:
     """Worker before gateway: events the gateway accepts then find a consumer already running."""
+    command = [sys.executable, "-m", "eventpipe_cli.cli"]
+    return [
+        ChildSpec("worker", [*command, "worker", "--role", "all"], _child_env(worker)),
+        ChildSpec("gateway", [*command, "gateway"], _child_env(gateway)),
+    ]
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
     # Children get exactly these settings: to_env() names every one, no other EVENTPIPE_* leaks in.
     env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
     env.update(settings.to_env())
     # Child output goes through a pipe; unbuffered, each line shows up as it is written.
     env["PYTHONUNBUFFERED"] = "1"
-    command = [sys.executable, "-m", "eventpipe_cli.cli"]
-    return [
-        ChildSpec("worker", [*command, "worker", "--role", "all"], env),
-        ChildSpec("gateway", [*command, "gateway"], env),
-    ]
+    return env
 
 
 def _wait_until_ready(
@@ -160,11 +166,11 @@ def _local_url(listen_host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
-def _describe_metrics(settings: Settings, gateway_url: str) -> None:
-    if settings.gateway_metrics:
-        say(f"gateway metrics at {gateway_url}/metrics")
-    if settings.metrics_port:
-        say(f"worker metrics at {_local_url(settings.http_host, settings.metrics_port)}/metrics")
+def _describe_metrics(worker: Settings, gateway: Settings) -> None:
+    for name, settings in (("gateway", gateway), ("worker", worker)):
+        if settings.metrics_port:
+            url = _local_url(settings.http_host, settings.metrics_port)
+            say(f"{name} metrics at {url}/metrics")
 
 
 def _check_port_free(host: str, port: int) -> None:

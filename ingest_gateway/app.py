@@ -28,7 +28,6 @@ from ingest_gateway.export_store import ExportStoreHandle
 from ingest_gateway.exports import get_events
 from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
 from ingest_gateway.login_throttle import LoginThrottle, Throttle
-from ingest_gateway.metrics import get_metrics
 from ingest_gateway.org_context import OrgResolver
 from ingest_gateway.producer import EventProducer
 from ingest_gateway.rate_limit import TenantRateLimiter
@@ -51,7 +50,6 @@ def routes() -> list[BaseRoute]:
         Route("/api/schema", openapi.get_schema, methods=["GET"]),
         Route("/health/live", health.live, methods=["GET"]),
         Route("/health/ready", health.ready, methods=["GET"]),
-        Route("/metrics", get_metrics, methods=["GET"]),
     ]
 
 

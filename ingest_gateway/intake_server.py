@@ -2,8 +2,8 @@
 
 With one gateway process the intake runs in a thread of it, and shares its metrics registry.
 With several (uvicorn ``workers``), it runs in a process of its own started like them, so that it
-keeps its metrics in the files they share and every scrape of the gateway's ``/metrics`` counts
-its events too.
+keeps its metrics in the files they share and the gateway's metrics listener counts its events
+too.
 """
 
 from __future__ import annotations

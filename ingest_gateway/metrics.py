@@ -1,4 +1,4 @@
-"""The gateway's Prometheus metrics and its ``GET /metrics`` endpoint.
+"""The gateway's Prometheus metrics (served on ``metrics_port`` by :func:`eventpipe.metrics.serve`).
 
 Every metric is updated a fixed number of times per request, never per event: the ingest
 endpoint's throughput is measured in thousands of requests per second.
@@ -6,16 +6,9 @@ endpoint's throughput is measured in thousands of requests per second.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Final
 
 from prometheus_client import Counter, Gauge, Histogram
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.responses import Response
-
-from eventpipe import metrics
-from eventpipe.settings import Settings
 
 REQUESTS: Final = Counter(
     "eventpipe_http_requests", "HTTP requests answered", ["method", "route", "status"]
@@ -82,12 +75,3 @@ def acknowledged(size: int) -> None:
     """The broker answered for a message (or it will never be sent)."""
     UNACKNOWLEDGED_BYTES.dec(size)
     UNACKNOWLEDGED_MESSAGES.dec()
-
-
-async def get_metrics(request: Request) -> Response:
-    settings: Settings = request.app.state.settings
-    if not settings.gateway_metrics:
-        raise HTTPException(404, "Not Found")
-    # With several gateway processes this reads a file per process and metric kind.
-    body = await asyncio.to_thread(metrics.exposition)
-    return Response(body, media_type=metrics.CONTENT_TYPE)

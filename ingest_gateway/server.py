@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 
 import uvicorn
 from starlette.applications import Starlette
 
 from eventpipe import metrics
 from eventpipe.logs import logging_config
-from eventpipe.settings import Settings
+from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
 from ingest_gateway.app import create_app
 from ingest_gateway.http_protocol import UVICORN_PROTOCOLS
 from ingest_gateway.intake_server import intake_running
@@ -25,10 +26,12 @@ def serve(settings: Settings, workers: int = 1) -> int:
     if workers > 1 and settings.gateway_processes == 1:
         # Each worker enforces its share of the tenant rate limits (ingest_gateway.rate_limit).
         settings = settings.with_overrides(gateway_processes=workers)
+    check_metrics_port(settings)
     os.environ.update(settings.to_env())
-    # Several processes answer on one port, so a scrape of /metrics must see all of them.
+    # Several processes answer on one port: the metrics this process serves must be all of theirs.
     with (
         metrics.shared_by_child_processes() if workers > 1 else contextlib.nullcontext(),
+        _metrics_served(settings),
         intake_running(settings, own_process=workers > 1),
     ):
         uvicorn.run(
@@ -46,3 +49,24 @@ def serve(settings: Settings, workers: int = 1) -> int:
             access_log=settings.log_level.upper() == "DEBUG",
         )
     return 0
+
+
+def check_metrics_port(settings: Settings) -> None:
+    """Metrics are for the operator's Prometheus: never on a port callers or CVAT post to."""
+    if settings.metrics_port and settings.metrics_port in (
+        settings.http_port,
+        settings.intake_port,
+    ):
+        raise SettingsError(
+            f"{ENV_PREFIX}METRICS_PORT={settings.metrics_port} is the API's or the intake's port; "
+            "give the metrics a port of their own that callers cannot reach, or 0 for none"
+        )
+
+
+@contextlib.contextmanager
+def _metrics_served(settings: Settings) -> Iterator[None]:
+    server = metrics.serve(settings, "gateway")
+    try:
+        yield
+    finally:
+        metrics.stop(server)

@@ -130,8 +130,9 @@ class DevStack:
         assert match, self.log()
         return int(match.group(1))
 
-    def worker_metrics_url(self) -> str:
-        match = re.search(r"worker metrics at (http://127\.0\.0\.1:\d+/metrics)", self.log())
+    def metrics_url(self, process: str) -> str:
+        """Where ``eventpipe dev`` said the ``gateway``'s or the ``worker``'s metrics are."""
+        match = re.search(rf"{process} metrics at (http://127\.0\.0\.1:\d+/metrics)", self.log())
         assert match, self.log()
         return match.group(1)
 

@@ -37,12 +37,11 @@ def test_dev_starts_the_stack_and_ctrl_c_stops_every_process(
     for expected in ("broker --listener-url", "cli worker --role all", "cli gateway"):
         assert expected in commands
     broker_port = stack.broker_port()
-    assert f"gateway metrics at {stack.url}/metrics" in stack.log()
-    assert (
-        "eventpipe_http_requests_total" in httpx.get(f"{stack.url}/metrics", trust_env=False).text
-    )
+    gateway_metrics = httpx.get(stack.metrics_url("gateway"), trust_env=False).text
+    assert "eventpipe_http_requests_total" in gateway_metrics
+    assert httpx.get(f"{stack.url}/metrics", trust_env=False).status_code == 404
     # The worker serves its metrics once Faust is up, which can be after the gateway is ready.
-    wait_for("the worker's metrics", lambda: serves_metrics(stack.worker_metrics_url()), 60)
+    wait_for("the worker's metrics", lambda: serves_metrics(stack.metrics_url("worker")), 60)
 
     assert stack.interrupt() == 0
 
@@ -53,6 +52,9 @@ def test_dev_starts_the_stack_and_ctrl_c_stops_every_process(
     assert order == sorted(order)
 
 
+PROCESSES = ("gateway", "worker")
+
+
 def test_two_stacks_run_side_by_side(start_stack: Callable[[], DevStack]) -> None:
     first, second = start_stack(), start_stack()
     first.wait_ready()
@@ -61,7 +63,8 @@ def test_two_stacks_run_side_by_side(start_stack: Callable[[], DevStack]) -> Non
     assert ready_status(first.url) == 200
     assert ready_status(second.url) == 200
     assert first.broker_port() != second.broker_port()
-    assert first.worker_metrics_url() != second.worker_metrics_url()
+    metrics = [stack.metrics_url(process) for stack in (first, second) for process in PROCESSES]
+    assert len(set(metrics)) == 4
 
     assert first.interrupt() == 0
     assert ready_status(second.url) == 200

@@ -211,7 +211,7 @@ def test_kubernetes_gateway_probes_and_service_reach_the_served_port(
     gateway = kube[("Deployment", "eventpipe-gateway")]
     (container,) = containers(gateway)
     port = int(kube[("ConfigMap", "eventpipe-settings")]["data"]["EVENTPIPE_HTTP_PORT"])
-    assert container["ports"] == [{"name": "http", "containerPort": port}]
+    assert {"name": "http", "containerPort": port} in container["ports"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
     service = kube[("Service", "eventpipe-gateway")]
@@ -252,24 +252,32 @@ def test_kubernetes_pods_are_scraped_where_they_serve_metrics(
     kube: dict[tuple[str, str], Any],
 ) -> None:
     settings = kube[("ConfigMap", "eventpipe-settings")]["data"]
-    served = {
-        "eventpipe-gateway": int(settings["EVENTPIPE_HTTP_PORT"]),
-        "eventpipe-processor": int(settings["EVENTPIPE_METRICS_PORT"]),
-        "eventpipe-exporter": int(settings["EVENTPIPE_METRICS_PORT"]),
-    }
+    metrics_port = int(settings["EVENTPIPE_METRICS_PORT"])
+    assert metrics_port != int(settings["EVENTPIPE_HTTP_PORT"])
     for name, deployment in deployments(kube).items():
         annotations = deployment["spec"]["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true", name
         assert annotations["prometheus.io/path"] == "/metrics", name
-        assert int(annotations["prometheus.io/port"]) == served[name], name
+        assert int(annotations["prometheus.io/port"]) == metrics_port, name
         (container,) = containers(deployment)
-        assert served[name] in {p["containerPort"] for p in container["ports"]}, name
+        assert metrics_port in {p["containerPort"] for p in container["ports"]}, name
 
 
-def test_compose_workers_expose_their_metrics_port(compose: dict[str, Any]) -> None:
-    for name in ("processor", "exporter"):
+def test_the_gateway_service_does_not_expose_the_metrics(kube: dict[tuple[str, str], Any]) -> None:
+    service = kube[("Service", "eventpipe-gateway")]
+    (gateway,) = containers(kube[("Deployment", "eventpipe-gateway")])
+    named = {port["name"]: port["containerPort"] for port in gateway["ports"]}
+    assert [port["targetPort"] for port in service["spec"]["ports"]] == ["http"]
+    assert named["http"] != named["metrics"]
+
+
+def test_compose_processes_expose_their_metrics_port_and_publish_only_the_api(
+    compose: dict[str, Any],
+) -> None:
+    for name in ("gateway", "processor", "exporter"):
         port = compose[name]["environment"]["EVENTPIPE_METRICS_PORT"]
         assert compose[name]["expose"] == [port], name
+    assert compose["gateway"]["ports"] == ["8080:8080"]
 
 
 def _filled(url: str) -> SplitResult:

@@ -117,7 +117,7 @@ def test_a_request_describes_its_export_and_its_result_url_serves_the_file(stack
     assert alice.download(uuid.UUID(rq_id)).content == download.content
 
     # Requests for any id count under one route label.
-    samples = scrape(f"{stack.pipeline.url}/metrics")
+    samples = scrape(stack.pipeline.metrics_url)
     route = {"method": "GET", "route": "/api/requests/{id}", "status": "200"}
     assert value(samples, "eventpipe_http_requests_total", **route) >= 1
 

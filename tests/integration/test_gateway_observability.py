@@ -1,7 +1,8 @@
-"""The gateway for operators: /metrics, request ids, and JSON logs that hold no secret.
+"""The gateway for operators: its metrics listener, request ids, and JSON logs that hold no secret.
 
-Metrics of in-process gateways share the test process's registry, so those tests compare
-counters before and after; the log tests run ``eventpipe gateway`` as its own processes.
+Metrics of in-process gateways share the test process's registry, served here by the same
+listener ``eventpipe gateway`` starts, so those tests compare counters before and after; the
+tests of several processes and of the logs run ``eventpipe gateway`` as its own processes.
 """
 
 from __future__ import annotations
@@ -9,21 +10,24 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import orjson
 import pytest
 
+from eventpipe import metrics
 from eventpipe.identity import IdentityStore
-from eventpipe.settings import Settings
+from eventpipe.settings import Settings, SettingsError
 from eventpipe_cli.embedded_broker import free_port
+from ingest_gateway.server import check_metrics_port
 from tests.integration.gateway_support import (
     RunningGateway,
     decode_message,
@@ -40,6 +44,18 @@ INVALID = {"events": [EVENT, {**EVENT, "payload": "{not json"}], "timestamp": BO
 
 
 @pytest.fixture
+def metrics_url(settings: Settings) -> Iterator[str]:
+    """The listener of this process's metrics, as ``eventpipe gateway`` serves it."""
+    listening = settings.with_overrides(metrics_port=free_port())
+    server = metrics.serve(listening, "gateway")
+    assert server is not None
+    try:
+        yield f"http://127.0.0.1:{listening.metrics_port}/metrics"
+    finally:
+        metrics.stop(server)
+
+
+@pytest.fixture
 def gateway(settings: Settings) -> Iterator[RunningGateway]:
     IdentityStore(settings.data_dir).add_user("alice", PASSWORD)
     with running_gateway(settings) as gateway:
@@ -52,12 +68,14 @@ def post(gateway: RunningGateway, body: dict[str, Any], **headers: str) -> httpx
     )
 
 
-def test_metrics_count_requests_by_status_and_events_by_outcome(gateway: RunningGateway) -> None:
-    before = scrape(f"{gateway.url}/metrics")
+def test_metrics_count_requests_by_status_and_events_by_outcome(
+    gateway: RunningGateway, metrics_url: str
+) -> None:
+    before = scrape(metrics_url)
     assert post(gateway, BODY).status_code == 201
     assert post(gateway, INVALID).status_code == 400
     assert post(gateway, {"events": "nope"}).status_code == 400  # refused before decoding
-    after = scrape(f"{gateway.url}/metrics")
+    after = scrape(metrics_url)
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -72,10 +90,10 @@ def test_metrics_count_requests_by_status_and_events_by_outcome(gateway: Running
     assert value(after, "eventpipe_producer_unacknowledged_bytes") == 0
 
 
-def test_unknown_paths_share_one_label(gateway: RunningGateway) -> None:
+def test_unknown_paths_share_one_label(gateway: RunningGateway, metrics_url: str) -> None:
     for n in range(3):
         assert httpx.get(f"{gateway.url}/scan/{n}").status_code == 404
-    samples = scrape(f"{gateway.url}/metrics")
+    samples = scrape(metrics_url)
     assert not [s for s in samples if s.labels.get("route", "").startswith("/scan")]
     assert (
         value(samples, "eventpipe_http_requests_total", method="GET", route="other", status="404")
@@ -83,9 +101,32 @@ def test_unknown_paths_share_one_label(gateway: RunningGateway) -> None:
     )
 
 
-def test_metrics_can_be_switched_off(settings: Settings) -> None:
-    with running_gateway(settings.with_overrides(gateway_metrics=False)) as gateway:
-        assert httpx.get(f"{gateway.url}/metrics").status_code == 404
+def test_callers_cannot_read_the_metrics_on_the_api_port(gateway: RunningGateway) -> None:
+    assert httpx.get(f"{gateway.url}/metrics").status_code == 404
+
+
+@pytest.mark.parametrize("port", ["http_port", "intake_port"])
+def test_a_metrics_port_callers_can_reach_is_refused(settings: Settings, port: str) -> None:
+    exposed = settings.with_overrides(http_port=8080, intake_port=8090)
+    exposed = exposed.with_overrides(metrics_port=getattr(exposed, port))
+    with pytest.raises(SettingsError, match=r"EVENTPIPE_METRICS_PORT=80[89]0 is the API's or"):
+        check_metrics_port(exposed)
+
+
+def test_metrics_port_zero_serves_none(settings: Settings) -> None:
+    assert metrics.serve(settings.with_overrides(metrics_port=0), "gateway") is None
+
+
+def test_a_metrics_port_in_use_is_logged_and_the_process_goes_on(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = settings.with_overrides(http_host="127.0.0.1", metrics_port=taken.getsockname()[1])
+        assert metrics.serve(busy, "gateway") is None
+    assert f"cannot serve metrics on 127.0.0.1:{busy.metrics_port}" in caplog.text
+    assert "this gateway runs without them" in caplog.text
 
 
 async def test_request_id_round_trip_and_kafka_message_id(
@@ -114,18 +155,26 @@ async def test_request_id_round_trip_and_kafka_message_id(
     assert "trace-7f3a:span.01" not in message_ids
 
 
+class ServedGateway(NamedTuple):
+    url: str
+    metrics_url: str
+    log_path: Path
+    # The credentials it knows.
+    secrets: dict[str, str]
+
+
 @pytest.fixture
-def served_gateway(
-    settings: Settings, tmp_path: Path
-) -> Iterator[tuple[str, Path, dict[str, str]]]:
-    """``eventpipe gateway --workers 2`` logging JSON at DEBUG (the most it ever logs); yields
-    its URL, its log file and the credentials it knows."""
+def served_gateway(settings: Settings, tmp_path: Path) -> Iterator[ServedGateway]:
+    """``eventpipe gateway --workers 2`` logging JSON at DEBUG (the most it ever logs)."""
     store = IdentityStore(settings.data_dir)
     store.add_user("alice", PASSWORD)
     secrets = {"password": PASSWORD, "token": store.create_token("alice")}
     port = free_port()
     log_path = tmp_path / "gateway.log"
-    env = {**os.environ, **settings.with_overrides(log_format="json", log_level="DEBUG").to_env()}
+    settings = settings.with_overrides(
+        log_format="json", log_level="DEBUG", metrics_port=free_port()
+    )
+    env = {**os.environ, **settings.to_env()}
     command = [str(Path(sys.executable).with_name("eventpipe")), "gateway", "--port", str(port)]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
@@ -134,16 +183,16 @@ def served_gateway(
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, process, log_path)
-        yield url, log_path, secrets
+        yield ServedGateway(
+            url, f"http://127.0.0.1:{settings.metrics_port}/metrics", log_path, secrets
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
 
 
-def test_json_logs_carry_request_ids_and_no_secret(
-    served_gateway: tuple[str, Path, dict[str, str]],
-) -> None:
-    url, log_path, secrets = served_gateway
+def test_json_logs_carry_request_ids_and_no_secret(served_gateway: ServedGateway) -> None:
+    url, _metrics_url, log_path, secrets = served_gateway
     wrong_password = "wrong-pw-5g7h1"
     made_up_token = "made-up-token-9d8s7"
     sent = [
@@ -178,22 +227,19 @@ def test_json_logs_carry_request_ids_and_no_secret(
         assert secret not in text
 
 
-def test_metrics_of_several_gateway_processes_add_up(
-    served_gateway: tuple[str, Path, dict[str, str]],
-) -> None:
-    url, _log, _secrets = served_gateway
+def test_metrics_of_several_gateway_processes_add_up(served_gateway: ServedGateway) -> None:
+    url = served_gateway.url
     with httpx.Client(base_url=url, auth=("alice", PASSWORD)) as client:
         # A new connection each time, so the requests spread over both processes.
         for _ in range(10):
             answer = client.post("/api/events", json=BODY, headers={"Connection": "close"})
             assert answer.status_code == 201
     labels = {"method": "POST", "route": "/api/events", "status": "201"}
-    # Each scrape reaches either process; every one of them answers for both.
-    for _ in range(4):
-        samples = scrape(f"{url}/metrics")
-        assert value(samples, "eventpipe_http_requests_total", **labels) == 10
-        assert value(samples, "eventpipe_events_accepted_total") == 30
-        assert value(samples, "eventpipe_producer_unacknowledged_messages") == 0
+    # The gateway's metrics listener answers for both processes.
+    samples = scrape(served_gateway.metrics_url)
+    assert value(samples, "eventpipe_http_requests_total", **labels) == 10
+    assert value(samples, "eventpipe_events_accepted_total") == 30
+    assert value(samples, "eventpipe_producer_unacknowledged_messages") == 0
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
