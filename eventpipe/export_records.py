@@ -5,6 +5,10 @@ without ClickHouse or Kafka. One record per export, ``exports/<query_id>.json``;
 is ``exports/<query_id>.csv``. Both export flows (``GET /api/events`` with a ``query_id`` and
 CVAT's requests API) read the same records.
 
+Each owner's exports are indexed by empty objects, ``exports/by-owner/<user id>/<query_id>``,
+written before the record: listing a user's requests reads that user's records only, however many
+others are kept. The sweeper deletes an index entry with its record.
+
 Cancelling an export writes a marker, ``exports/<query_id>.cancel``, which nothing else ever
 writes: the record itself keeps being rewritten by a running exporter, so it cannot carry the
 owner's decision without a race. An export with a marker is gone for every reader at once; the
@@ -29,6 +33,7 @@ from eventpipe.object_store import ObjectNotFound, ObjectStore
 log = logging.getLogger(__name__)
 
 PREFIX = "exports/"
+OWNER_INDEX = f"{PREFIX}by-owner/"
 STATUS_SUFFIX = ".json"
 CANCEL_SUFFIX = ".cancel"
 
@@ -92,6 +97,10 @@ def cancel_key(query_id: uuid.UUID) -> str:
     return f"{PREFIX}{query_id}{CANCEL_SUFFIX}"
 
 
+def owner_index_key(owner_user_id: int, query_id: uuid.UUID) -> str:
+    return f"{OWNER_INDEX}{owner_user_id}/{query_id}"
+
+
 def new_status(
     query_id: uuid.UUID,
     owner_user_id: int,
@@ -113,6 +122,14 @@ def new_status(
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(ExportStatus)
+
+
+def record_new_export(store: ObjectStore, status: ExportStatus) -> None:
+    """Index a new export under its owner, then write its record. An index entry whose record
+    was never written is skipped by readers and swept a TTL later."""
+    key = owner_index_key(status.owner_user_id, status.query_id)
+    store.put(key, io.BytesIO(b""), "application/octet-stream")
+    write_status(store, status)
 
 
 def write_status(store: ObjectStore, status: ExportStatus) -> None:
@@ -146,17 +163,16 @@ def read_live_status(store: ObjectStore, query_id: uuid.UUID) -> ExportStatus | 
     return status
 
 
-def live_statuses(store: ObjectStore) -> Iterator[ExportStatus]:
-    """Every export's record that is not cancelled, in no particular order. Reads each record:
-    the cost grows with the exports kept (those that have not expired yet)."""
-    keys = {info.key for info in store.list(PREFIX)}
-    for key in keys:
-        if not key.endswith(STATUS_SUFFIX):
+def owned_statuses(store: ObjectStore, owner_user_id: int) -> Iterator[ExportStatus]:
+    """The owner's records that are not cancelled, in no particular order. Reads only theirs:
+    the cost grows with the exports the owner keeps, not with everyone's."""
+    for info in store.list(f"{OWNER_INDEX}{owner_user_id}/"):
+        try:
+            query_id = uuid.UUID(info.key.rsplit("/", 1)[1])
+        except ValueError:
             continue
-        if key.removesuffix(STATUS_SUFFIX) + CANCEL_SUFFIX in keys:
-            continue
-        status = read_status_at(store, key)
-        if status is not None:
+        status = read_live_status(store, query_id)
+        if status is not None and status.owner_user_id == owner_user_id:
             yield status
 
 
@@ -173,9 +189,11 @@ def is_cancelled(store: ObjectStore, query_id: uuid.UUID) -> bool:
 
 
 def forget_export(store: ObjectStore, status: ExportStatus) -> None:
-    """Delete a cancelled export's file and record; the marker stays until the sweeper deletes
-    it a TTL later, so a request message still in Kafka is recognized as cancelled."""
+    """Delete an export's file, then its index entry and record: a record without its file would
+    advertise a missing download. A cancel marker stays until the sweeper deletes it a TTL
+    later, so a request message still in Kafka is recognized as cancelled."""
     store.delete(status.object_key)
+    store.delete(owner_index_key(status.owner_user_id, status.query_id))
     store.delete(status_key(status.query_id))
 
 

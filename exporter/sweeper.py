@@ -16,6 +16,7 @@ from eventpipe.export_records import (
     ExportStatus,
     cancel_key,
     forget_export,
+    owner_index_key,
     read_status_at,
     write_status,
 )
@@ -60,11 +61,10 @@ def sweep(store: ObjectStore, policy: SweepPolicy, now: datetime) -> SweepReport
             report.cancelled += 1
             continue
         owned_files.add(status.object_key)
+        owned_files.add(owner_index_key(status.owner_user_id, status.query_id))
         if status.state.terminal:
             if status.expires_at is not None and status.expires_at <= now:
-                # The file first: a record without its file would advertise a missing download.
-                store.delete(status.object_key)
-                store.delete(key)
+                forget_export(store, status)
                 report.expired += 1
         elif _stale(status, policy, now):
             write_status(store, _failed_stale(status, policy))
@@ -73,7 +73,8 @@ def sweep(store: ObjectStore, policy: SweepPolicy, now: datetime) -> SweepReport
     for key, info in objects.items():
         if key in owned_files or key.endswith(STATUS_SUFFIX):
             continue
-        # A file whose record is gone: an export that ended after its record was swept.
+        # A file or index entry whose record is gone: an export that ended after its record
+        # was swept, a cancel marker, or an entry whose record was never written.
         if info.last_modified <= now - policy.ttl:
             store.delete(key)
             report.orphans_deleted += 1

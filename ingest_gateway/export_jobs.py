@@ -20,6 +20,7 @@ from eventpipe.export_records import (
     describe_error,
     new_status,
     read_live_status,
+    record_new_export,
     write_status,
 )
 from eventpipe.object_store import ObjectStore
@@ -48,7 +49,7 @@ async def submit_export(
     """
     query_id = uuid.uuid4()
     status = new_status(query_id, owner_user_id, filename, export_filter)
-    await asyncio.to_thread(write_status, store, status)
+    await asyncio.to_thread(record_new_export, store, status)
     request = ExportRequest(
         query_id=query_id, owner_user_id=owner_user_id, filter=export_filter, filename=filename
     )

@@ -30,8 +30,8 @@ from starlette.responses import Response
 from eventpipe.export_records import (
     ExportState,
     ExportStatus,
-    live_statuses,
     mark_cancelled,
+    owned_statuses,
     utc_now,
 )
 from eventpipe.identity import User
@@ -168,9 +168,8 @@ def _owned_by(store: ObjectStore, user_id: int, now: datetime) -> list[ExportSta
     """The user's live exports, newest first."""
     owned = [
         status
-        for status in live_statuses(store)
-        if status.owner_user_id == user_id
-        and (status.expires_at is None or status.expires_at > now)
+        for status in owned_statuses(store, user_id)
+        if status.expires_at is None or status.expires_at > now
     ]
     return sorted(owned, key=lambda status: status.created_at, reverse=True)
 

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.export_records import new_status, write_status
+from eventpipe.export_records import new_status, record_new_export
 from eventpipe.identity import IdentityStore
 from eventpipe.stores import FilesystemStore
 from eventpipe_cli.embedded_broker import EmbeddedBroker
@@ -48,7 +48,7 @@ class Stack:
         """An export recorded as queued that no exporter has taken (none was asked to)."""
         store = FilesystemStore(self.pipeline.settings.data_dir / "exports")
         status = new_status(uuid.uuid4(), self.user_ids[owner], "waiting.csv")
-        write_status(store, status)
+        record_new_export(store, status)
         return str(status.query_id)
 
 

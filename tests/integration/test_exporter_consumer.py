@@ -22,7 +22,13 @@ from eventpipe.contracts import (
     ExportFilter,
     export_request_encoder,
 )
-from eventpipe.export_records import ExportState, ExportStatus, cancel_key, mark_cancelled
+from eventpipe.export_records import (
+    ExportState,
+    ExportStatus,
+    cancel_key,
+    mark_cancelled,
+    owned_statuses,
+)
 from eventpipe.settings import Settings
 from eventpipe.stores import ObjectStore, open_store
 from exporter.consumer import ExportConsumer
@@ -154,9 +160,10 @@ async def test_a_refused_request_fails_the_export_it_recorded(settings: Settings
             await submit_export(settings, store, producer, 7, FILTER, "mine.csv")
     finally:
         await producer.stop()
-    [record] = [info.key for info in store.list("exports/")]
-    status = await get_export_status(store, uuid.UUID(record.removeprefix("exports/")[:36]))
-    assert status is not None and status.state is ExportState.FAILED and status.error
+    # Its owner finds it, failed with the reason, among their requests.
+    [status] = await asyncio.to_thread(list, owned_statuses(store, 7))
+    assert status.state is ExportState.FAILED and status.error
+    assert await get_export_status(store, status.query_id) == status
 
 
 def unreadable_count(reason: str) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import uuid
 from datetime import timedelta
@@ -14,7 +15,10 @@ from eventpipe.export_records import (
     ExportStatus,
     mark_cancelled,
     new_status,
+    owned_statuses,
+    owner_index_key,
     read_status,
+    record_new_export,
     utc_now,
     write_status,
 )
@@ -36,7 +40,7 @@ def store(tmp_path: Path) -> ObjectStore:
 def finished_export(store: ObjectStore) -> ExportStatus:
     status = new_status(uuid.uuid4(), 1, "a.csv").ended(ExportState.FINISHED, POLICY.ttl, rows=1)
     store.put(status.object_key, io.BytesIO(b"scope\n"), "text/csv")
-    write_status(store, status)
+    record_new_export(store, status)
     return status
 
 
@@ -84,6 +88,22 @@ def test_files_without_a_record_are_deleted_once_old(store: ObjectStore) -> None
     assert sweep(store, POLICY, now=utc_now() + POLICY.ttl).orphans_deleted == 1
     with pytest.raises(ObjectNotFound):
         store.stat("exports/orphan.csv")
+
+
+def test_an_exports_index_entry_lives_as_long_as_its_record(store: ObjectStore) -> None:
+    # An export that runs for longer than a TTL without going stale.
+    policy = dataclasses.replace(POLICY, stale_running_after=POLICY.ttl * 10)
+    running = new_status(uuid.uuid4(), 1, "a.csv").with_state(ExportState.RUNNING)
+    record_new_export(store, running)
+    assert sweep(store, policy, now=utc_now() + POLICY.ttl * 2).orphans_deleted == 0
+    assert [s.query_id for s in owned_statuses(store, 1)] == [running.query_id]
+    # An entry whose record was never written goes a TTL later, as an orphan file does.
+    lost = new_status(uuid.uuid4(), 1, "lost.csv")
+    store.put(owner_index_key(1, lost.query_id), io.BytesIO(b""), "application/octet-stream")
+    assert sweep(store, policy, now=utc_now() + POLICY.ttl).orphans_deleted == 1
+    assert [info.key for info in store.list("exports/by-owner/")] == [
+        owner_index_key(1, running.query_id)
+    ]
 
 
 def test_unreadable_records_are_left_alone(store: ObjectStore) -> None:

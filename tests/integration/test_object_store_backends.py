@@ -14,12 +14,13 @@ import pytest
 
 from eventpipe.export_records import (
     is_cancelled,
-    live_statuses,
     mark_cancelled,
     new_status,
+    owned_statuses,
     read_live_status,
     read_status,
-    write_status,
+    record_new_export,
+    status_key,
 )
 from eventpipe.settings import Settings
 from eventpipe.stores import FilesystemStore, ObjectNotFound, ObjectStore, S3Store, open_store
@@ -159,12 +160,44 @@ def test_reads_are_chunked(store: ObjectStore) -> None:
 
 def test_a_cancel_marker_hides_the_export_from_its_readers(store: ObjectStore) -> None:
     status = new_status(uuid.uuid4(), 1, "a.csv")
-    write_status(store, status)
+    record_new_export(store, status)
     assert read_live_status(store, status.query_id) == status
-    assert [s.query_id for s in live_statuses(store)] == [status.query_id]
+    assert [s.query_id for s in owned_statuses(store, 1)] == [status.query_id]
 
     mark_cancelled(store, status.query_id)  # an empty object, on both backends
     assert is_cancelled(store, status.query_id)
     assert read_live_status(store, status.query_id) is None
-    assert list(live_statuses(store)) == []
+    assert list(owned_statuses(store, 1)) == []
     assert read_status(store, status.query_id) == status  # until an exporter or sweeper acts
+
+
+class CountingReads:
+    """The store, counting the objects read: what listing one user's requests costs."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.read: list[str] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.store, name)
+
+    def get_bytes(self, key: str) -> bytes:
+        self.read.append(key)
+        return self.store.get_bytes(key)
+
+
+def test_listing_a_users_exports_reads_only_theirs(store: ObjectStore) -> None:
+    mine = [new_status(uuid.uuid4(), 1, f"mine-{n}.csv") for n in range(2)]
+    theirs = [new_status(uuid.uuid4(), 2, "theirs.csv") for _ in range(20)]
+    for status in [*mine, *theirs]:
+        record_new_export(store, status)
+    # An index entry whose record is gone (never written, or swept since) lists nothing.
+    lost = new_status(uuid.uuid4(), 1, "lost.csv")
+    record_new_export(store, lost)
+    store.delete(status_key(lost.query_id))
+
+    counting = CountingReads(store)
+    listed = owned_statuses(counting, 1)  # type: ignore[arg-type]
+    assert sorted(status.filename for status in listed) == ["mine-0.csv", "mine-1.csv"]
+    # The caller's three index entries were read, none of the other user's twenty records.
+    assert len(counting.read) == 3
