@@ -18,8 +18,8 @@ from eventpipe_cli.supervisor import ChildSpec
 def test_a_child_dying_during_startup_names_it_shows_its_output_and_stops_the_rest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def children(settings: Settings) -> list[ChildSpec]:
-        worker, _ = original(settings)
+    def children(worker_settings: Settings, gateway_settings: Settings) -> list[ChildSpec]:
+        worker, _ = original(worker_settings, gateway_settings)
         failing = "print('cannot open the identity store'); raise SystemExit(3)"
         return [worker, ChildSpec("gateway", [sys.executable, "-c", failing], worker.env)]
 

@@ -214,7 +214,9 @@ def test_prometheus_scrapes_every_process_that_serves_metrics() -> None:
         for sd in job["dns_sd_configs"]
         for name in sd["names"]
     }
-    assert scraped == {("gateway", 8080), ("processor", 9108), ("exporter", 9108)}
+    # Each on the metrics port it serves, never the gateway's API port.
+    metrics_port = int(compose["gateway"]["environment"]["EVENTPIPE_METRICS_PORT"])
+    assert scraped == {(name, metrics_port) for name in ("gateway", "processor", "exporter")}
     grafana = compose["grafana"]
     assert "./grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
     assert CLICKHOUSE in grafana["environment"]["GF_INSTALL_PLUGINS"]
