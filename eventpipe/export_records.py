@@ -69,6 +69,15 @@ class ExportStatus(msgspec.Struct, kw_only=True):
     started_at: datetime | None = None
     ended_at: datetime | None = None
 
+    @property
+    def failure(self) -> str:
+        """What its owner is told about a failed export."""
+        return self.error or "the export failed"
+
+    def expired(self, now: datetime) -> bool:
+        """Past its expiry: gone for its owner, and the sweeper's to delete."""
+        return self.expires_at is not None and self.expires_at <= now
+
     def with_state(self, state: ExportState, **changes: object) -> ExportStatus:
         """This record moved to ``state`` now, with ``changes`` applied."""
         return msgspec.structs.replace(self, state=state, updated_at=utc_now(), **changes)
@@ -138,14 +147,11 @@ def write_status(store: ObjectStore, status: ExportStatus) -> None:
 
 def read_status(store: ObjectStore, query_id: uuid.UUID) -> ExportStatus | None:
     """The record, or None when there is none (never submitted, or expired and swept)."""
-    try:
-        return _decoder.decode(store.get_bytes(status_key(query_id)))
-    except ObjectNotFound:
-        return None
+    return read_status_at(store, status_key(query_id))
 
 
 def read_status_at(store: ObjectStore, key: str) -> ExportStatus | None:
-    """The record under ``key`` found by a listing, or None if it is gone since or unreadable."""
+    """The record under ``key``, or None if there is none or it is unreadable (logged)."""
     try:
         return _decoder.decode(store.get_bytes(key))
     except ObjectNotFound:
@@ -155,23 +161,28 @@ def read_status_at(store: ObjectStore, key: str) -> ExportStatus | None:
         return None
 
 
-def read_live_status(store: ObjectStore, query_id: uuid.UUID) -> ExportStatus | None:
-    """The record as its owner may see it: None also once the export was cancelled."""
+def read_live_status(
+    store: ObjectStore, query_id: uuid.UUID, now: datetime | None = None
+) -> ExportStatus | None:
+    """The record as its owner may see it at ``now`` (default: the current time): None also
+    once the export expired or was cancelled."""
     status = read_status(store, query_id)
-    if status is None or is_cancelled(store, query_id):
+    if status is None or status.expired(now or utc_now()) or is_cancelled(store, query_id):
         return None
     return status
 
 
-def owned_statuses(store: ObjectStore, owner_user_id: int) -> Iterator[ExportStatus]:
-    """The owner's records that are not cancelled, in no particular order. Reads only theirs:
-    the cost grows with the exports the owner keeps, not with everyone's."""
+def owned_statuses(
+    store: ObjectStore, owner_user_id: int, now: datetime | None = None
+) -> Iterator[ExportStatus]:
+    """The owner's live records (see :func:`read_live_status`), in no particular order. Reads
+    only theirs: the cost grows with the exports the owner keeps, not with everyone's."""
     for info in store.list(f"{OWNER_INDEX}{owner_user_id}/"):
         try:
             query_id = uuid.UUID(info.key.rsplit("/", 1)[1])
         except ValueError:
             continue
-        status = read_live_status(store, query_id)
+        status = read_live_status(store, query_id, now)
         if status is not None and status.owner_user_id == owner_user_id:
             yield status
 

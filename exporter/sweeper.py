@@ -63,7 +63,7 @@ def sweep(store: ObjectStore, policy: SweepPolicy, now: datetime) -> SweepReport
         owned_files.add(status.object_key)
         owned_files.add(owner_index_key(status.owner_user_id, status.query_id))
         if status.state.terminal:
-            if status.expires_at is not None and status.expires_at <= now:
+            if status.expired(now):
                 forget_export(store, status)
                 report.expired += 1
         elif _stale(status, policy, now):

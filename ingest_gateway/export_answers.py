@@ -28,8 +28,8 @@ class ExportProgress(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, o
 
     query_id: uuid.UUID
     status: ProgressState
-    # None while the exporter has not counted any yet; always sent.
-    rows: int | None
+    # Rows written so far; always sent.
+    rows: int
     size: int | None = None
     expires_at: datetime | None = None
     url: str | None = None

@@ -67,9 +67,11 @@ async def submit_export(
     return query_id
 
 
-async def get_export_status(store: ObjectStore, query_id: uuid.UUID) -> ExportStatus | None:
+async def get_export_status(
+    store: ObjectStore, query_id: uuid.UUID, now: datetime | None = None
+) -> ExportStatus | None:
     """The export's record, or None for an unknown, expired or cancelled ``query_id``."""
-    return await asyncio.to_thread(read_live_status, store, query_id)
+    return await asyncio.to_thread(read_live_status, store, query_id, now)
 
 
 async def open_export_download(store: ObjectStore, status: ExportStatus) -> Iterator[bytes]:

@@ -113,14 +113,11 @@ async def list_requests(request: Request) -> Response:
     other_kind = (single(params, "target") or EVENTS) != EVENTS or (
         single(params, "action") or EXPORT
     ) != EXPORT
-    now = utc_now()
-    with store_errors():
-        owned = await asyncio.to_thread(_owned_by, export_store_of(request), user.id, now)
-    matching = [
-        status
-        for status in owned
-        if not other_kind and (not wanted or STATES[status.state] == wanted)
-    ]
+    owned: list[ExportStatus] = []
+    if not other_kind:
+        with store_errors():
+            owned = await asyncio.to_thread(_owned_by, export_store_of(request), user.id, utc_now())
+    matching = [status for status in owned if not wanted or STATES[status.state] == wanted]
     first = (page - 1) * page_size
     if page > 1 and first >= len(matching):
         raise ApiError(404, f"page {page} is past the last page", field="page")
@@ -166,11 +163,7 @@ def _export_id(raw: str, field: str) -> uuid.UUID:
 
 def _owned_by(store: ObjectStore, user_id: int, now: datetime) -> list[ExportStatus]:
     """The user's live exports, newest first."""
-    owned = [
-        status
-        for status in owned_statuses(store, user_id)
-        if status.expires_at is None or status.expires_at > now
-    ]
+    owned = owned_statuses(store, user_id, now)
     return sorted(owned, key=lambda status: status.created_at, reverse=True)
 
 

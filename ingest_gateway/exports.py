@@ -119,18 +119,15 @@ async def own_export(
 ) -> ExportStatus:
     """The caller's own live export, or the 404 (naming ``field``) of an id never issued."""
     with store_errors():
-        status = await get_export_status(export_store_of(request), query_id)
-    expired = status is not None and status.expires_at is not None and status.expires_at <= now
-    if status is None or status.owner_user_id != user.id or expired:
+        status = await get_export_status(export_store_of(request), query_id, now)
+    if status is None or status.owner_user_id != user.id:
         raise no_such_export(field)
     return status
 
 
 async def _report(request: Request, status: ExportStatus, now: datetime) -> Response:
     if status.state is ExportState.FAILED:
-        failed = ExportFailed(
-            error=status.error or "the export failed", query_id=status.query_id, status="failed"
-        )
+        failed = ExportFailed(error=status.failure, query_id=status.query_id, status="failed")
         return struct_response(500, failed, DEPRECATION)
     progress = ExportProgress(
         query_id=status.query_id, status=PROGRESS_STATES[status.state], rows=status.rows

@@ -44,7 +44,7 @@ from eventpipe.contracts import (
 )
 from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
 from ingest_gateway import health, request_body
-from ingest_gateway.errors import EXCEPTION_HANDLERS, JSON_MEDIA_TYPE, ApiError, json_response
+from ingest_gateway.errors import EXCEPTION_HANDLERS, JSON_MEDIA_TYPE, ApiError, struct_response
 from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
 from ingest_gateway.intake_batch import IntakeBatch, InvalidEvent, decode_batch
 from ingest_gateway.intake_openapi import IntakeAnswer, intake_schema_document
@@ -88,7 +88,7 @@ async def post_batch(request: Request) -> Response:
     intake_events("accepted", len(batch.valid))
     intake_events("dead_lettered", len(batch.invalid))
     answer = IntakeAnswer(accepted=len(batch.valid), dead_lettered=len(batch.invalid))
-    return json_response(200, msgspec.structs.asdict(answer))
+    return struct_response(200, answer)
 
 
 async def get_schema(request: Request) -> Response:

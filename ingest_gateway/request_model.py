@@ -90,7 +90,7 @@ def describe(status: ExportStatus, owner: RequestOwner, result_url: str) -> Requ
     return RequestAnswer(
         id=str(status.query_id),
         status=STATES[status.state],
-        message=(status.error or "the export failed") if status.state is ExportState.FAILED else "",
+        message=status.failure if status.state is ExportState.FAILED else "",
         operation=RequestOperation(type=EXPORT_EVENTS, target=EVENTS, **ids),
         progress=1.0 if finished else None,
         created_date=status.created_at,

@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from eventpipe.export_records import (
+    ExportState,
     is_cancelled,
     mark_cancelled,
     new_status,
@@ -201,3 +202,18 @@ def test_listing_a_users_exports_reads_only_theirs(store: ObjectStore) -> None:
     assert sorted(status.filename for status in listed) == ["mine-0.csv", "mine-1.csv"]
     # The caller's three index entries were read, none of the other user's twenty records.
     assert len(counting.read) == 3
+
+
+def test_an_unreadable_or_expired_record_is_left_out_of_its_owners_list(
+    store: ObjectStore,
+) -> None:
+    kept = new_status(uuid.uuid4(), 1, "kept.csv")
+    broken = new_status(uuid.uuid4(), 1, "broken.csv")
+    ended = new_status(uuid.uuid4(), 1, "ended.csv").ended(ExportState.FINISHED, timedelta(0))
+    for status in (kept, broken, ended):
+        record_new_export(store, status)
+    store.put(status_key(broken.query_id), io.BytesIO(b"{not json"), "application/json")
+
+    assert [status.filename for status in owned_statuses(store, 1)] == ["kept.csv"]
+    assert read_live_status(store, broken.query_id) is None
+    assert read_live_status(store, ended.query_id) is None
