@@ -24,16 +24,12 @@ from typing import Final, Literal
 
 from eventpipe.errors import CommandError
 from eventpipe.identity_db import (
-    DB_FILE_NAME,
     Database,
-    IdentityStoreUnavailableError,
     PostgresDatabase,
     SqliteDatabase,
     is_postgres_dsn,
 )
 from eventpipe.settings import Settings, SettingsError
-
-__all__ = ["DB_FILE_NAME", "IdentityStoreUnavailableError"]
 
 # The store grants admin or user; "worker" (CVAT's lowest privilege) comes only from JWT claims.
 Privilege = Literal["admin", "user", "worker"]

@@ -147,9 +147,14 @@ class SqliteDatabase:
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DB_FILE_NAME
-        self.migrate()
+        # Every process opening the file brings it up to date; `eventpipe migrate` reports this.
+        self._applied_on_open = self._upgrade()
 
     def migrate(self) -> int:
+        steps, self._applied_on_open = self._applied_on_open + self._upgrade(), 0
+        return steps
+
+    def _upgrade(self) -> int:
         with self._connect() as db:
             # WAL is a property of the database file, so setting it once serves every process.
             db.execute("PRAGMA journal_mode=WAL")

@@ -190,7 +190,8 @@ class CvatSettings:
     cvat_cache_seconds: float = 10.0
     # Credentials (and org contexts) remembered at once per gateway process.
     cvat_cache_entries: int = 10_000
-    # Longest wait for CVAT per request (all its calls together); then 503 with Retry-After.
+    # Longest wait for each lookup with CVAT (the user; the org context), all its calls together;
+    # then 503 with Retry-After.
     cvat_timeout_seconds: float = 3.0
 
 

@@ -1,6 +1,7 @@
 """Who is calling: HTTP Basic, ``Authorization: Token <key>`` or ``Authorization: Bearer <key>``,
 where a Bearer credential is a JWT (:mod:`ingest_gateway.jwt_tokens`, when configured) or else an
-API token.
+API token. With ``cvat_url`` every credential but a JWT, and the web UI's session cookie, is
+checked by CVAT instead of the local store (:mod:`ingest_gateway.cvat_identity`).
 
 Checking a password runs scrypt (about 0.1 s of CPU), so successful verifications are cached for
 ``settings.auth_cache_seconds`` under a SHA-256 of the header, never the secret itself. API tokens
@@ -38,6 +39,8 @@ from ingest_gateway.login_throttle import LoginThrottle, Throttle
 from ingest_gateway.single_flight import SingleFlightCache
 
 CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="eventpipe"'}
+# Verified credentials kept at once per gateway process (EVENTPIPE_CVAT_CACHE_ENTRIES with CVAT).
+MAX_CACHED_CREDENTIALS: Final = 10_000
 
 
 def unauthorized(error: str) -> ApiError:
@@ -69,7 +72,7 @@ class Authenticator:
         throttle: Throttle | None = None,
         jwt_verifier: JwtVerifier | None = None,
         cvat: CvatIdentityProvider | None = None,
-        max_entries: int = 10_000,
+        max_entries: int = MAX_CACHED_CREDENTIALS,
     ) -> None:
         self._store = store
         self._jwt = jwt_verifier
@@ -96,7 +99,7 @@ class Authenticator:
             throttle=throttle,
             jwt_verifier=JwtVerifier.from_settings(settings),
             cvat=cvat,
-            max_entries=settings.cvat_cache_entries if cvat is not None else 10_000,
+            max_entries=MAX_CACHED_CREDENTIALS if cvat is None else settings.cvat_cache_entries,
         )
 
     async def authenticate(

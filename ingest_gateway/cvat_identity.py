@@ -10,7 +10,8 @@ forwarded to CVAT, which says who they are and what they may see.
   does not list (or an invitation not yet accepted), is a 403 here, except for admins.
 
 CVAT's 401 is a 401 here and its 403 a 403. CVAT unreachable, answering 5xx, or not answering
-within ``cvat_timeout_seconds`` (all calls of a request together) is a 503 with ``Retry-After``:
+within ``cvat_timeout_seconds`` (for each lookup: the user, then the org context with all its
+calls) is a 503 with ``Retry-After``:
 never a fallback to anonymous. An answer of an unexpected shape is a 502. Results are cached per
 credential (by its hash) for ``cvat_cache_seconds``, in at most ``cvat_cache_entries`` entries,
 and concurrent misses for one credential share one call to CVAT (the authenticator's cache
@@ -31,7 +32,7 @@ import msgspec
 from eventpipe.identity import ORG_ROLES, Org, OrgRole, Privilege, User
 from eventpipe.settings import CvatSettings, SettingsError
 from ingest_gateway.cvat_credentials import CvatCredential
-from ingest_gateway.errors import ApiError
+from ingest_gateway.errors import ApiError, unavailable
 from ingest_gateway.org_context import OrgContext, OrgSelector
 from ingest_gateway.single_flight import SingleFlightCache
 
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 S = TypeVar("S")
 
-RETRY_AFTER_SECONDS: Final = "5"
 _PRIVILEGES: Final[tuple[Privilege, ...]] = ("admin", "user", "worker")
 # CVAT's own error texts are short; a longer one is cut rather than passed on whole.
 _MAX_DETAIL: Final = 200
@@ -159,7 +159,7 @@ class CvatIdentityProvider:
     ) -> OrgContext:
         org = await self._organization(credential, selector)
         if org is None:
-            raise _not_member(selector)
+            raise selector.not_a_member()
         answer = await self._get(
             "/api/memberships", credential, {"org": org.slug, "user": user.username}
         )
@@ -173,7 +173,7 @@ class CvatIdentityProvider:
                 ):
                     role = next((r for r in ORG_ROLES if r == membership.role), None)
         if role is None and not user.is_admin:
-            raise _not_member(selector)
+            raise selector.not_a_member()
         return OrgContext(org, role)
 
     async def _organization(self, credential: CvatCredential, selector: OrgSelector) -> Org | None:
@@ -215,11 +215,7 @@ class CvatIdentityProvider:
         except CvatUnavailableError as exc:
             reason = str(exc)
         log.warning("cannot check a caller with CVAT: %s", reason)
-        raise ApiError(
-            503,
-            f"the identity provider is unavailable: {reason}; retry later",
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
+        raise unavailable(f"the identity provider is unavailable: {reason}; retry later")
 
 
 def _privilege(user: _CvatUser) -> Privilege:
@@ -227,12 +223,6 @@ def _privilege(user: _CvatUser) -> Privilege:
         if privilege in user.groups:
             return privilege
     return "admin" if user.is_superuser else "worker"
-
-
-def _not_member(selector: OrgSelector) -> ApiError:
-    return ApiError(
-        403, f"you are not a member of organization {selector.describe()}", field=selector.source
-    )
 
 
 def _decode(answer: httpx.Response, kind: type[S]) -> S:

@@ -67,8 +67,13 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return json_response(exc.status_code, {"error": exc.detail, "field": None}, exc.headers)
 
 
-# Seconds a client is asked to wait when a store the answer depends on cannot be reached.
-RETRY_AFTER_UNAVAILABLE = "5"
+# Seconds a client is asked to wait when something the answer depends on cannot be reached.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(error: str, retry_after_seconds: int = RETRY_AFTER_SECONDS) -> ApiError:
+    """A 503 with ``Retry-After``: nothing the client did wrong, and worth asking again."""
+    return ApiError(503, error, headers={"Retry-After": str(retry_after_seconds)})
 
 
 async def identity_unavailable_handler(request: Request, exc: Exception) -> Response:
@@ -76,10 +81,8 @@ async def identity_unavailable_handler(request: Request, exc: Exception) -> Resp
 
     The reason names the store's host and database: it goes to the log, not to the caller."""
     _log.warning("answering 503: %s", exc)
-    return json_response(
-        503,
-        {"error": "the identity store cannot be reached; retry later", "field": None},
-        {"Retry-After": RETRY_AFTER_UNAVAILABLE},
+    return await api_error_handler(
+        request, unavailable("the identity store cannot be reached; retry later")
     )
 
 

@@ -47,7 +47,8 @@ async def post_events(request: Request) -> Response:
     )
     events_request = request_body.decode(body, settings.max_events_per_request)
     count_events(len(events_request.events))
-    if limiter is not None:
+    # An empty request takes nothing: with the shared limiter, that spares a Redis round trip.
+    if limiter is not None and events_request.events:
         await limiter.take(tenant, len(events_request.events))
     request_body.enrich(events_request, identity, received_at, request.app.state.payload_limits)
 

@@ -2,9 +2,10 @@
 allowance lock that pair out for a time that doubles with every further failure.
 
 The key is (client address, username) so that one client guessing cannot lock a user out for
-everyone else, and one user's typo on one machine does not lock their other machines. The state is
-per gateway process; with N processes a guesser gets at most N times the allowance, still a few
-guesses per doubling lockout instead of thousands per second.
+everyone else, and one user's typo on one machine does not lock their other machines. This one
+keeps its state per gateway process: with N processes a guesser gets at most N times the
+allowance, still a few guesses per doubling lockout instead of thousands per second. With
+``rate_limit_redis_url`` the gateways share one (:mod:`ingest_gateway.redis_login_throttle`).
 """
 
 from __future__ import annotations

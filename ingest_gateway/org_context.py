@@ -40,6 +40,12 @@ class OrgSelector:
     def describe(self) -> str:
         return repr(self.slug) if self.slug is not None else f"with id {self.org_id}"
 
+    def not_a_member(self) -> ApiError:
+        """The 403 of a caller who is no member of the organization this names."""
+        return ApiError(
+            403, f"you are not a member of organization {self.describe()}", field=self.source
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class OrgContext:
@@ -102,11 +108,7 @@ class OrgResolver:
             if membership.org.slug == selector.slug or membership.org.id == selector.org_id:
                 return OrgContext(membership.org, membership.role)
         if not user.is_admin:
-            raise ApiError(
-                403,
-                f"you are not a member of organization {selector.describe()}",
-                field=selector.source,
-            )
+            raise selector.not_a_member()
         # The store's memberships belong to its own users, whose ids may equal this caller's.
         return OrgContext(await asyncio.to_thread(self._existing_org, selector), None)
 

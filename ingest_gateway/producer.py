@@ -21,7 +21,7 @@ from starlette.requests import Request
 from eventpipe.kafka_compression import producer_compression
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
-from ingest_gateway import metrics
+from ingest_gateway import errors, metrics
 from ingest_gateway.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ PRODUCER_BATCH_BYTES: Final = 1024 * 1024
 
 
 def unavailable(error: str) -> ApiError:
-    return ApiError(503, error, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    """The broker cannot take events now: ask again soon, it usually comes back quickly."""
+    return errors.unavailable(error, RETRY_AFTER_SECONDS)
 
 
 class EventProducer:

@@ -8,10 +8,11 @@ the CPU of an accepted request, most of it the socket work of a body the client 
 negative: the tenant then waits until the debt is paid, so the long-run rate holds even for
 requests larger than what is left.
 
-Several gateway processes need no shared store: each process enforces ``1 / processes`` of the rate
-and of the burst (``settings.gateway_processes``). With connections spread evenly over processes a
-tenant gets its whole limit; a tenant that keeps one connection to one process gets only that
-process's share, never more than the limit. See README "Security".
+Without a shared store each gateway process enforces ``1 / processes`` of the rate and of the burst
+(``settings.gateway_processes``). With connections spread evenly over processes a tenant gets its
+whole limit; a tenant that keeps one connection to one process gets only that process's share, never
+more than the limit. With ``rate_limit_redis_url`` the buckets live in Redis and every process takes
+from the same one (:mod:`ingest_gateway.redis_rate_limit`). See README "Security".
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 
 from eventpipe.settings import SettingsError, SharedStateSettings
-from ingest_gateway.errors import ApiError
+from ingest_gateway.errors import unavailable
 
 T = TypeVar("T")
 
@@ -98,10 +98,8 @@ class SharedState:
         REDIS_FAILURES.inc()
         if self.fail_open:
             return None
-        raise ApiError(
-            503,
-            "the shared rate limits cannot be checked now; retry later",
-            headers={"Retry-After": str(math.ceil(PAUSE_SECONDS))},
+        raise unavailable(
+            "the shared rate limits cannot be checked now; retry later", math.ceil(PAUSE_SECONDS)
         )
 
     async def close(self) -> None:
