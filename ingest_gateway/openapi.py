@@ -50,7 +50,11 @@ _ERRORS: Final = {
     413: "the body or the number of events is over its limit",
     415: "the body is not JSON",
     429: "too many failed logins, or the tenant's event rate is exhausted (see Retry-After)",
-    503: "the broker or the export storage is unavailable; retry",
+    # With EVENTPIPE_CVAT_URL: CVAT checks the caller, and its answers must have CVAT's shapes.
+    502: "CVAT, the identity provider, answered in a shape it never has",
+    503: "something the answer depends on cannot be reached now (the broker, the export storage,"
+    " the identity store or CVAT, or Redis with EVENTPIPE_RATE_LIMIT_REDIS_FAILURE=closed);"
+    " retry after Retry-After",
 }
 
 
@@ -60,7 +64,7 @@ def _json(ref: str) -> dict[str, Any]:
 
 def _error(status: int, description: str | None = None) -> dict[str, Any]:
     answer = {"description": description or _ERRORS[status], **_json("Error")}
-    if status == 429:
+    if status in (429, 503):
         answer["headers"] = {
             "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
         }
@@ -206,7 +210,7 @@ def _requests_paths() -> dict[str, Any]:
                 "links": _FOLLOW_REQUEST,
                 **_json("RqId"),
             },
-            **{str(s): _error(s) for s in (400, 401, 403, 429, 503)},
+            **{str(s): _error(s) for s in (400, 401, 403, 429, 502, 503)},
         },
     }
     download = {
@@ -225,7 +229,7 @@ def _requests_paths() -> dict[str, Any]:
             },
             "400": _error(400, "no rq_id, or the request has not finished"),
             "404": _error(404, _NO_REQUEST),
-            **{str(s): _error(s) for s in (401, 429, 503)},
+            **{str(s): _error(s) for s in (401, 429, 502, 503)},
         },
     }
     listing = {
@@ -242,7 +246,7 @@ def _requests_paths() -> dict[str, Any]:
             "200": {"description": "one page of requests", **_json("PaginatedRequestList")},
             "400": _error(400),
             "404": _error(404, "the page is past the last one"),
-            **{str(s): _error(s) for s in (401, 429, 503)},
+            **{str(s): _error(s) for s in (401, 429, 502, 503)},
         },
     }
     retrieve = {
@@ -252,7 +256,7 @@ def _requests_paths() -> dict[str, Any]:
         "responses": {
             "200": {"description": "the request", **_json("RequestAnswer")},
             "404": _error(404, _NO_REQUEST),
-            **{str(s): _error(s) for s in (401, 429, 503)},
+            **{str(s): _error(s) for s in (401, 429, 502, 503)},
         },
     }
     cancel = {
@@ -263,7 +267,7 @@ def _requests_paths() -> dict[str, Any]:
             "200": {"description": "cancelled: the request is gone"},
             "400": _error(400, "the request has already ended"),
             "404": _error(404, _NO_REQUEST),
-            **{str(s): _error(s) for s in (401, 429, 503)},
+            **{str(s): _error(s) for s in (401, 429, 502, 503)},
         },
     }
     return {
@@ -304,7 +308,7 @@ def schema_document(cvat: bool = False) -> dict[str, Any]:
                 "description": "the enriched events, durably in Kafka",
                 **_json("ClientEvents"),
             },
-            **{str(s): _error(s) for s in (400, 401, 403, 408, 413, 415, 429, 503)},
+            **{str(s): _error(s) for s in (400, 401, 403, 408, 413, 415, 429, 502, 503)},
         },
     }
     get = {
@@ -342,7 +346,7 @@ def schema_document(cvat: bool = False) -> dict[str, Any]:
                 "headers": _DEPRECATION_HEADER,
                 **_json("ExportFailed"),
             },
-            **{str(s): _error(s) for s in (400, 401, 403, 404, 429, 503)},
+            **{str(s): _error(s) for s in (400, 401, 403, 404, 429, 502, 503)},
         },
     }
     document: dict[str, Any] = {

@@ -330,6 +330,13 @@ def test_cvat_refusing_with_403_or_answering_nonsense_is_passed_on_as_such(
         cvat.server.failing_status = None
         cvat.server.answers_html = True
         nonsense = post(gateway, token(cvat.alice))
+        cvat.server.answers_html = False
+        cvat.server.failing_status = 500
+        unavailable = post(gateway, token(cvat.alice))
+        document = httpx.get(f"{gateway.url}/api/schema").json()
+    # Each as /api/schema documents it.
+    for answer in (refused, nonsense, unavailable):
+        check_against_schema(document, "POST", answer)
     assert refused.status_code == 403
     assert "You do not have permission" in refused.json()["error"]
     assert nonsense.status_code == 502
