@@ -20,7 +20,12 @@ from eventpipe.identity import ORG_ROLES, IdentityStore
 from eventpipe.settings import Settings, SettingsError
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _settings(
+    args: argparse.Namespace, keeps_files: Callable[[Settings], bool] = lambda _: True
+) -> Settings:
+    """The settings of a command that keeps files in the data directory when ``keeps_files``
+    says so, which it then must be able to write: a gateway on PostgreSQL and S3 may run with a
+    read-only file system."""
     settings = Settings.from_env(
         data_dir=getattr(args, "data_dir", None),
         http_host=getattr(args, "host", None),
@@ -28,11 +33,13 @@ def _settings(args: argparse.Namespace) -> Settings:
         s3_endpoint=getattr(args, "s3_endpoint", None),
         intake_port=getattr(args, "intake_port", None),
     )
-    # Only where something is kept there: a gateway on PostgreSQL, S3 and a ClickHouse server may
-    # run with a read-only file system.
-    if not settings.identity_dsn or not settings.s3_endpoint or settings.embedded_clickhouse:
+    if keeps_files(settings):
         _require_writable(settings.data_dir)
     return settings
+
+
+def _local_identity(settings: Settings) -> bool:
+    return not settings.identity_dsn
 
 
 def _require_writable(data_dir: Path) -> None:
@@ -64,7 +71,7 @@ def _port(raw: str) -> int:
 
 def _identity(args: argparse.Namespace) -> IdentityStore:
     """The store ``EVENTPIPE_IDENTITY_DSN`` names (SQLite under the data directory by default)."""
-    store = IdentityStore.from_settings(_settings(args))
+    store = IdentityStore.from_settings(_settings(args, _local_identity))
     try:
         store.check_schema()
     except BaseException:
@@ -140,13 +147,16 @@ def _dev(args: argparse.Namespace) -> int:
 def _gateway(args: argparse.Namespace) -> int:
     from ingest_gateway.server import serve
 
-    return serve(_settings(args), workers=args.workers)
+    # The gateway never opens ClickHouse; exports without S3 are files under the data directory.
+    settings = _settings(args, lambda s: _local_identity(s) or not s.s3_endpoint)
+    return serve(settings, workers=args.workers)
 
 
 def _worker(args: argparse.Namespace) -> int:
     from eventpipe.logs import configure_logging
     from eventpipe_cli.worker import run_worker
 
+    # Always: Faust keeps its tables under data_dir/faust.
     settings = _settings(args)
     # From the start: Faust sets up the same logging only once its worker runs.
     configure_logging(settings)
@@ -154,7 +164,13 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+    settings = _settings(
+        args,
+        lambda s: (
+            (args.only != "clickhouse" and _local_identity(s))
+            or (args.only != "identity" and s.embedded_clickhouse)
+        ),
+    )
     if args.only in (None, "identity"):
         with IdentityStore.from_settings(settings) as store:
             steps = store.migrate()

@@ -26,6 +26,7 @@ from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port, start_broker
 from eventpipe_cli.supervisor import ChildSpec, Supervisor
+from ingest_gateway.intake import check_intake_settings
 
 READY_TIMEOUT_SECONDS = 120.0
 STOP_GRACE_SECONDS = 10.0
@@ -47,9 +48,11 @@ def _show(source: str, line: str) -> None:
 def run_dev_stack(settings: Settings) -> int:
     settings = settings.with_overrides(data_dir=settings.data_dir.resolve())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _check_port_free(settings.http_host, settings.http_port)
+    _check_port_free(settings.http_host, settings.http_port, "--port")
     if settings.intake_port:
-        _check_port_free(settings.intake_host, settings.intake_port)
+        # What the gateway would refuse, refused before the broker and the worker start.
+        check_intake_settings(settings)
+        _check_port_free(settings.intake_host, settings.intake_port, "--intake-port")
     _describe(settings)
     with _stop_on_signals() as stop_requested:
         say("starting the Kafka broker ...")
@@ -173,18 +176,18 @@ def _describe_metrics(worker: Settings, gateway: Settings) -> None:
             say(f"{name} metrics at {url}/metrics")
 
 
-def _check_port_free(host: str, port: int) -> None:
+def _check_port_free(host: str, port: int, flag: str) -> None:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         # As the gateway's server does, so a port in TIME_WAIT after the last run counts as free.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        # OverflowError: a port outside 0-65535 (from EVENTPIPE_HTTP_PORT; --port is checked).
+        # OverflowError: a port outside 0-65535 (from the environment, or --intake-port).
         except (OSError, OverflowError) as exc:
             raise CommandError(
                 f"cannot listen on {host}:{port} ({getattr(exc, 'strerror', None) or exc}); "
-                "stop whatever uses it or pick another port with --port"
+                f"stop whatever uses it or pick another port with {flag}"
             ) from None
 
 

@@ -12,6 +12,9 @@ import pytest
 from eventpipe_cli.embedded_broker import free_port
 from tests.e2e.dev_stack_support import EVENTPIPE
 
+# A port nothing listens on, for the checks that come after the API port's own.
+SPARE_PORT = str(free_port())
+
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
@@ -41,7 +44,7 @@ def regular_file(tmp_path: Path) -> Path:
 
 # Root passes every permission check, so unwritable directories are ones nobody can write: under
 # a regular file, a regular file itself, and /proc.
-@pytest.mark.parametrize("command", ["users", "orgs", "tokens", "migrate", "dev"])
+@pytest.mark.parametrize("command", ["users", "orgs", "tokens", "migrate", "dev", "worker"])
 @pytest.mark.parametrize("where", ["under a file", "a file", "/proc"])
 def test_a_data_directory_that_cannot_be_written_is_named_in_one_line(
     regular_file: Path, command: str, where: str
@@ -53,6 +56,7 @@ def test_a_data_directory_that_cannot_be_written_is_named_in_one_line(
         "tokens": ["tokens", "create", "alice"],
         "migrate": ["migrate"],
         "dev": ["dev", "--port", str(free_port())],
+        "worker": ["worker"],
     }[command]
     status, stderr = run(*args, "--data-dir", str(data_dir[where]))
     assert_one_line_error(status, stderr, f"cannot write in the data directory '{data_dir[where]}'")
@@ -77,6 +81,8 @@ def test_a_data_directory_that_cannot_be_written_is_named_in_one_line(
         (["dev", "--port", "http"], "'http' is not a TCP port"),
         (["dev", "--host", "999.0.0.1", "--port", "8080"], "cannot listen on 999.0.0.1:8080"),
         (["dev", "--intake-port", "99999"], "cannot listen on 127.0.0.1:99999"),
+        (["dev", "--intake-port", "99999"], "pick another port with --intake-port"),
+        (["dev", "--port", SPARE_PORT, "--intake-port", SPARE_PORT], "is the public API port"),
     ],
 )
 def test_bad_names_roles_and_ports_are_one_line_errors(
@@ -120,3 +126,24 @@ def test_a_data_directory_is_not_required_when_nothing_is_kept_there(regular_fil
         "migrate", "--only", "clickhouse", "--data-dir", str(regular_file), env=env
     )
     assert_one_line_error(status, stderr, "cannot apply the migrations")
+
+
+def test_a_worker_needs_the_data_directory_even_with_every_store_remote(
+    regular_file: Path,
+) -> None:
+    """Faust keeps its tables there whatever the stores."""
+    env = {
+        "EVENTPIPE_IDENTITY_DSN": f"postgresql://u:p@127.0.0.1:{free_port()}/db",
+        "EVENTPIPE_S3_ENDPOINT": f"127.0.0.1:{free_port()}",
+        "EVENTPIPE_CLICKHOUSE_DSN": f"http://127.0.0.1:{free_port()}",
+    }
+    status, stderr = run("worker", "--data-dir", str(regular_file), env=env)
+    assert_one_line_error(status, stderr, "cannot write in the data directory")
+
+
+def test_migrating_a_remote_identity_store_needs_no_data_directory(regular_file: Path) -> None:
+    """The embedded ClickHouse default does not matter to ``--only identity``."""
+    env = {"EVENTPIPE_IDENTITY_DSN": f"postgresql://u:p@127.0.0.1:{free_port()}/db"}
+    status, stderr = run("migrate", "--only", "identity", "--data-dir", str(regular_file), env=env)
+    assert status != 0 and "Traceback" not in stderr, stderr
+    assert "data directory" not in stderr and "identity" in stderr.strip().splitlines()[-1], stderr
