@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import clickhouse_connect
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from clickhouse_connect.driver.client import Client
 
 from benchmarks.progress import progress
+from eventpipe.clickhouse import clickhouse_client
 from eventpipe.errors import CommandError
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
@@ -207,9 +207,7 @@ class LocalPipeline:
         admits one process per data path."""
         self.worker.terminate()
         self.worker.wait(30)
-        client = clickhouse_connect.get_client(
-            dsn=self.settings.resolved_clickhouse_dsn, database=self.settings.clickhouse_database
-        )
+        client = clickhouse_client(self.settings)
         try:
             yield client
         finally:

@@ -78,6 +78,9 @@ def test_cvats_backend_ships_to_the_intake_and_reads_eventpipes_table(
     gateway_settings = settings_of(gateway)
     check_intake_settings(gateway_settings)
     assert gateway_settings.intake_port and "ports" not in gateway  # CVAT's network only
+    # Of the gateway's listeners, only the intake is on that network: API and metrics stay inside.
+    assert gateway_settings.intake_host == "0.0.0.0"
+    assert gateway_settings.http_host == "127.0.0.1"
     clickhouse = override["eventpipe_clickhouse"]
     assert override.keys() >= CVAT_BACKEND
     for name in CVAT_BACKEND:
