@@ -316,6 +316,7 @@ def test_a_revoked_cvat_token_is_refused_once_the_cache_time_is_over(
         assert post(gateway, headers).status_code == 201  # still cached
         while post(gateway, headers).status_code != 401:
             assert time.monotonic() - revoked_at < 5, "the revoked token kept working"
+            time.sleep(0.05)
         assert time.monotonic() - revoked_at < 2
         assert cvat.server.calls["/api/users/self"] >= 2
 
