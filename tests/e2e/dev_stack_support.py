@@ -92,16 +92,28 @@ class DevStack:
         self.output = workdir / "dev.log"
         self.seen: dict[int, int | None] = {}
         # Only the settings a test gives: none leaks in from the environment the tests run in.
-        environment = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
-        environment.update(env or {})
+        self.environment = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
+        self.environment.update(env or {})
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(
                 [EVENTPIPE, "dev", "--port", str(port), "--data-dir", str(self.data_dir), *args],
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                env=environment,
+                env=self.environment,
                 cwd=workdir,
             )
+
+    def cli(self, *args: str) -> str:
+        """Run an ``eventpipe`` command on this stack's data directory and settings, as a user
+        would next to ``eventpipe dev``; its output, stripped."""
+        done = subprocess.run(
+            [EVENTPIPE, *args, "--data-dir", str(self.data_dir)],
+            env=self.environment,
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 0, f"eventpipe {' '.join(args)} failed:\n{done.stderr}"
+        return done.stdout.strip()
 
     def log(self) -> str:
         return self.output.read_text(errors="replace")

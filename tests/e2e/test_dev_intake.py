@@ -3,7 +3,6 @@ out of eventpipe's own export."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -12,7 +11,7 @@ import httpx
 import orjson
 
 from eventpipe_cli.embedded_broker import free_port
-from tests.e2e.dev_stack_support import EVENTPIPE, DevStack
+from tests.e2e.dev_stack_support import DevStack
 from tests.integration.export_api_support import ExportClient
 
 
@@ -24,12 +23,7 @@ def test_dev_serves_the_intake_and_its_events_are_exported(
     stack.wait_ready()
     intake = f"http://127.0.0.1:{intake_port}/"
     assert f"intake for CVAT's server at {intake}" in stack.log()
-    add_admin = ["users", "add", "admin", "--password", "admin-pass", "--admin"]
-    subprocess.run(
-        [EVENTPIPE, *add_admin, "--data-dir", str(stack.data_dir)],
-        check=True,
-        capture_output=True,
-    )
+    stack.cli("users", "add", "admin", "--password", "admin-pass", "--admin")
     at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     batch = [
         {

@@ -26,7 +26,7 @@ import pytest
 
 from eventpipe_cli.embedded_broker import free_port
 from tests.e2e.conftest import FUZZ_LINE
-from tests.e2e.dev_stack_support import EVENTPIPE, DevStack
+from tests.e2e.dev_stack_support import DevStack
 
 # Wall-clock budget of the run: schemathesis repeats fuzzing and stateful runs until it is spent.
 SECONDS = int(os.environ.get("FUZZ_SECONDS", "70"))
@@ -55,12 +55,6 @@ CHECKS = (
 NEGATIVE_DATA_REFUSALS = "400 401 403 404 405 406 409 413 415 422 428 429 5xx".split()
 USER, PASSWORD = "fuzzer", "fuzzer-password"
 INTAKE_USER, INTAKE_PASSWORD = "cvat", "cvat-intake-password"
-
-
-def _eventpipe(stack: DevStack, *args: str) -> None:
-    subprocess.run(
-        [EVENTPIPE, *args, "--data-dir", str(stack.data_dir)], check=True, capture_output=True
-    )
 
 
 def _seed(record_property: Callable[[str, object], None]) -> int:
@@ -158,10 +152,10 @@ def test_a_fuzzer_driven_by_the_schema_gets_no_server_error_and_only_documented_
     # check cannot tell from a missing refusal. The throttle has tests of its own.
     stack = start_stack(env={"EVENTPIPE_LOGIN_FAILURE_LIMIT": "0"})
     stack.wait_ready()
-    _eventpipe(stack, "users", "add", USER, "--password", PASSWORD)
+    stack.cli("users", "add", USER, "--password", PASSWORD)
     # A member of an organization, so org selectors naming it resolve as well as fail.
-    _eventpipe(stack, "orgs", "add", "acme")
-    _eventpipe(stack, "orgs", "add-member", "acme", USER, "--role", "supervisor")
+    stack.cli("orgs", "add", "acme")
+    stack.cli("orgs", "add-member", "acme", USER, "--role", "supervisor")
 
     report, output = _fuzz(
         f"{stack.url}/api/schema", f"{USER}:{PASSWORD}", SECONDS, seed, tmp_path, record_property

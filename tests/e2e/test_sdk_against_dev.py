@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from cvat_sdk.api_client import ApiClient, Configuration, exceptions, models
 
-from tests.e2e.dev_stack_support import EVENTPIPE, DevStack
+from tests.e2e.dev_stack_support import DevStack
 
 pytestmark = pytest.mark.slow
-
-
-def eventpipe(stack: DevStack, *args: str) -> str:
-    """Run an admin command against the stack's data directory (the CLI a user would run)."""
-    done = subprocess.run(
-        [EVENTPIPE, *args, "--data-dir", str(stack.data_dir)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
 
 
 def log_events(config: Configuration) -> models.ClientEvents:
@@ -51,8 +39,8 @@ def test_sdk_logs_events_with_basic_auth_and_with_a_token(
 ) -> None:
     stack = start_stack()
     stack.wait_ready()
-    eventpipe(stack, "users", "add", "carol", "--password", "carol-pass", "--email", "c@x.org")
-    token = eventpipe(stack, "tokens", "create", "carol")
+    stack.cli("users", "add", "carol", "--password", "carol-pass", "--email", "c@x.org")
+    token = stack.cli("tokens", "create", "carol")
 
     with_password = log_events(
         Configuration(host=stack.url, username="carol", password="carol-pass")

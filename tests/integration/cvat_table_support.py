@@ -9,7 +9,6 @@ time on jobs 10 and 11 of task 5 in project 2, one exception, two ``load:cvat`` 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from eventpipe.contracts import Event, Identity, IngestMessage, IntakeMessage, S
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.rows import build_columns
+from tests.messages import ingest_message
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NAIVE_T0 = T0.replace(tzinfo=None)
@@ -86,9 +86,7 @@ def client_request(minutes: float, platform: str, who: dict[str, Any]) -> Ingest
         **who,
         **ACME,
     )
-    return IngestMessage(
-        request_id=uuid.uuid4(), received_at=event.timestamp, identity=identity, events=[event]
-    )
+    return ingest_message(identity, [event], received_at=event.timestamp)
 
 
 def insert(client: Client, messages: list[IngestMessage | IntakeMessage]) -> None:

@@ -22,7 +22,7 @@ import httpx
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
-from tests.integration.test_processor_worker import committed_and_end
+from tests.integration.worker_support import committed_and_end
 
 PASSWORD = "poster-pw"
 # Stored key of one event: its marker, and the table's identity of it (request_id, event_seq).

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -20,6 +19,7 @@ from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
 from ingest_gateway.app import create_app
 from ingest_gateway.http_protocol import UVICORN_PROTOCOLS
+from tests.server_processes import wait_until
 
 
 @dataclass
@@ -47,7 +47,7 @@ def serving(app: ASGIApp) -> Iterator[RunningGateway]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        wait_until(lambda: server.started, "the server did not start")
+        wait_until(lambda: server.started, "the server started", 20.0)
         yield RunningGateway(f"http://127.0.0.1:{port}", server)
     finally:
         server.should_exit = True
@@ -58,15 +58,7 @@ def wait_ready_status(gateway: RunningGateway, status: int, timeout: float = 20.
     def has_status() -> bool:
         return httpx.get(f"{gateway.url}/health/ready").status_code == status
 
-    wait_until(has_status, f"/health/ready did not answer {status}", timeout)
-
-
-def wait_until(condition: Callable[[], bool], message: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(0.05)
+    wait_until(has_status, f"/health/ready answers {status}", timeout)
 
 
 async def topic_records(

@@ -11,7 +11,7 @@ import httpx
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
 from ingest_gateway.intake_server import intake_running
-from tests.integration.gateway_support import wait_until
+from tests.server_processes import wait_until
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, 123000, tzinfo=UTC)
 
@@ -55,6 +55,7 @@ def running_intake(settings: Settings, *, wait_ready: bool = True) -> Iterator[s
         if wait_ready:
             wait_until(
                 lambda: httpx.get(f"{url}health/ready").status_code == 200,
-                "the intake did not become ready",
+                "the intake is ready",
+                20.0,
             )
         yield url

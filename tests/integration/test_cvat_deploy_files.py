@@ -17,6 +17,7 @@ import yaml
 from eventpipe.settings import Settings
 from eventpipe_cli.cli import build_parser
 from ingest_gateway.intake import check_intake_settings
+from tests.integration.deploy_support import filled
 
 ROOT = Path(__file__).resolve().parents[2]
 CVAT = ROOT / "deploy" / "cvat"
@@ -40,11 +41,6 @@ def override() -> dict[str, Any]:
         "services"
     ]
     return services
-
-
-def filled(value: str) -> str:
-    """A value as compose fills it in, with any password."""
-    return re.sub(r"\$\{[^}]*\}", "secret", value)
 
 
 def aliases(service: dict[str, Any]) -> set[str]:

@@ -316,8 +316,31 @@ def test_a_revoked_cvat_token_is_refused_once_the_cache_time_is_over(
         assert post(gateway, headers).status_code == 201  # still cached
         while post(gateway, headers).status_code != 401:
             assert time.monotonic() - revoked_at < 5, "the revoked token kept working"
+            time.sleep(0.05)
         assert time.monotonic() - revoked_at < 2
         assert cvat.server.calls["/api/users/self"] >= 2
+
+
+@pytest.mark.parametrize("selector", ["slug", "id"])
+def test_cvat_refusing_the_org_lookup_after_the_user_was_cached_is_a_401(
+    gateway: RunningGateway, cvat: Cvat, selector: str
+) -> None:
+    """The user lookup is cached, so the org lookup is the first CVAT call to see the revoked
+    token: its 401 is passed on as a 401, never as a 403 or a 502."""
+    headers = token(cvat.sue)
+    assert post(gateway, headers).status_code == 201
+    cvat.sue.tokens.clear()
+    if selector == "slug":
+        answer = post(gateway, headers, org="acme")
+        org_path = "/api/organizations"
+    else:
+        answer = post(gateway, headers, org_id=cvat.acme.id)
+        org_path = f"/api/organizations/{cvat.acme.id}"
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"] == "CVAT no longer accepts these credentials"
+    assert cvat.server.calls["/api/users/self"] == 1
+    assert cvat.server.calls[org_path] == 1
+    assert cvat.server.calls["/api/memberships"] == 0
 
 
 def test_cvat_refusing_with_403_or_answering_nonsense_is_passed_on_as_such(

@@ -22,7 +22,7 @@ from tests.integration.delivery_support import (
     wait_for_log,
     wait_until_processed,
 )
-from tests.integration.test_processor_worker import running_worker
+from tests.integration.worker_support import running_worker
 
 pytestmark = pytest.mark.slow
 

@@ -34,7 +34,7 @@ from tests.integration.delivery_support import (
 )
 from tests.integration.export_api_support import ExportClient
 from tests.integration.gateway_support import decode_message, running_gateway, topic_records
-from tests.integration.test_processor_worker import (
+from tests.integration.worker_support import (
     committed_and_end,
     partition_offsets,
     running_worker,

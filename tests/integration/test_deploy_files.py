@@ -8,13 +8,14 @@ import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from eventpipe.settings import ENV_PREFIX, SECRET_FIELDS, Settings, setting_names
 from eventpipe_cli.cli import build_parser
+from tests.integration.deploy_support import filled
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
@@ -280,18 +281,13 @@ def test_compose_processes_expose_their_metrics_port_and_publish_only_the_api(
     assert compose["gateway"]["ports"] == ["8080:8080"]
 
 
-def _filled(url: str) -> SplitResult:
-    """A URL with compose's ${...} variables filled in: any value will do to read its shape."""
-    return urlsplit(re.sub(r"\$\{[^}]*\}", "secret", url))
-
-
 def test_compose_gateway_shares_postgresql_and_redis(compose: dict[str, Any]) -> None:
     env = compose["gateway"]["environment"]
-    dsn = _filled(env["EVENTPIPE_IDENTITY_DSN"])
+    dsn = urlsplit(filled(env["EVENTPIPE_IDENTITY_DSN"]))
     postgres = compose["postgres"]["environment"]
     assert (dsn.scheme, dsn.hostname, dsn.port) == ("postgresql", "postgres", 5432)
     assert (dsn.username, dsn.path) == (postgres["POSTGRES_USER"], f"/{postgres['POSTGRES_DB']}")
-    redis_url = _filled(env["EVENTPIPE_RATE_LIMIT_REDIS_URL"])
+    redis_url = urlsplit(filled(env["EVENTPIPE_RATE_LIMIT_REDIS_URL"]))
     assert (redis_url.scheme, redis_url.hostname, redis_url.port) == ("redis", "redis", 6379)
     assert "--requirepass" in compose["redis"]["command"]
     # The schema exists before any gateway starts, made by the one-shot migration.

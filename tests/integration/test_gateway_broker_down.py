@@ -31,7 +31,7 @@ from tests.integration.gateway_support import (
     topic_records,
     wait_ready_status,
 )
-from tests.integration.test_processor_worker import running_worker
+from tests.integration.worker_support import running_worker
 
 PRODUCE_TIMEOUT = 2.0
 BODY = {

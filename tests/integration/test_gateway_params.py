@@ -19,7 +19,8 @@ from ingest_gateway.request_body import decode
 from tests.integration.gateway_support import events_topic_size
 from tests.integration.security_support import World, serving
 
-BODY = {"events": [{"scope": "load:job", "timestamp": "2026-01-01T00:00:00Z"}], "timestamp": None}
+AT = "2026-01-01T00:00:00Z"
+BODY = {"events": [{"scope": "load:job", "timestamp": AT}], "timestamp": AT}
 
 
 @pytest.fixture
@@ -32,8 +33,7 @@ def call(world: World, method: str, params: dict[str, str], headers: dict[str, s
     with httpx.Client(base_url=world.gateway.url, auth=("alice", "alice-pw")) as http:
         if method == "GET":
             return http.get("/api/events", params=params, headers=headers)
-        body = {**BODY, "timestamp": "2026-01-01T00:00:00Z"}
-        return http.post("/api/events", params=params, headers=headers, json=body)
+        return http.post("/api/events", params=params, headers=headers, json=BODY)
 
 
 # Each was a 500 (the value reached SQLite) or was read as another number.

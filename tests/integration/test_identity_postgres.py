@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict
 
 from eventpipe.identity import DuplicateError, IdentityStore, UnknownTokenError
 from eventpipe.identity_db import IdentityStoreUnavailableError, OutdatedIdentitySchemaError
@@ -20,6 +21,7 @@ from eventpipe_cli.cli import main
 from eventpipe_cli.embedded_broker import free_port
 from ingest_gateway.app import create_app
 from tests.integration.gateway_support import running_gateway
+from tests.server_processes import PostgresServer
 
 EMPTY_BATCH = {"events": [], "timestamp": "2026-01-01T00:00:00Z"}
 
@@ -145,7 +147,7 @@ def test_a_dsn_that_is_not_postgresql_is_refused(
 
 
 def test_the_gateway_reads_postgresql_and_answers_503_when_it_goes_away(
-    migrated: str, settings: Settings
+    migrated: str, settings: Settings, postgres: PostgresServer
 ) -> None:
     settings = settings.with_overrides(identity_dsn=migrated, identity_timeout_seconds=1.0)
     with IdentityStore.from_settings(settings) as store:
@@ -155,8 +157,8 @@ def test_the_gateway_reads_postgresql_and_answers_503_when_it_goes_away(
     with running_gateway(settings) as gateway:
         answer = httpx.post(f"{gateway.url}/api/events", json=EMPTY_BATCH, headers=headers)
         assert answer.status_code == 201
-        database = migrated.rsplit("/", 1)[1]
-        with psycopg.connect(migrated.rsplit("/", 1)[0] + "/postgres", autocommit=True) as db:
+        database = conninfo_to_dict(migrated)["dbname"]
+        with psycopg.connect(postgres.dsn(), autocommit=True) as db:
             db.execute(f'DROP DATABASE "{database}" WITH (FORCE)')
         # Another credential, so the answer cannot come from the gateway's cache.
         other = {"Authorization": "Token not-cached-yet"}

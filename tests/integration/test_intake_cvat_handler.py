@@ -25,7 +25,7 @@ from eventpipe.contracts import intake_message_decoder
 from eventpipe.settings import Settings
 from tests.integration.gateway_support import topic_records
 from tests.integration.intake_support import running_intake, with_intake_port
-from tests.integration.test_processor_worker import query, running_worker
+from tests.integration.worker_support import query, running_worker
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 SERVER_SCOPES = (

@@ -21,7 +21,7 @@ from eventpipe_cli.worker import MAX_NICE
 from stream_processors.consumer_lag import read_lag
 from tests.integration.delivery_support import wait_for_log
 from tests.integration.metrics_support import by_label, scrape, value
-from tests.integration.test_processor_worker import (
+from tests.integration.worker_support import (
     ingest_message,
     produce,
     query,
