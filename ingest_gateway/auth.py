@@ -33,18 +33,13 @@ from eventpipe.identity import IdentityStore, User
 from eventpipe.settings import Settings
 from ingest_gateway.cvat_credentials import CvatCredential, header_credential, session_credential
 from ingest_gateway.cvat_identity import CvatIdentityProvider
-from ingest_gateway.errors import ApiError
+from ingest_gateway.errors import unauthorized
 from ingest_gateway.jwt_tokens import InvalidJwtError, JwtVerifier, looks_like_jwt
 from ingest_gateway.login_throttle import LoginThrottle, Throttle
 from ingest_gateway.single_flight import SingleFlightCache
 
-CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="eventpipe"'}
 # Verified credentials kept at once per gateway process (EVENTPIPE_CVAT_CACHE_ENTRIES with CVAT).
 MAX_CACHED_CREDENTIALS: Final = 10_000
-
-
-def unauthorized(error: str) -> ApiError:
-    return ApiError(401, error, headers=CHALLENGE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ import msgspec
 from eventpipe.identity import ORG_ROLES, Org, OrgRole, Privilege, User
 from eventpipe.settings import CvatSettings, SettingsError
 from ingest_gateway.cvat_credentials import CvatCredential
-from ingest_gateway.errors import ApiError, unavailable
+from ingest_gateway.errors import ApiError, unauthorized, unavailable
 from ingest_gateway.org_context import OrgContext, OrgSelector
 from ingest_gateway.single_flight import SingleFlightCache
 
@@ -227,7 +227,7 @@ def _privilege(user: _CvatUser) -> Privilege:
 
 def _decode(answer: httpx.Response, kind: type[S]) -> S:
     if answer.status_code == 401:
-        raise ApiError(401, "CVAT no longer accepts these credentials")
+        raise unauthorized("CVAT no longer accepts these credentials")
     if answer.status_code != 200:
         raise _unexpected(answer)
     try:

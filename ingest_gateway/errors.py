@@ -67,6 +67,14 @@ async def http_exception_handler(request: Request, exc: Exception) -> Response:
     return json_response(exc.status_code, {"error": exc.detail, "field": None}, exc.headers)
 
 
+# Every 401 says how to authenticate, as HTTP requires.
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="eventpipe"'}
+
+
+def unauthorized(error: str) -> ApiError:
+    return ApiError(401, error, headers=CHALLENGE)
+
+
 # Seconds a client is asked to wait when something the answer depends on cannot be reached.
 RETRY_AFTER_SECONDS = 5
 

@@ -338,6 +338,7 @@ def test_cvat_refusing_the_org_lookup_after_the_user_was_cached_is_a_401(
         org_path = f"/api/organizations/{cvat.acme.id}"
     assert answer.status_code == 401, answer.text
     assert answer.json()["error"] == "CVAT no longer accepts these credentials"
+    assert answer.headers["WWW-Authenticate"].startswith("Basic")
     assert cvat.server.calls["/api/users/self"] == 1
     assert cvat.server.calls[org_path] == 1
     assert cvat.server.calls["/api/memberships"] == 0
