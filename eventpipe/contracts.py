@@ -109,6 +109,10 @@ class IngestMessageOf(msgspec.Struct, Generic[EventsT], kw_only=True):
     identity: Identity
     events: EventsT
     previous_event: Event | None = None
+    # The caller as CVAT's server records it on every event of the request (the ``remote_addr``
+    # column), and the client software CVAT writes into its working-time events' payload.
+    remote_addr: str | None = None
+    user_agent: str | None = None
 
 
 class IngestMessage(IngestMessageOf[list[Event]], kw_only=True):
@@ -128,6 +132,8 @@ class ServerEvent(Event, kw_only=True):
     clock, identity and working time), so it is stored as it is."""
 
     access_token_id: UInt64 | None = None
+    # The address of the caller CVAT's server made this event for (CVAT >= 2.66), kept as sent.
+    remote_addr: str | None = None
 
 
 # Messages of the intake start with this (msgspec writes fields in their declared order), which

@@ -4,7 +4,7 @@ Each element is decoded on its own, so one bad event costs only itself: the vali
 each invalid one is reported with the reason. Decoding is lax where CVAT's renderings need it:
 ``timestamp`` as a string of Unix seconds (``str(datetime.timestamp())``) or ISO-8601, ids as
 numbers or numeric strings, ``payload`` as a JSON string or an object (stored as canonical JSON).
-Keys the table does not hold (``request_id``, ``remote_addr``, ...) are dropped.
+Keys the table does not hold (``request_id``, ...) are dropped.
 """
 
 from __future__ import annotations

@@ -92,7 +92,9 @@ def _add_intake_rows(columns: Columns, message: IntakeMessage) -> list[int]:
         return []
     # A ServerEvent is an Event plus access_token_id, which follows CVAT's columns in the table.
     for column, values in zip(
-        columns[: _ACCESS_TOKEN + 1], zip(*map(astuple, events), strict=True), strict=True
+        columns[: _ACCESS_TOKEN + 1],
+        zip(*(astuple(event)[: _ACCESS_TOKEN + 1] for event in events), strict=True),
+        strict=True,
     ):
         column += values
     columns[_REQUEST_ID] += [content_key(_encode(event)) for event in events]
