@@ -92,7 +92,7 @@ def ingest_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
             request_id=uuid.uuid4(),
             received_at=now,
             identity=identity,
-            events=request.events,
+            events=list(request.events),
             previous_event=request.previous_event,
         )
         messages.append((tenant_key(identity), ingest_message_encoder.encode(message)))

@@ -8,27 +8,40 @@ processor. Field order follows CVAT's event schema, which is also the CSV column
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Final, Generic, TypeVar
+from typing import Annotated, Final, Generic, Literal, TypeVar
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 # Bounds of the ClickHouse column types the values land in (see eventpipe.events_table). Ids are
 # UInt64 columns, but the validator works in int64, so ids above 2**63 - 1 are refused.
 UInt64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 UInt32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
+# CVAT's table holds ``count`` as UInt16: a larger count is refused with the request rather than
+# failing the insert of a whole batch later.
+UInt16 = Annotated[int, msgspec.Meta(ge=0, le=2**16 - 1)]
 
 CONTRACT_VERSION: Final = 1
 
+# Events a client may send, exactly CVAT's (``ClientEventsSerializer.ALLOWED_SCOPES["client"]``
+# in cvat/apps/events/serializers.py, v2.73); a test compares them with CVAT's file.
+USER_ACTIVITY_SCOPE: Final = "user:activity"
 CLIENT_SCOPES: Final = frozenset(
-    """
-    load:cvat load:job save:job restore:job upload:annotations send:exception send:task_info
-    draw:object paste:object copy:object propagate:object drag:object resize:object delete:object
-    lock:object merge:objects split:objects group:objects slice:object join:objects
-    change:attribute change:label change:frame zoom:image fit:image rotate:image action:undo
-    action:redo debug:info run:annotations_action click:element
-    """.split()
+    (
+        *"""
+        load:cvat load:job save:job load:workspace send:exception join:objects change:frame
+        draw:object paste:object copy:object propagate:object drag:object resize:object
+        delete:object merge:objects split:objects group:objects slice:object zoom:image fit:image
+        rotate:image action:undo action:redo debug:info run:annotations_action click:element
+        """.split(),
+        USER_ACTIVITY_SCOPE,
+    )
 )
+# Scopes that count for working time but are never stored, as in CVAT: the web client sends
+# user:activity periodically only so that idle time between its other events is told from work.
+UNSTORED_SCOPES: Final = frozenset((USER_ACTIVITY_SCOPE,))
 WORKING_TIME_SCOPE: Final = "send:working_time"
 CLIENT_SOURCE: Final = "client"
 
@@ -42,7 +55,7 @@ class Event(msgspec.Struct, kw_only=True):
     obj_val: str | None = None
     source: str | None = None
     timestamp: datetime
-    count: UInt32 | None = None
+    count: UInt16 | None = None
     duration: UInt32 | None = 0
     project_id: UInt64 | None = None
     task_id: UInt64 | None = None
@@ -58,11 +71,27 @@ class Event(msgspec.Struct, kw_only=True):
 _events_encoder: Final = msgspec.json.Encoder()
 
 
+class ClientEvent(Event, kw_only=True):
+    """An event as a client posts it, where a field left out differs from a null, as in CVAT.
+
+    ``source`` left out means ``client``, the only source accepted from clients (any other value,
+    null included, is refused). ``payload`` left out is stored as ``{}``; null is refused, and so
+    is text that is not JSON.
+    """
+
+    # Narrower than Event's types, which mypy calls incompatible; the gateway's enrichment sets
+    # both before the event is read as an Event anywhere.
+    source: Literal["client"] | UnsetType = UNSET  # type: ignore[assignment]
+    # CVAT defaults a duration left out to 0 and refuses a null one.
+    duration: UInt32 = 0
+    payload: str | UnsetType = UNSET  # type: ignore[assignment]
+
+
 class ClientEventsRequest(msgspec.Struct, kw_only=True):
     """The body of ``POST /api/events``."""
 
     # CVAT defaults a missing list to empty, and the SDK omits it when the caller does.
-    events: list[Event] = msgspec.field(default_factory=list)
+    events: list[ClientEvent] = msgspec.field(default_factory=list)
     previous_event: Event | None = None
     timestamp: datetime
 
@@ -75,7 +104,7 @@ EncodedEvents = msgspec.Raw
 EventsT = TypeVar("EventsT", list[Event], EncodedEvents)
 
 
-def encode_events(events: list[Event]) -> EncodedEvents:
+def encode_events(events: Sequence[Event]) -> EncodedEvents:
     return msgspec.Raw(_events_encoder.encode(events))
 
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 
@@ -86,6 +86,10 @@ class HttpSettings:
     body_read_timeout_seconds: float = 30.0
     # Seconds a request line and its headers may take (408 after): slow heads hold connections too.
     header_read_timeout_seconds: float = 10.0
+    # Proxies in front of the gateway that append to X-Forwarded-For, counted as CVAT counts
+    # CVAT_NUM_PROXIES: the caller's address stored with its events is the one this many entries
+    # from the header's right end (0: the connection's peer). See docs/client-events.md.
+    num_proxies: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 @dataclass(frozen=True)

@@ -172,20 +172,22 @@ TIMESTAMP_SCHEMA: Final = {
 
 
 def _timestamps(components: dict[str, Any]) -> None:
-    for name in ("Event", "ClientEventsRequest", "ClientEvents"):
+    for name in ("Event", "ClientEvent", "ClientEventsRequest", "ClientEvents"):
         components[name]["properties"]["timestamp"] = TIMESTAMP_SCHEMA
 
 
-def _client_events_only(components: dict[str, Any]) -> None:
-    """The events of a request carry a client scope (CVAT's list; others are a 400), unlike
-    ``previous_event`` and the events of an answer, which share the Event schema."""
-    events = components["ClientEventsRequest"]["properties"]["events"]
-    events["items"] = {
-        "allOf": [
-            events["items"],
-            {"properties": {"scope": {"enum": sorted(CLIENT_SCOPES)}}},
-        ]
+def _client_events(components: dict[str, Any]) -> None:
+    """The events of a request carry one of CVAT's client scopes (others are a 400), unlike
+    ``previous_event`` and the events of an answer, which share the Event schema; and their
+    payload is JSON text, stored as CVAT stores it."""
+    properties = components["ClientEvent"]["properties"]
+    properties["scope"] = {"type": "string", "enum": sorted(CLIENT_SCOPES)}
+    properties["payload"] = {
+        "type": "string",
+        "description": "JSON text; stored as Python's json.dumps(json.loads(payload)) writes it"
+        ', as CVAT stores it ("{}" when left out)',
     }
+    properties["source"]["description"] = "only 'client' (the default) is accepted"
 
 
 def _id_path(description: str) -> dict[str, Any]:
@@ -297,7 +299,7 @@ def schema_document(cvat: bool = False) -> dict[str, Any]:
         ref_template=_REF,
     )
     _timestamps(components)
-    _client_events_only(components)
+    _client_events(components)
     post = {
         "operationId": "events_create",
         "summary": "Log client events",

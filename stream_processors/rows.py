@@ -37,6 +37,7 @@ _REQUEST_ID: Final = COLUMNS.index("request_id")
 _EVENT_SEQ: Final = COLUMNS.index("event_seq")
 _RECEIVED_AT: Final = COLUMNS.index("received_at")
 _ACCESS_TOKEN: Final = COLUMNS.index(ACCESS_TOKEN_COLUMN)
+_CVAT_WIDTH: Final = len(CVAT_COLUMNS)
 # The namespace of intake events' content keys; fixed, so that every processor derives the same.
 INTAKE_EVENT_NAMESPACE: Final = uuid.UUID("5f0c7f3e-8d3b-4f55-9a57-6f1c1f1b9e21")
 _encode: Final = msgspec.json.Encoder().encode
@@ -64,9 +65,10 @@ def build_columns(messages: Sequence[IngestMessage | IntakeMessage]) -> Columns:
             continue
         # Transposed a request at a time, the events are still in the CPU cache; the whole
         # batch at once takes several times as long.
-        for column, values in zip(
-            event_columns, zip(*map(astuple, events), strict=True), strict=True
-        ):
+        # Working-time events are ServerEvents: their fields past CVAT's columns (the access
+        # token and the caller's address) are left to the columns' own handling below.
+        rows = [*map(astuple, message.events), *(astuple(e)[:_CVAT_WIDTH] for e in derived)]
+        for column, values in zip(event_columns, zip(*rows, strict=True), strict=True):
             column += values
         # Timestamps go to the client as integers in ms (the table's DateTime64(3)): it then
         # neither converts each datetime itself nor reads one without an offset as local time.

@@ -67,7 +67,8 @@ async def test_worker_stores_enriched_and_working_time_rows(
         clicked(first, 1, t0_ms + 4_000),
         clicked(first, 2, t0_ms + 10_000),
         (first.request_id, 3, "send:working_time", "server", t0_ms, 10_000, 1, 31, 20,
-         *identity, '{"working_time":10000}'),
+         *identity,
+         f'{{"working_time":10000,"request":{{"id":"{first.request_id}","user_agent":null}}}}'),
         clicked(second, 0, t0_ms),
     ]  # fmt: skip
 
