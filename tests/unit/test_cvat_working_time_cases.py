@@ -5,16 +5,16 @@ tests/integration/test_cvat_working_time.py."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 import orjson
 import pytest
 
-from eventpipe.contracts import Identity, IngestMessage
+from eventpipe.contracts import Identity
 from ingest_gateway import request_body
 from stream_processors.working_time import working_time_events
 from tests.cvat_working_time import Case, Request, cvat_cases
+from tests.messages import ingest_message
 
 IDENTITY = Identity(user_id=100, user_name="testuser", user_email="testuser@example.org")
 SENT_AT = datetime(2026, 8, 12, 10, 0, tzinfo=UTC)
@@ -25,12 +25,8 @@ def working_time_ms(request: Request) -> list[int]:
     body = {"events": request.events, "previous_event": request.previous_event}
     decoded = request_body.decode(orjson.dumps({**body, "timestamp": SENT_AT.isoformat()}))
     request_body.enrich(decoded, IDENTITY, SENT_AT)
-    message = IngestMessage(
-        request_id=uuid.uuid4(),
-        received_at=SENT_AT,
-        identity=IDENTITY,
-        events=list(decoded.events),
-        previous_event=decoded.previous_event,
+    message = ingest_message(
+        IDENTITY, decoded.events, received_at=SENT_AT, previous_event=decoded.previous_event
     )
     return [event.duration or 0 for event in working_time_events(message)]
 
