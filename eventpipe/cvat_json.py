@@ -1,8 +1,9 @@
 """The two JSON text forms CVAT stores in the ``payload`` column, so that a row reads the same
 whether CVAT or eventpipe wrote it.
 
-- A client event's payload is what CVAT's event serializer writes: the client's text parsed and
-  written again with Python's ``json`` module at its defaults (``", "`` and ``": "`` separators,
+- A client event's payload is what CVAT's event serializer writes: the client's text, trimmed of
+  white space as Django REST framework trims every text field, parsed and written again with
+  Python's ``json`` module at its defaults (``", "`` and ``": "`` separators,
   keys in the order sent, non-ASCII escaped, floats as ``repr``, ``NaN`` and ``Infinity`` kept).
   Python's own module does it, so every corner (big integers, duplicate keys, lone surrogates,
   exponents) comes out as CVAT's does.
@@ -26,8 +27,6 @@ EMPTY_PAYLOAD: Final = "{}"
 # compares the two on generated payloads.
 # (typeshed types the scanner's settings object as a scanner; CPython reads the decoder's.)
 _scan_once: Final = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
-# What json.loads skips around a document (JSON's whitespace, not Python's).
-_JSON_WHITESPACE: Final = " \t\n\r"
 # No markers (the circular check): a parsed document cannot be circular.
 _encode: Final = make_encoder(
     None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", False, False, True
@@ -35,13 +34,13 @@ _encode: Final = make_encoder(
 
 
 def client_payload(text: str) -> tuple[str, object]:
-    """The payload as CVAT stores it, ``json.dumps(json.loads(text))``, and the parsed value
-    (for limits on its shape).
+    """The payload as CVAT stores it, ``json.dumps(json.loads(text.strip()))``, and the parsed
+    value (for limits on its shape).
 
     Raises :class:`ValueError` (``json.JSONDecodeError`` among them) when ``text`` is not JSON,
     and :class:`RecursionError` when it nests deeper than the interpreter can parse.
     """
-    document = text.strip(_JSON_WHITESPACE)
+    document = text.strip()
     try:
         value, end = _scan_once(document, 0)
     except StopIteration as stop:

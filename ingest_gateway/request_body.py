@@ -199,7 +199,7 @@ def _enrich_events(
     # covers the loop; the failing event is found by its position afterwards.
     user_id, user_name, user_email = identity.user_id, identity.user_name, identity.user_email
     org_id, org_slug = identity.org_id, identity.org_slug
-    corrected, written_as_cvat = _corrected, client_payload
+    corrected, trimmed, written_as_cvat = _corrected, _trimmed, client_payload
     max_bytes, max_depth = limits.max_bytes, limits.max_depth
     index = 0
     try:
@@ -208,6 +208,12 @@ def _enrich_events(
             if moment is None:
                 raise _event_error(_OUT_OF_RANGE, "timestamp", "events", index)
             event.timestamp = moment
+            # CVAT's serializer trims its text fields and refuses one left blank or holding a
+            # NUL character.
+            if event.obj_name is not None:
+                event.obj_name = trimmed(event.obj_name, "obj_name", index)
+            if event.obj_val is not None:
+                event.obj_val = trimmed(event.obj_val, "obj_val", index)
             payload = event.payload
             if payload is UNSET:
                 event.payload = EMPTY_PAYLOAD
@@ -242,6 +248,15 @@ def _enrich_events(
         ) from None
     except RecursionError:
         raise _payload_too_deep(max_depth, index) from None
+
+
+def _trimmed(text: str, field: str, index: int) -> str:
+    text = text.strip()
+    if not text:
+        raise _event_error(f"{field} may not be blank", field, "events", index)
+    if "\x00" in text:
+        raise _event_error(f"{field} may not hold NUL characters", field, "events", index)
+    return text
 
 
 def nesting_depth(value: object) -> int:

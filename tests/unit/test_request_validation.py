@@ -162,7 +162,8 @@ def enriched_payloads(*payloads: str) -> list[object]:
         ("NaN", "NaN"),
         ("[1e400, -Infinity]", "[Infinity, -Infinity]"),
         ('"\\ud800"', '"\\ud800"'),
-        ("  {}  ", "{}"),
+        # Trimmed first, as Django REST framework trims every text field.
+        ("\u00a0 {}\n", "{}"),
     ],
 )
 def test_payload_is_stored_as_cvat_writes_it(sent: str, stored: str) -> None:
@@ -186,6 +187,26 @@ def test_payload_that_is_not_json_is_400(payload: str) -> None:
     assert caught.value.status == 400
     assert (caught.value.field, caught.value.index) == ("events[1].payload", 1)
     assert "payload must be a string holding valid JSON" in caught.value.error
+
+
+def test_text_fields_are_trimmed_and_blank_ones_refused_as_in_cvat() -> None:
+    # The web client's click:element carries a button's innerText as obj_val.
+    request = decoded(body(event(obj_name=" cvat-save-job-button ", obj_val="Save\n")))
+    request_body.enrich(request, IDENTITY, datetime.now(UTC))
+    assert (request.events[0].obj_name, request.events[0].obj_val) == (
+        "cvat-save-job-button",
+        "Save",
+    )
+    for field, text, words in [
+        ("obj_name", " \t", "may not be blank"),
+        ("obj_val", "", "may not be blank"),
+        ("obj_val", "a\x00b", "NUL"),
+    ]:
+        refused = decoded(body(event(), event(**{field: text})))
+        with pytest.raises(ApiError) as caught:
+            request_body.enrich(refused, IDENTITY, datetime.now(UTC))
+        assert (caught.value.status, caught.value.field) == (400, f"events[1].{field}")
+        assert words in caught.value.error
 
 
 def test_previous_event_is_only_time_corrected_as_in_cvat() -> None:
