@@ -147,8 +147,10 @@ class IngestMessageOf(msgspec.Struct, Generic[EventsT], kw_only=True):
 class IngestMessage(IngestMessageOf[list[Event]], kw_only=True):
     """One Kafka message on the events topic: one accepted ``POST /api/events`` request.
 
-    ``events`` and ``previous_event`` are already enriched (clock skew corrected, identity
-    stamped, payload canonical), so the processor trusts them as they are.
+    ``events`` are already enriched (clock skew corrected, identity stamped, payload as CVAT
+    stores it), so the processor trusts them as they are; ``user:activity`` ones among them
+    count for the working time and are not stored (:data:`UNSTORED_SCOPES`). ``previous_event``
+    serves the working time only: its timestamp is corrected, nothing else.
     """
 
 
