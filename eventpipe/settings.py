@@ -121,7 +121,7 @@ class LimitSettings:
     """What one request and one tenant may send (README "Security")."""
 
     max_events_per_request: int = 10_000
-    # Size (canonical JSON bytes) and nesting depth of one event's payload.
+    # Size (in bytes, as stored) and nesting depth of one event's payload.
     max_payload_bytes: int = 64 * 1024
     max_payload_depth: int = 32
     # Events per second per tenant (organization, or a user's sandbox) and the burst above that
