@@ -45,12 +45,15 @@ def load_module(relative: str, name: str) -> ModuleType:
     return module
 
 
-def run_cvat_init(client: Client) -> list[str]:
+def run_cvat_init(client: Client, database: str | None = None) -> list[str]:
     """Run CVAT's ClickHouse initializer (``components/analytics/clickhouse/init.py``, which CVAT's
-    backend runs at every start) against ``client``'s default database, as its ``main`` does;
-    return the names of the migrations it applied."""
+    backend runs at every start) on ``database`` (default: ``client``'s), as its ``main`` does,
+    which leaves it the client's default; return the names of the migrations it applied."""
     init = load_module("components/analytics/clickhouse/init.py", "cvat_clickhouse_init")
-    init.create_db(client, client.database)
+    target = database or str(client.database)
+    client.database = "default"  # the target may not exist yet
+    init.create_db(client, target)
+    client.database = target
     for migration in init.migrations:
         migration(client)
     return [migration.__name__ for migration in init.migrations]
