@@ -435,3 +435,17 @@ def test_kubernetes_manifests_are_valid_objects(path: Path) -> None:
     for version in (oldest, kubernetes_validate.latest_version()):
         for doc in load_all(path):
             kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_the_docs_explain_both_deployments() -> None:
+    docs = (ROOT / "docs" / "cvat.md").read_text()
+    for heading, files in {
+        "## Deploying with CVAT's docker compose": [OVERRIDE],
+        "## Deploying with CVAT's Helm chart": [HELM_VALUES, INTAKE_MANIFEST, ALIAS_MANIFEST],
+        "## Switching an existing CVAT over": [],
+    }.items():
+        assert heading in docs
+        section = docs.split(heading, 1)[1].split("\n## ", 1)[0]
+        for path in files:
+            assert path.name in section, (heading, path.name)
+    assert "docs/cvat.md" in (ROOT / "README.md").read_text()
