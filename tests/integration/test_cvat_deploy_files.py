@@ -165,7 +165,11 @@ def test_every_service_that_ships_events_reaches_the_intake_directly(
     # Vector is gone; nothing that is left ships anywhere but to the intake.
     assert "cvat_vector" not in services
     shippers = {n for n, s in services.items() if "DJANGO_LOG_SERVER_HOST" in environment(s)}
-    assert shippers == shipping_services(cvat_alone)
+    expected = shipping_services(cvat_alone)
+    assert shippers == expected, (
+        f"the override must point exactly CVAT's shipping services at the intake: "
+        f"missing {sorted(expected - shippers)}, unknown {sorted(shippers - expected)}"
+    )
     for name in shippers:
         backend = services[name]["environment"]
         host = backend["DJANGO_LOG_SERVER_HOST"]
@@ -323,7 +327,10 @@ def test_helm_values_set_only_keys_cvats_chart_has(
 ) -> None:
     vector = next(d for d in chart["dependencies"] if d["name"] == "vector")
     # VECTOR_CHART_KEYS were read from this version of the vector chart.
-    assert vector["version"] == VECTOR_CHART_VERSION
+    assert vector["version"] == VECTOR_CHART_VERSION, (
+        f"CVAT's chart now pins vector {vector['version']}: check {sorted(VECTOR_CHART_KEYS)} "
+        "against that version's values.yaml"
+    )
     for path in paths(helm_values()):
         if path in VECTOR_CHART_KEYS:
             continue
