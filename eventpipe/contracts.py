@@ -25,9 +25,11 @@ UInt16 = Annotated[int, msgspec.Meta(ge=0, le=2**16 - 1)]
 
 CONTRACT_VERSION: Final = 1
 
+# The web client sends it periodically only so that idle time between its other events is told
+# from work: it counts for working time and, as in CVAT, is never stored.
+USER_ACTIVITY_SCOPE: Final = "user:activity"
 # Events a client may send, exactly CVAT's (``ClientEventsSerializer.ALLOWED_SCOPES["client"]``
 # in cvat/apps/events/serializers.py, v2.73); a test compares them with CVAT's file.
-USER_ACTIVITY_SCOPE: Final = "user:activity"
 CLIENT_SCOPES: Final = frozenset(
     (
         *"""
@@ -39,9 +41,6 @@ CLIENT_SCOPES: Final = frozenset(
         USER_ACTIVITY_SCOPE,
     )
 )
-# Scopes that count for working time but are never stored, as in CVAT: the web client sends
-# user:activity periodically only so that idle time between its other events is told from work.
-UNSTORED_SCOPES: Final = frozenset((USER_ACTIVITY_SCOPE,))
 WORKING_TIME_SCOPE: Final = "send:working_time"
 CLIENT_SOURCE: Final = "client"
 
@@ -149,7 +148,7 @@ class IngestMessage(IngestMessageOf[list[Event]], kw_only=True):
 
     ``events`` are already enriched (clock skew corrected, identity stamped, payload as CVAT
     stores it), so the processor trusts them as they are; ``user:activity`` ones among them
-    count for the working time and are not stored (:data:`UNSTORED_SCOPES`). ``previous_event``
+    count for the working time and are not stored (:data:`USER_ACTIVITY_SCOPE`). ``previous_event``
     serves the working time only: its timestamp is corrected, nothing else.
     """
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
-from eventpipe.contracts import WORKING_TIME_SCOPE, Event, IngestMessage, ServerEvent
+from eventpipe.contracts import WORKING_TIME_SCOPE, Event, IngestMessage
 from eventpipe.cvat_json import server_payload
 from stream_processors.timestamps import epoch_micros, epoch_micros_of
 
@@ -43,7 +43,7 @@ def _end_us(event: Event, start_us: int) -> int:
 
 def working_time_events(
     message: IngestMessage, event_micros: Sequence[int] | None = None
-) -> list[ServerEvent]:
+) -> list[Event]:
     """The ``send:working_time`` events for one request, in the order their buckets opened.
 
     ``event_micros`` are the events' timestamps as :func:`epoch_micros`, for a caller that has
@@ -84,7 +84,7 @@ def working_time_events(
 
     identity = message.identity
     # CVAT's payload names the request the time came with (its id and the client's User-Agent);
-    # its caller's address goes into remote_addr instead.
+    # the caller's address is the request's remote_addr, which every row of it carries.
     request = {"id": str(message.request_id), "user_agent": message.user_agent}
     derived = []
     for (job_id, task_id, project_id), total_us in totals.items():
@@ -94,7 +94,7 @@ def working_time_events(
             continue
         ms = total_us // 1000
         derived.append(
-            ServerEvent(
+            Event(
                 scope=WORKING_TIME_SCOPE,
                 source=DERIVED_SOURCE,
                 timestamp=opened[(job_id, task_id, project_id)],
@@ -110,7 +110,6 @@ def working_time_events(
                 org_id=identity.org_id,
                 org_slug=identity.org_slug,
                 payload=server_payload({"working_time": ms, "request": request}),
-                remote_addr=message.remote_addr,
             )
         )
     return derived

@@ -99,7 +99,6 @@ def test_time_goes_to_the_job_of_the_event_before_the_gap() -> None:
     message = ingest_message(
         IDENTITY,
         received_at=T0,
-        remote_addr="203.0.113.9",
         user_agent="Mozilla/5.0 (X11; Linux) Gecko/20100101 Firefox/146.0 é",
         previous_event=instant(0 * S, job_id=1),
         events=[
@@ -127,7 +126,6 @@ def test_time_goes_to_the_job_of_the_event_before_the_gap() -> None:
     )
     assert (first.user_id, first.user_name, first.user_email) == (7, "ann", "ann@example.com")
     assert (first.org_id, first.org_slug) == (3, "lab")
-    assert (first.remote_addr, first.access_token_id) == ("203.0.113.9", None)
     assert first.obj_name is first.obj_id is first.obj_val is None
 
 
@@ -140,7 +138,6 @@ def test_without_user_agent_or_email_they_are_null() -> None:
         "request": {"id": str(message.request_id), "user_agent": None},
     }
     assert derived.user_email is None
-    assert derived.remote_addr is None
 
 
 def test_user_activity_events_count_like_any_other() -> None:
