@@ -1,21 +1,20 @@
-"""The client contract read from CVAT's own files at run time: the scopes its serializer allows
-from clients, and the scope it computes working time from but never stores."""
+"""CVAT's client events contract, read from its files at run time: the scopes its serializer
+allows from clients, and the scope it computes working time from but never stores."""
 
 from __future__ import annotations
 
 import ast
 
 from eventpipe.contracts import CLIENT_SCOPES, USER_ACTIVITY_SCOPE
-from tests.cvat_source import module_constants, parsed
+from tests.conformance.cvat_working_time import cvat_constants, parsed
 
 SERIALIZERS = "cvat/apps/events/serializers.py"
-CONST = "cvat/apps/events/const.py"
 VIEWS = "cvat/apps/events/views.py"
 
 
 def cvat_allowed_scopes() -> dict[str, set[str]]:
     """``ClientEventsSerializer.ALLOWED_SCOPES`` by source, names resolved from const.py."""
-    constants = module_constants(CONST)
+    constants = cvat_constants()
     serializer = next(
         node
         for node in ast.walk(parsed(SERIALIZERS))
@@ -52,7 +51,7 @@ def test_client_scopes_are_exactly_cvats() -> None:
 
 def test_the_scopes_not_stored_are_those_cvats_view_skips() -> None:
     # views.py's create: `if event["scope"] == X: continue` before an event is logged.
-    constants = module_constants(CONST)
+    constants = cvat_constants()
     create = next(
         node
         for node in ast.walk(parsed(VIEWS))

@@ -4,12 +4,12 @@
 ``compute_working_time_per_ids`` one request at a time (each event with the previous one, unless
 the earlier event still lasts) and asserts the milliseconds each request yields. Its class needs
 Django to import, so the class is compiled from the file's syntax tree alone, with the names it
-reads supplied here: CVAT's constants (``const.py``, plain ``datetime`` values) and CVAT's
-``is_contained`` and ``get_end_timestamp`` (compiled from ``utils.py``). Only two things are
-replaced: ``_deserialize`` keeps the events as posted (with their times read as CVAT reads them)
-instead of running CVAT's serializer, and ``compute_working_time_per_ids`` records each request
-instead of computing. Each test method then runs unchanged, and its assertions are collected as
-(request, expected milliseconds) for eventpipe to answer.
+reads supplied here: CVAT's constants (``const.py``, which imports nothing of Django) and CVAT's
+``is_contained`` and ``get_end_timestamp`` (compiled from ``utils.py``, whose imports need it).
+Only two things are replaced: ``_deserialize`` keeps the events as posted (their times read as
+CVAT reads them) instead of running CVAT's serializer, and ``compute_working_time_per_ids``
+records each request instead of computing. Each test method then runs unchanged, and its
+assertions are collected as (request, expected milliseconds) for eventpipe to answer.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from tests.cvat_source import cvat_file, parsed
+from tests.conformance.cvat_source import cvat_file, load_module
 
 TESTS = "cvat/apps/events/tests/test_events.py"
 UTILS = "cvat/apps/events/utils.py"
@@ -58,16 +58,23 @@ class Case:
     expected: list[tuple[int, float]] = field(default_factory=list)
 
 
+def parsed(relative: str) -> ast.Module:
+    return ast.parse(cvat_file(relative).read_text(), filename=relative)
+
+
 def _compiled(relative: str, nodes: list[ast.stmt], namespace: dict[str, Any]) -> None:
     module = ast.Module(body=nodes, type_ignores=[])
     exec(compile(module, str(cvat_file(relative)), "exec"), namespace)
 
 
+def cvat_constants() -> dict[str, Any]:
+    """The constants of CVAT's ``const.py`` (scopes, durations), by name."""
+    const = load_module(CONST, "cvat_events_const")
+    return {name: value for name, value in vars(const).items() if name.isupper()}
+
+
 def _namespace() -> dict[str, Any]:
-    namespace: dict[str, Any] = {"datetime": datetime, "timedelta": timedelta}
-    # const.py: `import datetime` and module constants made of datetime values.
-    _compiled(CONST, list(parsed(CONST).body), namespace)
-    constants = {k: v for k, v in namespace.items() if k.isupper()}
+    constants = cvat_constants()
     utils = [
         node
         for node in parsed(UTILS).body
@@ -141,3 +148,9 @@ def cvat_cases() -> list[Case]:
             cases[-1].requests = list(recording)
     assert cases, f"no test cases found in {TESTS}"
     return cases
+
+
+def recorded(ms: float) -> list[int]:
+    """The working-time events CVAT records for a request that yields ``ms``: one, or none for a
+    total of zero."""
+    return [int(ms)] if ms else []
