@@ -68,7 +68,7 @@ async def test_rows_round_trip_with_millisecond_utc_timestamps(tmp_path: Path) -
             "2024-05-01 08:31:00.123",
             2500,
             4,
-            '{"working_time":2500}',
+            f'{{"working_time":2500,"request":{{"id":"{sent.request_id}","user_agent":null}}}}',
             sent.request_id,
         ),
     ]
