@@ -40,6 +40,9 @@ def client_payload(text: str) -> tuple[str, object]:
     Raises :class:`ValueError` (``json.JSONDecodeError`` among them) when ``text`` is not JSON,
     and :class:`RecursionError` when it nests deeper than the interpreter can parse.
     """
+    # What the web client sends for an event logged without payload fields (user:activity).
+    if text == EMPTY_PAYLOAD:
+        return EMPTY_PAYLOAD, {}
     document = text.strip()
     try:
         value, end = _scan_once(document, 0)
