@@ -73,16 +73,23 @@ _events_encoder: Final = msgspec.json.Encoder()
 class ClientEvent(Event, kw_only=True):
     """An event as a client posts it, where a field left out differs from a null, as in CVAT.
 
+    The answer echoes the fields the client sent and those the server sets, as CVAT's does.
     ``source`` left out means ``client``, the only source accepted from clients (any other value,
     null included, is refused). ``payload`` left out is stored as ``{}``; null is refused, and so
-    is text that is not JSON.
+    is text that is not JSON. ``duration`` left out is 0; null is refused.
     """
 
-    # Narrower than Event's types, which mypy calls incompatible; the gateway's enrichment sets
-    # both before the event is read as an Event anywhere.
+    # UNSET (left out) is not among Event's types, which mypy calls incompatible; it never
+    # leaves the gateway: an encoded event omits the field, and the processor reads the default.
+    obj_name: str | UnsetType | None = UNSET  # type: ignore[assignment]
+    obj_id: UInt64 | UnsetType | None = UNSET  # type: ignore[assignment]
+    obj_val: str | UnsetType | None = UNSET  # type: ignore[assignment]
     source: Literal["client"] | UnsetType = UNSET  # type: ignore[assignment]
-    # CVAT defaults a duration left out to 0 and refuses a null one.
+    count: UInt16 | UnsetType | None = UNSET  # type: ignore[assignment]
     duration: UInt32 = 0
+    project_id: UInt64 | UnsetType | None = UNSET  # type: ignore[assignment]
+    task_id: UInt64 | UnsetType | None = UNSET  # type: ignore[assignment]
+    job_id: UInt64 | UnsetType | None = UNSET  # type: ignore[assignment]
     payload: str | UnsetType = UNSET  # type: ignore[assignment]
 
 

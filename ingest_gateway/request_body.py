@@ -210,9 +210,9 @@ def _enrich_events(
             event.timestamp = moment
             # CVAT's serializer trims its text fields and refuses one left blank or holding a
             # NUL character.
-            if event.obj_name is not None:
+            if isinstance(event.obj_name, str):
                 event.obj_name = trimmed(event.obj_name, "obj_name", index)
-            if event.obj_val is not None:
+            if isinstance(event.obj_val, str):
                 event.obj_val = trimmed(event.obj_val, "obj_val", index)
             payload = event.payload
             if payload is UNSET:

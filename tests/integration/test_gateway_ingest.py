@@ -151,6 +151,24 @@ async def test_web_client_scopes_of_cvat_2_73_are_accepted_and_echoed(
     assert [e.scope for e in decode_message(record).events] == ["load:workspace", "user:activity"]
 
 
+async def test_the_answer_holds_the_fields_cvat_answers(
+    world: World, http: httpx.AsyncClient
+) -> None:
+    # CVAT answers what its serializer validated: the fields sent (a null one too), its default
+    # duration, and what it sets (source, payload, user and organization).
+    body = payload(event(job_id=3), event(obj_name=None, duration=5))
+    response = await http.post("/api/events", json=body)
+    assert response.status_code == 201, response.text
+    stamped = {"source", "payload", "user_id", "user_name", "user_email", "org_id", "org_slug"}
+    assert [set(e) for e in response.json()["events"]] == [
+        {"scope", "timestamp", "duration", "job_id", *stamped},
+        {"scope", "timestamp", "duration", "obj_name", *stamped},
+    ]
+    # What the client left out is null where it is stored.
+    [record] = await topic_records(world.settings, expected=1)
+    assert [e.job_id for e in decode_message(record).events] == [3, None]
+
+
 @pytest.mark.parametrize(
     ("num_proxies", "forwarded_for", "expected"),
     [
