@@ -39,6 +39,12 @@ class CvatCredential:
     # Who failed logins count against: the username of a Basic header, else "".
     login: str = ""
 
+    @property
+    def is_access_token(self) -> bool:
+        """A CVAT personal access token (``Authorization: Bearer``), which may do less."""
+        scheme = self.headers.get("Authorization", "").partition(" ")[0]
+        return scheme.lower() == "bearer"
+
 
 def cvat_credential(request: Request) -> CvatCredential | None:
     """The request's credential for CVAT (its Authorization header, else its session); None when

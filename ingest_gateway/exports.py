@@ -54,7 +54,7 @@ from ingest_gateway.export_params import (
 )
 from ingest_gateway.export_store import ExportStoreHandle
 from ingest_gateway.org_context import OrgContext, resolve_org_context
-from ingest_gateway.permissions import ExportCaller, ForbiddenFilter, authorize_export
+from ingest_gateway.permissions import Caller, authorize_export
 from ingest_gateway.producer import producer_of, unavailable
 
 log = logging.getLogger(__name__)
@@ -92,13 +92,7 @@ async def start_export(
     request: Request, user: User, context: OrgContext, query: ExportQuery, now: datetime
 ) -> uuid.UUID:
     """Check the caller may export what ``query`` asks for, then record and queue the export."""
-    caller = ExportCaller(
-        user.id, user.is_admin, None if context.org is None else context.org.id, context.role
-    )
-    try:
-        allowed = authorize_export(caller, query.requested)
-    except ForbiddenFilter as exc:
-        raise ApiError(403, str(exc), field=exc.parameter) from None
+    allowed = authorize_export(Caller.of(user, context), query.requested)
     export_filter = ExportFilter(
         since=query.since, until=query.until, **msgspec.structs.asdict(allowed)
     )
@@ -111,6 +105,7 @@ async def start_export(
             user.id,
             export_filter,
             query.filename or default_export_filename(now),
+            owner_username=user.username,
         )
 
 
@@ -118,11 +113,16 @@ async def own_export(
     request: Request, user: User, query_id: uuid.UUID, now: datetime, field: str
 ) -> ExportStatus:
     """The caller's own live export, or the 404 (naming ``field``) of an id never issued."""
-    with store_errors():
-        status = await get_export_status(export_store_of(request), query_id, now)
+    status = await live_export(request, query_id, now)
     if status is None or status.owner_user_id != user.id:
         raise no_such_export(field)
     return status
+
+
+async def live_export(request: Request, query_id: uuid.UUID, now: datetime) -> ExportStatus | None:
+    """The export's record while it lives, whoever owns it."""
+    with store_errors():
+        return await get_export_status(export_store_of(request), query_id, now)
 
 
 async def _report(request: Request, status: ExportStatus, now: datetime) -> Response:

@@ -43,9 +43,10 @@ _ERRORS: Final = {
     400: "the body, a field or a parameter is malformed or out of range, or org_id is sent"
     " beside org / X-Organization, or org disagrees with X-Organization (`field` names it)",
     401: "no credentials, or credentials that prove nobody",
-    403: "not a member of the organization named, or a filter the caller may not use, or"
-    " (CVAT's session) a POST without the X-CSRFToken of its csrftoken cookie",
-    404: "no export with this query_id for this caller",
+    403: "not a member of the organization named, a filter or an export the caller may not use,"
+    " another user's request, a CVAT access token on anything but an export, or (CVAT's session)"
+    " a POST without the X-CSRFToken of its csrftoken cookie",
+    404: "the organization named does not exist, or no export with this query_id",
     408: "the body did not arrive in time",
     413: "the body or the number of events is over its limit",
     415: "the body is not JSON",
@@ -135,7 +136,7 @@ _DEPRECATION_HEADER: Final = {
         "schema": {"type": "string"},
     }
 }
-_NO_REQUEST: Final = "no request with this id for this caller (or it expired or was cancelled)"
+_NO_REQUEST: Final = "no request with this id (or it expired or was cancelled)"
 
 
 # The export a 202 names is the one to poll: lets a client (or a stateful fuzzer) follow it.
@@ -210,7 +211,7 @@ def _requests_paths() -> dict[str, Any]:
                 "links": _FOLLOW_REQUEST,
                 **_json("RqId"),
             },
-            **{str(s): _error(s) for s in (400, 401, 403, 429, 502, 503)},
+            **{str(s): _error(s) for s in (400, 401, 403, 404, 429, 502, 503)},
         },
     }
     download = {
@@ -227,9 +228,8 @@ def _requests_paths() -> dict[str, Any]:
                 "description": "the CSV file, as an attachment",
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             },
-            "400": _error(400, "no rq_id, or the request has not finished"),
-            "404": _error(404, _NO_REQUEST),
-            **{str(s): _error(s) for s in (401, 429, 502, 503)},
+            "400": _error(400, "no rq_id, an unknown one, or the request has not finished"),
+            **{str(s): _error(s) for s in (401, 403, 429, 502, 503)},
         },
     }
     listing = {
@@ -241,6 +241,20 @@ def _requests_paths() -> dict[str, Any]:
             _query("status", choice_schema(*STATES.values()), "only these"),
             _query("target", {"type": "string"}, "only this target (every request: 'events')"),
             _query("action", {"type": "string"}, "only this action (every request: 'export')"),
+            *(
+                _query(name, {"type": "string"}, "none of an events export's (any value: none)")
+                for name in ("subresource", "format", "org")
+            ),
+            *(
+                _query(name, ID_SCHEMA, "none of an events export's (any value: none)")
+                for name in ("project_id", "task_id", "job_id", "org_id")
+            ),
+            _query("filter", {"type": "string"}, "CVAT's JSON Logic over the fields above"),
+            _query(
+                "sort",
+                {"type": "string"},
+                "created_date, status or action, '-' first for descending (-created_date)",
+            ),
         ],
         "responses": {
             "200": {"description": "one page of requests", **_json("PaginatedRequestList")},
@@ -256,7 +270,7 @@ def _requests_paths() -> dict[str, Any]:
         "responses": {
             "200": {"description": "the request", **_json("RequestAnswer")},
             "404": _error(404, _NO_REQUEST),
-            **{str(s): _error(s) for s in (401, 429, 502, 503)},
+            **{str(s): _error(s) for s in (401, 403, 429, 502, 503)},
         },
     }
     cancel = {
@@ -267,7 +281,7 @@ def _requests_paths() -> dict[str, Any]:
             "200": {"description": "cancelled: the request is gone"},
             "400": _error(400, "the request has already ended"),
             "404": _error(404, _NO_REQUEST),
-            **{str(s): _error(s) for s in (401, 429, 502, 503)},
+            **{str(s): _error(s) for s in (401, 403, 429, 502, 503)},
         },
     }
     return {
@@ -308,7 +322,7 @@ def schema_document(cvat: bool = False) -> dict[str, Any]:
                 "description": "the enriched events, durably in Kafka",
                 **_json("ClientEvents"),
             },
-            **{str(s): _error(s) for s in (400, 401, 403, 408, 413, 415, 429, 502, 503)},
+            **{str(s): _error(s) for s in (400, 401, 403, 404, 408, 413, 415, 429, 502, 503)},
         },
     }
     get = {

@@ -232,5 +232,5 @@ async def test_the_authenticator_takes_jwts_and_still_api_tokens(
     admin, _ = verifier.verify(hs256(is_admin=True, orgs=[]))
     as_admin = await resolver.resolve(admin, OrgSelector("org", slug="acme"))
     assert as_admin.org is not None and as_admin.org.id == 1 and as_admin.role is None
-    with pytest.raises(ApiError, match="no organization 'ghost'"):
+    with pytest.raises(ApiError, match="organization 'ghost' does not exist"):
         await resolver.resolve(admin, OrgSelector("org", slug="ghost"))
