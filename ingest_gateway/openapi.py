@@ -46,7 +46,7 @@ _ERRORS: Final = {
     403: "not a member of the organization named, a filter or an export the caller may not use,"
     " another user's request, a CVAT access token on anything but an export, or (CVAT's session)"
     " a POST without the X-CSRFToken of its csrftoken cookie",
-    404: "the organization named does not exist, or no export with this query_id",
+    404: "the organization named does not exist, or no request with this id",
     408: "the body did not arrive in time",
     413: "the body or the number of events is over its limit",
     415: "the body is not JSON",
@@ -109,18 +109,35 @@ _ORG_PARAMETERS: Final = [
     ),
 ]
 
-_EXPORT_PARAMETERS: Final = [
-    *(
-        _query(name, ID_SCHEMA, f"only events with this {name}")
-        for name in ("project_id", "task_id", "job_id", "user_id")
-    ),
-    _query("from", DATE_SCHEMA, "events at or after (ISO-8601)"),
-    _query("to", DATE_SCHEMA, "events at or before (ISO-8601); not before from (400)"),
-    _query("filename", {"type": "string"}, "the downloaded file's name"),
-]
+
+def _export_parameters(without_from: str) -> list[dict[str, Any]]:
+    """The filters of an export; ``without_from`` says where it starts without ``from``."""
+    return [
+        *(
+            _query(name, ID_SCHEMA, f"only events with this {name}")
+            for name in ("project_id", "task_id", "job_id", "user_id")
+        ),
+        _query("from", DATE_SCHEMA, f"events at or after (ISO-8601); {without_from}"),
+        _query(
+            "to", DATE_SCHEMA, "events at or before (ISO-8601; default now); not before from (400)"
+        ),
+        _query("filename", {"type": "string"}, "the downloaded file's name"),
+    ]
+
+
+# Each flow's default start, as its own documentation gives it.
+_DEPRECATED_EXPORT_PARAMETERS: Final = _export_parameters(
+    "without from and to, the last 30 days; with only to, everything before it"
+)
+_CURRENT_EXPORT_PARAMETERS: Final = _export_parameters("default is the minimal time")
 _QUERY_ID_PARAMETERS: Final = [
     _query("action", {"type": "string", "enum": ["download"]}, "serve the finished CSV"),
-    _query("query_id", UUID_SCHEMA, "the export to poll or download; empty starts one"),
+    _query(
+        "query_id",
+        UUID_SCHEMA,
+        "the export to poll or download; empty starts one, and so does one naming none of the"
+        " caller's exports (under that id when it is free, else under a new one)",
+    ),
 ]
 _LOCATION_PARAMETERS: Final = [
     _query(
@@ -129,6 +146,11 @@ _LOCATION_PARAMETERS: Final = [
         "only 'local': exports are kept in this service's own store (cloud_storage: 400)",
     ),
     _query("cloud_storage_id", ID_SCHEMA, "not supported (400)"),
+]
+# CVAT's deprecated flow never exported to a cloud storage, and says so.
+_DEPRECATED_LOCATION_PARAMETERS: Final = [
+    _query("location", {"type": "string"}, "cloud_storage is refused (400); others are ignored"),
+    _query("cloud_storage_id", ID_SCHEMA, "refused (400)"),
 ]
 _DEPRECATION_HEADER: Final = {
     "Deprecation": {
@@ -204,7 +226,7 @@ def _requests_paths() -> dict[str, Any]:
     export = {
         "operationId": "events_create_export",
         "summary": "Start an export of the event log as CSV (CVAT's requests flow)",
-        "parameters": [*_ORG_PARAMETERS, *_EXPORT_PARAMETERS, *_LOCATION_PARAMETERS],
+        "parameters": [*_ORG_PARAMETERS, *_CURRENT_EXPORT_PARAMETERS, *_LOCATION_PARAMETERS],
         "responses": {
             "202": {
                 "description": "the export is queued: follow rq_id",
@@ -329,7 +351,12 @@ def schema_document(cvat: bool = False) -> dict[str, Any]:
         "operationId": "events_list",
         "summary": "Export the event log as CSV (asynchronous; deprecated by CVAT)",
         "deprecated": True,
-        "parameters": [*_ORG_PARAMETERS, *_EXPORT_PARAMETERS, *_QUERY_ID_PARAMETERS],
+        "parameters": [
+            *_ORG_PARAMETERS,
+            *_DEPRECATED_EXPORT_PARAMETERS,
+            *_QUERY_ID_PARAMETERS,
+            *_DEPRECATED_LOCATION_PARAMETERS,
+        ],
         "responses": {
             "200": {
                 "description": "the CSV file (action=download)",

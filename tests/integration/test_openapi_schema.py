@@ -58,7 +58,8 @@ REQUESTS: list[tuple[str, tuple[str, str] | None, dict[str, Any], int]] = [
     ("GET", ALICE, {}, 202),
     ("GET", ALICE, {"params": {"org": "acme", "user_id": 999}}, 403),
     ("GET", ALICE, {"params": {"from": "yesterday"}}, 400),
-    ("GET", ALICE, {"params": {"query_id": str(uuid.uuid4())}}, 404),
+    ("GET", ALICE, {"params": {"query_id": str(uuid.uuid4())}}, 202),
+    ("GET", ALICE, {"params": {"location": "cloud_storage"}}, 400),
     ("GET", None, {}, 401),
 ]
 
