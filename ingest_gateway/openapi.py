@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventpipe.contracts import CLIENT_SCOPES, ClientEvents, ClientEventsRequest
-from ingest_gateway.cvat_credentials import CSRF_COOKIE, SESSION_COOKIE
+from ingest_gateway.csrf import CSRF_COOKIE
+from ingest_gateway.cvat_credentials import SESSION_COOKIE
 from ingest_gateway.errors import JSON_MEDIA_TYPE
 from ingest_gateway.export_answers import ExportFailed, ExportProgress, ExportStarted
 from ingest_gateway.params import (

@@ -481,3 +481,41 @@ def test_an_access_token_exports_and_downloads_and_a_read_only_one_cannot_cancel
     assert (refused.status_code, refused.json()["field"]) == (403, "Authorization")
     assert "read-only" in refused.json()["error"]
     assert cvat.server.calls["/api/auth/access_tokens/self"] == 2
+
+
+def test_a_session_post_passes_djangos_origin_check_with_cvats_trusted_origins(
+    settings: Settings, cvat: Cvat
+) -> None:
+    """A page of another origin may not post with the session unless CVAT trusts that origin."""
+    trusted = "https://cvat.example.com,https://*.labs.example"
+    with gateway_on(settings, cvat.server.url, cvat_csrf_trusted_origins=trusted) as gateway:
+        headers, cookies = _credentials("session", cvat.alice)
+        with httpx.Client(base_url=gateway.url, cookies=cookies, headers=headers) as client:
+            answers = {
+                origin: client.post("/api/events", json=batch(), headers={"Origin": origin})
+                for origin in (
+                    gateway.url,
+                    "https://cvat.example.com",
+                    "https://eu.labs.example",
+                    "https://evil.example",
+                    "http://cvat.example.com",
+                )
+            }
+            # Behind CVAT's HTTPS proxy, without Origin, the Referer must be of a trusted host.
+            proxied = {"X-Forwarded-Proto": "https"}
+            no_referer = client.post("/api/events", json=batch(), headers=proxied)
+            referred = client.post(
+                "/api/events",
+                json=batch(),
+                headers={**proxied, "Referer": "https://cvat.example.com/tasks/3"},
+            )
+    assert {origin: answer.status_code for origin, answer in answers.items()} == {
+        gateway.url: 201,
+        "https://cvat.example.com": 201,
+        "https://eu.labs.example": 201,
+        "https://evil.example": 403,
+        "http://cvat.example.com": 403,
+    }
+    assert answers["https://evil.example"].json()["field"] == "Origin"
+    assert (no_referer.status_code, no_referer.json()["field"]) == (403, "Referer")
+    assert referred.status_code == 201
