@@ -199,21 +199,22 @@ class CvatIdentityProvider:
         not show it to this caller."""
         if selector.org_id is not None:
             answer = await self._get(f"/api/organizations/{selector.org_id}", credential)
-            if answer.status_code == 404:
-                raise selector.does_not_exist()
-            if answer.status_code == 403:
-                raise selector.not_a_member()
-            found = _decode(answer, _CvatOrganization)
-            return Org(found.id, found.slug)
-        slug = selector.slug
-        assert slug is not None  # a selector names an id or a slug
-        answer = await self._get("/api/organizations", credential, {"slug": slug})
-        for org in _decode(answer, _Organizations).results:
-            if org.slug == slug:
-                return Org(org.id, org.slug)
-        # Hidden or absent: CVAT resolves an org context before any permission, so one that
-        # does not exist is its 404 on any call naming it.
-        probe = await self._get("/api/memberships", credential, {"org": slug})
+            if answer.status_code == 200:
+                found = _decode(answer, _CvatOrganization)
+                return Org(found.id, found.slug)
+            if answer.status_code not in (403, 404):
+                _decode(answer, _CvatOrganization)  # raises: CVAT's 401, or an unexpected answer
+            context = {"org_id": str(selector.org_id)}
+        else:
+            assert selector.slug is not None  # a selector names an id or a slug
+            answer = await self._get("/api/organizations", credential, {"slug": selector.slug})
+            for org in _decode(answer, _Organizations).results:
+                if org.slug == selector.slug:
+                    return Org(org.id, org.slug)
+            context = {"org": selector.slug}
+        # Hidden from this caller, or absent: CVAT resolves the org context of any call before
+        # its permissions, so one that does not exist is its 404 whoever asks.
+        probe = await self._get("/api/memberships", credential, context)
         if probe.status_code == 404:
             raise selector.does_not_exist()
         if probe.status_code == 401:

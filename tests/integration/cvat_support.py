@@ -12,8 +12,9 @@ CVAT's two renderers (``application/vnd.cvat+json``, and ``text/html`` for the b
 an ``Accept`` matching neither is a 406, and every JSON answer, errors included, is
 ``application/vnd.cvat+json``. Its rules are CVAT's: DRF's 401 and 403 bodies (``{"detail":
 ...}``), credentials as Token, Bearer access token, Basic or session cookie, organizations visible
-only to their members (all of them to admins), an org context that does not exist is a 404, and a
-non-member asking for an org's memberships is a 403.
+only to their members (all of them to admins; another one is the 404 of CVAT's filtered
+queryset), an org context that does not exist is a 404 on any call, and a non-member asking for
+an org's memberships is a 403.
 """
 
 from __future__ import annotations
@@ -244,13 +245,10 @@ class FakeCvat:
             return refusal
         assert user is not None
         org_id = int(request.path_params["id"])
-        org = next((o for o in self.orgs if o.id == org_id), None)
+        # CVAT's queryset holds only the organizations the caller may see.
+        org = next((o for o in self._visible_orgs(user) if o.id == org_id), None)
         if org is None:
             return JSONResponse({"detail": "No Organization matches the given query."}, 404)
-        if org not in self._visible_orgs(user):
-            return JSONResponse(
-                {"detail": "You do not have permission to perform this action."}, 403
-            )
         return JSONResponse(self._org_body(org))
 
     async def list_memberships(self, request: Request) -> Response:
@@ -258,10 +256,14 @@ class FakeCvat:
         if refusal is not None:
             return refusal
         assert user is not None
+        # CVAT's middleware resolves the org context (org, X-Organization or org_id) first.
         slug = request.query_params.get("org") or request.headers.get("x-organization")
-        org = next((o for o in self.orgs if o.slug == slug), None)
+        org_id = request.query_params.get("org_id")
+        org = next(
+            (o for o in self.orgs if o.slug == slug or (org_id and str(o.id) == org_id)), None
+        )
         if org is None:
-            return JSONResponse({"detail": f"{slug} organization does not exist."}, 404)
+            return JSONResponse({"detail": f"{slug or org_id} organization does not exist."}, 404)
         if org not in self._visible_orgs(user):
             return JSONResponse(
                 {"detail": "You do not have permission to perform this action."}, 403
