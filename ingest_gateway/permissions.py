@@ -9,7 +9,7 @@ orders of ``cvat/apps/iam/rules/utils.rego`` and ``organizations.rego``:
 - posting events (``send:events``): anyone, but not with a CVAT access token;
 - exporting (``dump:events``): an admin, or a caller with at least the worker privilege who, in an
   organization, is a member of it;
-- the filter forced onto every export: :data:`FORCED_FILTERS`. A forced filter pins a column to
+- the filter forced onto every export: :func:`forced_columns`. A forced filter pins a column to
   the caller's own value; a request parameter naming another value for it is a 403 naming the
   parameter, any other parameter only narrows the result;
 - a request (view, cancel, download its file): an admin, or its owner; a read-only access token
