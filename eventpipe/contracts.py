@@ -30,6 +30,8 @@ CLIENT_SCOPES: Final = frozenset(
     """.split()
 )
 WORKING_TIME_SCOPE: Final = "send:working_time"
+# Sent by the web client only for working time; CVAT stores none of them.
+USER_ACTIVITY_SCOPE: Final = "user:activity"
 CLIENT_SOURCE: Final = "client"
 
 

@@ -140,7 +140,9 @@ class ExportSettings:
     s3_region: str = "us-east-1"
     s3_secure: bool = False
     export_ttl_seconds: int = 3600
-    csv_neutralize_formulas: bool = True
+    # Off, as CVAT's export writes cells as they are; on, a cell that a spreadsheet would run as a
+    # formula gets a leading apostrophe.
+    csv_neutralize_formulas: bool = False
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,7 @@ def test_posted_events_are_stored_enriched_with_working_time(pipeline: LocalPipe
     with pipeline.stopped_worker_clickhouse() as client:
         rows = client.query(
             "SELECT scope, timestamp, duration, job_id, user_name, user_email, org_slug, source,"
-            " payload FROM events FINAL ORDER BY timestamp, event_seq"
+            " payload FROM events ORDER BY timestamp, event_seq"
         ).named_results()
         rows = list(rows)
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.events_table import CVAT_COLUMNS
+from eventpipe.events_table import EXPORT_COLUMNS
 from eventpipe.identity import IdentityStore, Org
 from eventpipe_cli.embedded_broker import EmbeddedBroker
 from tests.integration.export_api_support import (
@@ -141,7 +141,7 @@ def test_a_user_exports_their_own_events_of_the_last_30_days(stack: Stack) -> No
         r'attachment; filename="logs_\d{4}(_\d\d){5}\.csv"', download.headers["content-disposition"]
     )
     assert int(download.headers["content-length"]) == body["size"] == len(download.content)
-    assert download.text.splitlines()[0].split(",")[: len(CVAT_COLUMNS)] == list(CVAT_COLUMNS)
+    assert download.text.splitlines()[0].split(",")[: len(EXPORT_COLUMNS)] == list(EXPORT_COLUMNS)
     rows = csv_rows(download)
     # Her events in any org context; not the one from 40 days ago, nobody else's.
     assert labels(rows) == {"alice-sandbox-1", "alice-sandbox-2", WORKING_TIME, "alice-acme"}
