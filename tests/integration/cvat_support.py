@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import itertools
 import secrets
 from collections import Counter
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import yaml
 from openapi_schema_validator import OAS30Validator
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -38,6 +40,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.responses import JSONResponse as _PlainJson
 from starlette.routing import Route
 
+from tests.conformance.cvat_source import cvat_file
 from tests.integration.gateway_support import serving
 
 JOINED = "2026-01-05T10:00:00.000000Z"
@@ -357,6 +360,15 @@ def _basic(credentials: str) -> tuple[str, str] | None:
 
 def _page(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"count": len(results), "next": None, "previous": None, "results": results}
+
+
+@functools.cache
+def cvat_schema() -> dict[str, Any]:
+    """CVAT's OpenAPI document, ``cvat/schema.yml`` of its source tree."""
+    document: dict[str, Any] = yaml.load(
+        cvat_file("cvat/schema.yml").read_text(), Loader=yaml.CSafeLoader
+    )
+    return document
 
 
 def check_against_cvat_schema(document: dict[str, Any], path: str, answer: httpx.Response) -> None:

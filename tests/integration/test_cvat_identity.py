@@ -24,13 +24,13 @@ from openapi_spec_validator import validate
 
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
-from tests.cvat_source import cvat_schema
 from tests.integration.cvat_support import (
     CVAT_JSON,
     CvatOrg,
     CvatUser,
     FakeCvat,
     check_against_cvat_schema,
+    cvat_schema,
     running_cvat,
 )
 from tests.integration.gateway_support import RunningGateway, running_gateway

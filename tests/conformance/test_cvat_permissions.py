@@ -1,6 +1,6 @@
 """CVAT's own table of permission cases, run against the gateway with every identity source.
 
-The specification is CVAT's, read at run time from ``../shared/cvat-2.73/``: the table
+The specification is CVAT's, read at run time from its source tree (``CVAT_SOURCE``): the table
 ``cvat/apps/events/rules/tests/configs/events.csv``, expanded as CVAT's own generator
 (``events_test.gen.rego.py``) expands it into every privilege, context and organization role,
 and the rules of ``cvat/apps/redis_handler/rules/requests.rego`` for requests. Each case is one
@@ -35,8 +35,8 @@ from eventpipe.identity import ORG_ROLES, IdentityStore, OrgRole, Privilege
 from eventpipe.settings import Settings
 from eventpipe.stores import FilesystemStore
 from eventpipe_cli.embedded_broker import EmbeddedBroker
+from tests.conformance.cvat_source import cvat_file
 from tests.conftest import isolated_settings
-from tests.cvat_source import cvat_file
 from tests.integration.cvat_support import FakeCvat, running_cvat
 from tests.integration.gateway_support import RunningGateway, running_gateway
 
