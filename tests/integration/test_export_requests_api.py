@@ -189,6 +189,12 @@ def test_location_local_is_this_services_own_store(stack: Stack) -> None:
         ({"page": "x"}, "page"),
         ({"page_size": "-5"}, "page_size"),
         ({"status": "running"}, "status"),
+        ({"job_id": "x"}, "job_id"),
+        ({"sort": "owner"}, "sort"),
+        ({"filter": "{"}, "filter"),
+        ({"filter": '{"var": "owner"}'}, "filter"),
+        ({"filter": '{"==": [{"var": "status"}]}'}, "filter"),
+        ({"filter": '{"regex": [{"var": "status"}, "f.*"]}'}, "filter"),
     ],
 )
 def test_bad_list_parameters_are_refused_by_name(
