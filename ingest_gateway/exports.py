@@ -97,7 +97,7 @@ async def get_events(request: Request) -> Response:
             return await _report(request, status, now)
     if request.method == "HEAD":
         # Starlette answers HEAD on GET routes; a HEAD must not start an export.
-        raise ApiError(405, "HEAD only reports on an export: give its query_id")
+        raise ApiError(405, "HEAD only reports on an export of yours: give its query_id")
     # No query_id, or one naming none of the caller's exports (never issued, expired, another
     # user's): CVAT starts an export under that id, its ids being the caller's own.
     reused = (
