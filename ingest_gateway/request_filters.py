@@ -21,7 +21,7 @@ from starlette.datastructures import QueryParams
 
 from eventpipe.export_records import ExportStatus
 from ingest_gateway.errors import ApiError
-from ingest_gateway.params import single
+from ingest_gateway.params import parse_id, single
 from ingest_gateway.request_model import EVENTS, EXPORT, STATES
 
 Value = str | int | None
@@ -77,14 +77,8 @@ def request_filter(params: QueryParams) -> RequestFilter:
     simple: dict[str, Value] = {}
     for name in FILTER_FIELDS:
         raw = single(params, name)
-        if not raw:
-            continue
-        if name in _ID_FIELDS:
-            if not raw.isascii() or not raw.isdigit():
-                raise ApiError(400, f"{name}={raw!r} is not an integer", field=name)
-            simple[name] = int(raw)
-        else:
-            simple[name] = raw
+        if raw:
+            simple[name] = parse_id(raw, name) if name in _ID_FIELDS else raw
     wanted = simple.get("status")
     if wanted is not None and wanted not in STATES.values():
         raise ApiError(
