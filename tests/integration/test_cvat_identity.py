@@ -31,6 +31,7 @@ from tests.integration.cvat_support import (
     FakeCvat,
     check_against_cvat_schema,
     cvat_schema,
+    negotiated,
     running_cvat,
 )
 from tests.integration.gateway_support import RunningGateway, running_gateway
@@ -136,6 +137,27 @@ def _credentials(kind: str, user: CvatUser) -> tuple[dict[str, str], dict[str, s
     )
     user.sessions.add(session)
     return {"X-CSRFToken": _masked(csrf)}, {"sessionid": session, "csrftoken": csrf}
+
+
+@pytest.mark.parametrize(
+    ("accept", "rendered"),
+    [
+        (None, CVAT_JSON),  # DRF reads no Accept as */*
+        ("*/*", CVAT_JSON),
+        ("application/*", CVAT_JSON),
+        (f"{CVAT_JSON}; version=2.0", CVAT_JSON),  # cvat-sdk's, with CVAT's API version
+        ("application/json", None),
+        ("application/json, text/plain", None),
+        # The most specific accepted type is tried first; quality values do not reorder.
+        ("application/json, */*;q=0.1", CVAT_JSON),
+        ("text/html, */*", "text/html"),
+        ("text/*", "text/html"),
+    ],
+)
+def test_the_stand_in_negotiates_as_drf_does_with_cvats_renderers(
+    accept: str | None, rendered: str | None
+) -> None:
+    assert negotiated(accept) == rendered
 
 
 def test_the_stand_in_negotiates_as_cvat_and_its_bodies_are_cvats_schema(cvat: Cvat) -> None:
