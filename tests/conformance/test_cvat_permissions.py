@@ -8,6 +8,8 @@ real request to a gateway whose callers are proved by each identity source in tu
 stand-in of tests.integration.cvat_support, answering as CVAT's server does), eventpipe's own
 store (password users; it knows only the admin and user privileges) and JWTs (CVAT's groups in
 the ``groups`` claim, memberships in ``orgs``). One rule set, whoever vouches for the caller.
+CVAT's users also run the table with an access token, which CVAT's access-token plugin
+(``access_token_plugin.events.rego``, read likewise) lets do less.
 
 Where eventpipe answers otherwise on purpose, :func:`deliberate_difference` says so, and
 docs/cvat-permissions.md says why.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import base64
 import csv
 import itertools
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -41,6 +44,8 @@ from tests.integration.cvat_support import FakeCvat, running_cvat
 from tests.integration.gateway_support import RunningGateway, running_gateway
 
 EVENTS_CSV: Final = "cvat/apps/events/rules/tests/configs/events.csv"
+UTILS_REGO: Final = "cvat/apps/iam/rules/utils.rego"
+ACCESS_TOKEN_REGO: Final = "cvat/apps/access_tokens/rules/access_token_plugin.events.rego"
 SEND, DUMP = "send:events", "dump:events"
 SANDBOX, ORGANIZATION = "sandbox", "organization"
 # CVAT's generator's orders, highest first; None is no privilege, or no membership.
@@ -101,6 +106,14 @@ def cvat_allows(case: Case, table: list[dict[str, str]]) -> bool:
     )
 
 
+def access_token_scopes() -> set[str]:
+    """The scopes CVAT's access-token plugin for events allows (its one ``input.scope in {...}``
+    rule), by the names utils.rego gives them."""
+    constants = dict(re.findall(r'^(\w+) := "([^"]+)"', cvat_file(UTILS_REGO).read_text(), re.M))
+    [allowed] = re.findall(r"input\.scope in \{([^}]*)\}", cvat_file(ACCESS_TOKEN_REGO).read_text())
+    return {constants[name.strip().removeprefix("utils.")] for name in allowed.split(",")}
+
+
 def deliberate_difference(case: Case) -> bool:
     """Cases eventpipe refuses where CVAT allows (docs/cvat-permissions.md): posting events into
     an organization one is no member of, which CVAT's send:events rule lets anyone do."""
@@ -126,6 +139,10 @@ class Deployment:
         default_factory=dict
     )
     user_ids: dict[tuple[Privilege | None, OrgRole | None], int] = field(default_factory=dict)
+    # The same users with a CVAT access token (Authorization: Bearer), where the source has them.
+    token_callers: dict[tuple[Privilege | None, OrgRole | None], dict[str, str]] = field(
+        default_factory=dict
+    )
 
     def queued_request(self, owner: tuple[Privilege | None, OrgRole | None]) -> str:
         """A request of ``owner`` that no exporter takes up (none runs here)."""
@@ -155,6 +172,9 @@ def _with_cvat(stack: ExitStack, settings: Settings) -> Deployment:
         if role is not None:
             server.add_member(org, user, role)
         deployment.callers[privilege, role] = {"Authorization": f"Token {next(iter(user.tokens))}"}
+        deployment.token_callers[privilege, role] = {
+            "Authorization": f"Bearer {user.new_access_token()}"
+        }
         deployment.user_ids[privilege, role] = user.id
     return deployment
 
@@ -232,13 +252,35 @@ def test_the_table_has_the_scopes_these_cases_cover() -> None:
     assert {row["scope"] for row in events_table()} == {SEND, DUMP}
 
 
+def test_the_access_token_plugin_allows_exporting_and_downloading_only() -> None:
+    assert access_token_scopes() == {DUMP, "download:exported_file"}
+
+
 @pytest.mark.parametrize(("source", "case"), _params())
 def test_cvats_events_table(deployments: dict[str, Deployment], source: str, case: Case) -> None:
     deployment = deployments[source]
-    headers = dict(deployment.callers[case.privilege, case.role])
+    allowed = cvat_allows(case, events_table()) and not deliberate_difference(case)
+    _check_case(deployment, deployment.callers[case.privilege, case.role], case, allowed)
+
+
+@pytest.mark.parametrize("case", event_cases(PRIVILEGES), ids=str)
+def test_cvats_events_table_with_an_access_token(
+    deployments: dict[str, Deployment], case: Case
+) -> None:
+    """A CVAT access token: the events rules and the access-token plugin must both allow."""
+    deployment = deployments["cvat"]
+    allowed = (
+        cvat_allows(case, events_table())
+        and not deliberate_difference(case)
+        and case.scope in access_token_scopes()
+    )
+    _check_case(deployment, deployment.token_callers[case.privilege, case.role], case, allowed)
+
+
+def _check_case(deployment: Deployment, caller: dict[str, str], case: Case, allowed: bool) -> None:
+    headers = dict(caller)
     if case.context == ORGANIZATION:
         headers["X-Organization"] = ORG_SLUG
-    allowed = cvat_allows(case, events_table()) and not deliberate_difference(case)
     url = deployment.gateway.url
     if case.scope == SEND:
         answers = [httpx.post(f"{url}/api/events", json=_batch(), headers=headers)]
