@@ -199,6 +199,9 @@ class CvatSettings:
     # Longest wait for each lookup with CVAT (the user; the org context), all its calls together;
     # then 503 with Retry-After.
     cvat_timeout_seconds: float = 3.0
+    # CVAT's CSRF_TRUSTED_ORIGINS, comma-separated: other origins whose web pages may post with a
+    # CVAT session (Django's origin check), e.g. https://cvat.example.com,https://*.example.com.
+    cvat_csrf_trusted_origins: str = ""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from ingest_gateway.auth import authenticate
 from ingest_gateway.caller_address import joined_header, remote_addr
 from ingest_gateway.errors import JSON_MEDIA_TYPE
 from ingest_gateway.org_context import event_identity, resolve_org_context
+from ingest_gateway.permissions import Caller, check_send_events
 from ingest_gateway.producer import producer_of
 from ingest_gateway.rate_limit import tenant_limiter_of
 from ingest_gateway.request_context import count_events, message_id
@@ -34,6 +35,7 @@ async def post_events(request: Request) -> Response:
     received_at = datetime.now(UTC)
     user = await authenticate(request)
     context = await resolve_org_context(request, user)
+    check_send_events(Caller.of(user, context))
     request_body.require_json(request.headers.get("content-type"))
     identity = event_identity(user, context)
     tenant = tenant_key(identity)

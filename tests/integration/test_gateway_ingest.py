@@ -318,7 +318,7 @@ REFUSALS: dict[str, tuple[dict[str, object], Refusal]] = {
     ),
     "unknown org": (
         {**json_body(payload(event())), "params": {"org": "ghost"}},
-        Refusal(403, "org", "no organization 'ghost'"),
+        Refusal(404, "org", "organization 'ghost' does not exist"),
     ),
     "org_id of a foreign org": (
         {**json_body(payload(event())), "params": {"org_id": "2"}},
