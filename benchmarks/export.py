@@ -19,15 +19,15 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from eventpipe.contracts import ExportFilter, ExportRequest
-from eventpipe.events_table import CVAT_COLUMNS, TABLE
+from eventpipe.events_table import EXPORT_COLUMNS, TABLE
 from eventpipe.export_records import ExportState
 from eventpipe.settings import Settings
 from eventpipe.stores import FilesystemStore
 from exporter.export_job import JobOptions, run_export
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-# Inserted in batches of the processor's default size, so the table has the many parts that
-# FINAL must merge in production.
+# Inserted in batches of the processor's default size, so the table has the many parts a
+# production table has.
 INSERT_BATCH = 50_000
 _INSERT_SQL = f"""
 INSERT INTO {TABLE} SELECT
@@ -36,7 +36,7 @@ INSERT INTO {TABLE} SELECT
     {{t0:DateTime64(3, 'UTC')}} + toIntervalMillisecond(number * 37), 1, 10,
     number % 10, number % 100, number % 1000, number % 50, 'user', 'user@example.com',
     if(number % 2 = 0, NULL, number % 5), 'org', '{{"working_time": 1200, "note": "text"}}', NULL,
-    generateUUIDv4(), 0, now64(3)
+    '10.0.0.1'
 FROM numbers({{start:UInt64}}, {{count:UInt64}})
 """
 
@@ -126,7 +126,7 @@ def _select_all(max_threads: int) -> str:
     # hurt when the machine's other work takes it. Uncapped, the raw query ran on both cores,
     # and export / raw ranged from 0.54 to 0.92 over ten runs; capped, four runs gave 0.85-0.87.
     return (
-        f"SELECT {', '.join(CVAT_COLUMNS)} FROM {TABLE} ORDER BY timestamp"
+        f"SELECT {', '.join(EXPORT_COLUMNS)} FROM {TABLE} ORDER BY timestamp"
         f" SETTINGS max_threads = {int(max_threads)}"
     )
 
@@ -154,7 +154,7 @@ def _naive(client: Client, path: Path, max_threads: int) -> int:
     result = client.query(_select_all(max_threads))
     with path.open("w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(CVAT_COLUMNS)
+        writer.writerow(EXPORT_COLUMNS)
         writer.writerows(result.result_rows)
     return len(result.result_rows)
 

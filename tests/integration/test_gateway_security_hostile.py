@@ -97,12 +97,6 @@ HOSTILE: dict[str, tuple[bytes, int, str | None, str]] = {
         None,
         "not valid JSON",
     ),
-    "payload NaN": (
-        events_body(GOOD_EVENT[:-1] + b', "payload": "{\\"a\\": NaN}"}'),
-        400,
-        "events[0].payload",
-        "valid JSON",
-    ),
     "scope with SQL": (
         events_body(b'{"scope": "load:job\' OR \'1\'=\'1", "timestamp": "2026-01-01T00:00:00Z"}'),
         400,
