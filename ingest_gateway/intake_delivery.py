@@ -7,8 +7,11 @@ batches waiting there) and the broker is reachable. What the broker does not ack
 drain sends the spool's entries, oldest first, whenever the broker is reachable, and releases
 them once all their records are acknowledged.
 
-A record the broker acknowledges after that wait, or a drain interrupted half-way, can reach
-Kafka twice; an intake event's row key is derived from its content, so the table keeps it once.
+The spool is drained in rounds, oldest first; a round's records are sent together and released
+once all are acknowledged, and only those the broker did not acknowledge are sent again. A record
+the broker acknowledges after the direct wait gave up, or a round an intake stopped half-way, can
+reach Kafka twice; an intake event's row key is derived from its content, so the table merges the
+copies into one.
 """
 
 from __future__ import annotations
@@ -72,15 +75,15 @@ class IntakeDelivery:
                 await asyncio.sleep(_WRITE_WAIT_SECONDS)
                 continue
             records = [record for entry in taken.entries for record in entry.records]
-            unsent = await self._send(records, self._settings.produce_timeout_seconds)
-            if unsent:
+            # Only what the broker did not acknowledge is sent again, so nothing goes twice.
+            while unsent := await self._send(records, self._settings.produce_timeout_seconds):
                 log.warning(
                     "the broker took %d of %d records from the intake's spool; trying again",
                     len(records) - len(unsent),
                     len(records),
                 )
+                records = unsent
                 await asyncio.sleep(DRAIN_RETRY_SECONDS)
-                continue
             await self._spool.release(taken)
 
     async def _send(self, records: list[SpooledRecord], timeout: float) -> list[SpooledRecord]:

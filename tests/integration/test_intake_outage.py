@@ -1,0 +1,120 @@
+"""CVAT's workers ship their events with the synchronous handler, which keeps nothing: the intake
+must not lose one while the broker is away, nor when it restarts meanwhile.
+
+The handler is python-logstash-async's ``SynchronousLogstashHandler`` configured as CVAT's
+settings configure it for its workers; the broker is a real one on a port of this test's own,
+stopped and started again (it keeps nothing, so the events stored before the outage are in
+ClickHouse before it stops), and ``eventpipe worker`` stores what arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+
+from benchmarks.stack import wait_until_committed
+from eventpipe.settings import Settings
+from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port, start_broker
+from tests.integration.delivery_support import eventually
+from tests.integration.gateway_support import topic_records
+from tests.integration.intake_support import cvat_vector_logger, running_intake, with_intake_port
+from tests.integration.test_intake_cvat_handler import moment, rendered
+from tests.integration.worker_support import query, running_worker
+
+BEFORE, DURING, AFTER = range(0, 20), range(20, 80), range(80, 100)
+
+
+class HandlerErrors:
+    """Records the synchronous handler could not deliver: it reports each through its
+    ``handleError`` (to stderr) and forgets it."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self.lost: list[str] = []
+        for handler in logger.handlers:
+            handler.handleError = self._lost  # type: ignore[method-assign]
+
+    def _lost(self, record: logging.LogRecord) -> None:
+        self.lost.append(record.getMessage())
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # A broker of this test's own, which it stops and starts.
+    return with_intake_port(settings).with_overrides(
+        kafka_bootstrap_servers=f"127.0.0.1:{free_port()}"
+    )
+
+
+@pytest.fixture
+def broker_control(settings: Settings) -> Iterator[list[EmbeddedBroker]]:
+    port = int(settings.kafka_bootstrap_servers.rsplit(":", 1)[1])
+    brokers = [start_broker(port=port)]
+    yield brokers
+    for broker in brokers:
+        broker.stop()
+
+
+def spooled_batches() -> float:
+    return REGISTRY.get_sample_value("eventpipe_intake_spool_batches") or 0
+
+
+def ship(logger: logging.Logger, events: range) -> None:
+    for n in events:
+        logger.info(rendered(n))
+
+
+@pytest.mark.parametrize("restart_intake", [False, True], ids=["outage", "intake-restart"])
+async def test_no_event_of_cvats_workers_is_lost_while_the_broker_is_away(
+    settings: Settings,
+    broker_control: list[EmbeddedBroker],
+    tmp_path: Path,
+    restart_intake: bool,
+) -> None:
+    port = int(settings.kafka_bootstrap_servers.rsplit(":", 1)[1])
+    with (
+        ExitStack() as intake,
+        cvat_vector_logger(settings, tmp_path / "events.db", "SynchronousLogstashHandler") as log,
+    ):
+        errors = HandlerErrors(log)
+        intake.enter_context(running_intake(settings))
+        with running_worker(settings, tmp_path / "worker-1.log"):
+            ship(log, BEFORE)
+            await wait_until_committed(settings, messages=len(BEFORE))
+
+        broker_control[0].stop()
+        ship(log, DURING[:30])
+        assert spooled_batches() == 30
+        if restart_intake:
+            intake.close()
+            intake.enter_context(running_intake(settings, wait_ready=False))
+            assert spooled_batches() == 30  # found again on disk
+        ship(log, DURING[30:])
+        assert spooled_batches() == len(DURING)
+
+        broker_control.append(start_broker(port=port))
+        with running_worker(settings, tmp_path / "worker-2.log"):
+            await eventually(lambda: spooled_batches() == 0, "the spool to drain", timeout=60)
+            ship(log, AFTER)
+            await topic_records(settings, len(DURING) + len(AFTER), timeout=30)
+            await wait_until_committed(settings)
+    assert errors.lost == []
+
+    # Stored once each, as CVAT's export and dashboards read the table (no FINAL).
+    rows = query(
+        settings,
+        "SELECT obj_val, toUnixTimestamp64Milli(timestamp), scope, received_at FROM cvat.events",
+    )
+    stored = {str(obj_val): row for obj_val, *row in rows}
+    assert len(rows) == len(stored) == len(BEFORE) + len(DURING) + len(AFTER)
+    for n in [*BEFORE, *DURING, *AFTER]:
+        ms, scope, _ = stored[f"e{n}"]
+        assert (ms, scope) == (int(moment(n).timestamp() * 1000), json.loads(rendered(n))["scope"])
+    # In the order CVAT sent them: a spooled event keeps the time the intake took it.
+    received = [stored[f"e{n}"][2] for n in [*BEFORE, *DURING, *AFTER]]
+    assert received == sorted(received)
