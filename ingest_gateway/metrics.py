@@ -28,10 +28,14 @@ EVENTS_REJECTED: Final = Counter(
 )
 INTAKE_EVENTS: Final = Counter(
     "eventpipe_intake_events",
-    "Events of batches CVAT's server posted to the intake, by outcome: accepted (in Kafka),"
-    " spooled (on the intake's disk until the broker takes them), dead_lettered (invalid or too"
-    " large, on the dead-letter topic with the reason) or refused (503: the spool is full)",
+    "Events of batches CVAT's server posted to the intake, by outcome: accepted (answered 200:"
+    " in Kafka or in the spool), dead_lettered (invalid or too large, on the dead-letter topic"
+    " with the reason) or refused (503: the broker away and the spool full)",
     ["outcome"],
+)
+INTAKE_SPOOLED: Final = Counter(
+    "eventpipe_intake_spooled_events",
+    "Events the intake wrote to its spool because the broker could not take them",
 )
 INTAKE_SPOOL_DRAINED: Final = Counter(
     "eventpipe_intake_spool_drained_events",
@@ -88,7 +92,7 @@ def intake_events(outcome: str, count: int) -> None:
 
 
 def intake_spooled(count: int) -> None:
-    INTAKE_EVENTS.labels("spooled").inc(count)
+    INTAKE_SPOOLED.inc(count)
 
 
 def intake_drained(count: int) -> None:
