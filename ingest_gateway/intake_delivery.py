@@ -61,6 +61,13 @@ class IntakeDelivery:
                 "the event broker is unavailable and the intake's spool is full; retry shortly",
                 RETRY_AFTER_SECONDS,
             ) from None
+        except OSError:
+            # Logged by the spool's writer; nothing the sender did wrong, and worth asking again.
+            raise errors.unavailable(
+                "the event broker is unavailable and the intake cannot write its spool; "
+                "retry shortly",
+                RETRY_AFTER_SECONDS,
+            ) from None
 
     async def drain(self) -> None:
         """Send the spool's entries whenever the broker is reachable, for ever."""

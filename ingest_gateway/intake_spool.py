@@ -183,20 +183,22 @@ class IntakeSpool:
             self._bytes += len(frame)
             self._entries += 1
         loop = asyncio.get_running_loop()
-        done = loop.create_future()
+        done: asyncio.Future[None] = loop.create_future()
+        # Settled in the event loop whether or not the caller still waits for it.
+        done.add_done_callback(lambda _: self._written(done, len(frame), entry.events))
         self._appends.put(_Append(frame, done, loop))
-        try:
-            # Shielded: a client that goes away does not stop the write, and its batch is sent.
-            await asyncio.shield(done)
-        except OSError:
+        # Shielded: a client that goes away does not stop the write, and its batch is sent.
+        await asyncio.shield(done)
+
+    def _written(self, done: asyncio.Future[None], size: int, events: int) -> None:
+        if done.exception() is not None:
             with self._lock:
-                self._bytes -= len(frame)
+                self._bytes -= size
                 self._entries -= 1
-            self._report()
-            raise
-        metrics.intake_spooled(entry.events)
+        else:
+            metrics.intake_spooled(events)
+            self._has_entries.set()
         self._report()
-        self._has_entries.set()
 
     def _write_loop(self) -> None:
         while True:
@@ -231,9 +233,8 @@ class IntakeSpool:
         path = self._segment_path(segment)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            if size:
-                # A failed write may have left part of a group: write over it.
-                os.ftruncate(descriptor, size)
+            # A failed write may have left part of a group: write over it.
+            os.ftruncate(descriptor, size)
             written = 0
             while written < len(frames):
                 written += os.write(descriptor, frames[written:])
