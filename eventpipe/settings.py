@@ -213,8 +213,8 @@ class IntakeSettings:
     # Batches wait here, on disk, while the broker is away (answered 200 once written); empty:
     # data_dir/intake-spool. Give each intake a persistent directory of its own.
     intake_spool_dir: str = ""
-    # The spool's bound; at it the intake answers 503. 10 minutes of CVAT's server events at
-    # 1,000 events/s take about 0.7 GB.
+    # The spool's bound; at it the intake answers 503. 10 minutes of CVAT's workers' events at
+    # 1,000 events/s take about 320 MB (docs/operations.md).
     intake_spool_max_bytes: int = 2 * 1024 * 1024 * 1024
     # How long a batch waits for the broker's acknowledgement before it is spooled instead: well
     # under the 5 s CVAT's handler waits for an answer.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 from logstash_async.constants import constants
+from prometheus_client import REGISTRY
 
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
@@ -42,6 +43,11 @@ def server_event(**fields: object) -> dict[str, object]:
         "remote_addr": "10.0.0.8",
         **fields,
     }
+
+
+def intake_accepted() -> float:
+    """Events the intake (in this process) answered 200 for, from its counter."""
+    return REGISTRY.get_sample_value("eventpipe_intake_events_total", {"outcome": "accepted"}) or 0
 
 
 def with_intake_port(settings: Settings) -> Settings:

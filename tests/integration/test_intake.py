@@ -33,6 +33,7 @@ from tests.conftest import isolated_settings
 from tests.integration.gateway_support import events_topic_size, topic_records
 from tests.integration.intake_support import (
     T0,
+    intake_accepted,
     intake_url,
     running_intake,
     server_event,
@@ -40,10 +41,6 @@ from tests.integration.intake_support import (
 )
 from tests.integration.metrics_support import scrape, value
 from tests.integration.openapi_support import check_against_schema
-
-
-def intake_accepted() -> float:
-    return REGISTRY.get_sample_value("eventpipe_intake_events_total", {"outcome": "accepted"}) or 0
 
 
 def intake_dead_lettered() -> float:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from prometheus_client import REGISTRY
 
 from benchmarks.stack import wait_until_committed
 from eventpipe.contracts import (
@@ -30,6 +29,7 @@ from ingest_gateway.intake_records import TOO_LARGE_KEPT_BYTES, TOO_LARGE_REASON
 from tests.integration.gateway_support import topic_records
 from tests.integration.intake_support import (
     cvat_vector_logger,
+    intake_accepted,
     running_intake,
     with_intake_port,
 )
@@ -232,10 +232,6 @@ def annotation_event(n: int, size: int) -> str:
     event = json.loads(server_event(n))
     event.update(scope="create:shapes", obj_name="shape", payload=json.dumps({"shapes": shapes}))
     return json.dumps(event)
-
-
-def intake_accepted() -> float:
-    return REGISTRY.get_sample_value("eventpipe_intake_events_total", {"outcome": "accepted"}) or 0
 
 
 async def wait_for_accepted(count: float, timeout: float = 60) -> None:
