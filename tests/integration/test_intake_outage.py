@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,9 +22,11 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from eventpipe.contracts import intake_message_decoder
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port, start_broker
 from tests.integration.delivery_support import eventually
+from tests.integration.gateway_support import topic_records
 from tests.integration.intake_support import cvat_vector_logger, running_intake, with_intake_port
 from tests.integration.metrics_support import scrape, value
 from tests.integration.test_intake_cvat_handler import moment, rendered
@@ -134,3 +138,37 @@ async def test_no_event_of_cvats_workers_is_lost_while_the_broker_is_away(
     # In the order CVAT sent them: a spooled event keeps the time the intake took it.
     received = [stored[f"e{n}"][2] for n in [*BEFORE, *DURING, *AFTER]]
     assert received == sorted(received)
+
+
+async def test_a_hung_broker_is_spooled_around_within_the_handlers_patience(
+    settings: Settings, broker_control: list[EmbeddedBroker], tmp_path: Path
+) -> None:
+    """A broker that stops answering (SIGSTOP: a hung broker, a network partition) is noticed
+    only by the wait for its acknowledgement: a batch is spooled after
+    EVENTPIPE_INTAKE_SPOOL_AFTER_SECONDS, well before the 5 s the synchronous handler waits."""
+    events = range(5)
+    with (
+        running_intake(settings),
+        cvat_vector_logger(settings, tmp_path / "events.db", "SynchronousLogstashHandler") as log,
+    ):
+        errors = HandlerErrors(log)
+        broker_control[0].process.send_signal(signal.SIGSTOP)
+        try:
+            began = time.monotonic()
+            ship(log, events)
+            took = time.monotonic() - began
+            assert errors.lost == []
+            assert spooled_batches() == len(events)
+        finally:
+            broker_control[0].process.send_signal(signal.SIGCONT)
+        await eventually(lambda: spooled_batches() == 0, "the spool to drain", timeout=60)
+        records = await topic_records(settings, len(events), timeout=10)
+    # The first batch waits for the broker that long; the next ones queue behind it in the spool
+    # at once.
+    assert took < settings.intake_spool_after_seconds + 2
+    # A batch the broker took after the intake gave up waiting arrives twice: same content, so
+    # the same row key, and the table keeps one row.
+    arrived = {
+        e.obj_val for r in records for e in intake_message_decoder.decode(r.value or b"").events
+    }
+    assert arrived == {f"e{n}" for n in events}
