@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # `make run` needs neither, so only the tests ask for them.
 SYSTEM_PACKAGES := postgresql redis-server
 
-.PHONY: install system-packages run test lint typecheck bench fuzz clean
+.PHONY: install system-packages run test conformance lint typecheck bench fuzz clean
 
 install: $(STAMP)
 
@@ -34,6 +34,11 @@ $(STAMP): pyproject.toml benchmarks/pyproject.toml
 
 run: install
 	$(BIN)/eventpipe dev
+
+# The checks against a CVAT source tree (CVAT_SOURCE, default ../shared/cvat-2.73): its table,
+# export, dashboards, client scopes, working time and compose project. `make test` runs them too.
+conformance: install
+	$(BIN)/python -m pytest -q tests/conformance $(PYTEST_ARGS)
 
 # Lint and types first: they take seconds and hold the code to the project's standards in CI too.
 # Two test processes: most tests wait on real engines, so a second one keeps both cores busy. Each

@@ -75,7 +75,7 @@ def run_export_benchmark(
     two twice, around the third, and reported as the mean), each with the engine's threads capped
     at ``max_threads``, as the exporter caps its own:
 
-    - ``raw``: the export's rows as ``SELECT <CVAT columns> FROM events FINAL ORDER BY timestamp
+    - ``raw``: the export's rows as ``SELECT <CVAT columns> FROM events ORDER BY timestamp
       FORMAT CSVWithNames``, formatted by the engine and returned whole;
     - ``export``: the exporter's job, CSV streamed into a filesystem store;
     - ``naive``: ``client.query`` of the same rows, written with ``csv.writer``.
@@ -126,7 +126,7 @@ def _select_all(max_threads: int) -> str:
     # hurt when the machine's other work takes it. Uncapped, the raw query ran on both cores,
     # and export / raw ranged from 0.54 to 0.92 over ten runs; capped, four runs gave 0.85-0.87.
     return (
-        f"SELECT {', '.join(CVAT_COLUMNS)} FROM {TABLE} FINAL ORDER BY timestamp"
+        f"SELECT {', '.join(CVAT_COLUMNS)} FROM {TABLE} ORDER BY timestamp"
         f" SETTINGS max_threads = {int(max_threads)}"
     )
 

@@ -42,12 +42,13 @@ from eventpipe.contracts import (
     tenant_key,
 )
 from eventpipe.errors import CommandError
-from eventpipe.events_table import COLUMNS, TABLE
+from eventpipe.events_table import TABLE
 from eventpipe.kafka_compression import producer_compression
 from eventpipe.settings import Settings
 from ingest_gateway.producer import PRODUCER_BATCH_BYTES
+from stream_processors.clickhouse_sink import insert_statement
 from stream_processors.migrations import apply_migrations
-from stream_processors.rows import Columns, build_columns, row_count
+from stream_processors.rows import Rows, build_rows
 
 TENANTS = 8
 # A baseline is the median of several runs, half of them just before the pipeline is measured and
@@ -92,7 +93,7 @@ def ingest_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
             request_id=uuid.uuid4(),
             received_at=now,
             identity=identity,
-            events=request.events,
+            events=list(request.events),
             previous_event=request.previous_event,
         )
         messages.append((tenant_key(identity), ingest_message_encoder.encode(message)))
@@ -149,24 +150,24 @@ async def raw_produce_rates(
     return rates
 
 
-def _insert_batches(messages: list[tuple[bytes, bytes]], batch_rows: int) -> list[Columns]:
-    """The columns the processor would insert for ``messages``, in batches of its size."""
+def _insert_batches(messages: list[tuple[bytes, bytes]], batch_rows: int) -> list[Rows]:
+    """The rows the processor would insert for ``messages``, in batches of its size."""
     decoded = [ingest_message_decoder.decode(value) for _, value in messages]
-    batches: list[Columns] = []
+    batches: list[Rows] = []
     chunk: list[IngestMessage] = []
     rows_in_chunk = 0
     for message in decoded:
         chunk.append(message)
         rows_in_chunk += len(message.events)
         if rows_in_chunk >= batch_rows:
-            batches.append(build_columns(chunk))
+            batches.append(build_rows(chunk))
             chunk, rows_in_chunk = [], 0
     if chunk:
-        batches.append(build_columns(chunk))
+        batches.append(build_rows(chunk))
     return batches
 
 
-def _raw_insert_rates(data_dir: Path, batches: list[Columns]) -> list[float]:
+def _raw_insert_rates(data_dir: Path, batches: list[Rows]) -> list[float]:
     """The rates of ``BASELINE_RUNS_EACH_SIDE`` runs, each into a new copy of the events table.
 
     A new table, as the benchmarked worker's is: an emptied one is not the same. Into a table
@@ -174,7 +175,7 @@ def _raw_insert_rates(data_dir: Path, batches: list[Columns]) -> list[float]:
     16-19% (three sets of ten or twelve runs), the first usually the fastest; into a new table
     each time, 5-8%.
     """
-    rows = sum(map(row_count, batches))
+    rows = sum(map(len, batches))
     client = clickhouse_client(
         Settings(clickhouse_dsn=f"chdb://{(data_dir / 'raw-insert').resolve()}")
     )
@@ -185,10 +186,9 @@ def _raw_insert_rates(data_dir: Path, batches: list[Columns]) -> list[float]:
             client.command(f"DROP TABLE IF EXISTS {RAW_INSERT_TABLE} SYNC")
             client.command(f"CREATE TABLE {RAW_INSERT_TABLE} AS {TABLE}")
             started = time.perf_counter()
-            for columns in batches:
-                client.insert(
-                    RAW_INSERT_TABLE, columns, column_names=list(COLUMNS), column_oriented=True
-                )
+            statement = insert_statement(RAW_INSERT_TABLE)
+            for batch in batches:
+                client.command(statement, data=batch.body())
             rates.append(rows / (time.perf_counter() - started))
     finally:
         client.close()
@@ -199,7 +199,7 @@ def _measure_baselines(
     settings: Settings,
     scratch: Path,
     messages: list[tuple[bytes, bytes]],
-    batches: list[Columns],
+    batches: list[Rows],
     events: int,
 ) -> Baselines:
     progress("measuring raw baselines on the same data ...")
@@ -212,7 +212,7 @@ def _measure_baselines(
 def _stored_client_events(pipeline: LocalPipeline) -> int:
     with pipeline.stopped_worker_clickhouse() as client:
         count = client.query(
-            f"SELECT count() FROM {TABLE} FINAL WHERE scope != {{scope:String}}",
+            f"SELECT count() FROM {TABLE} WHERE scope != {{scope:String}}",
             parameters={"scope": WORKING_TIME_SCOPE},
         ).result_rows[0][0]
     return int(count)

@@ -12,7 +12,7 @@ _SCOPES = (
     "draw:object",
     "resize:object",
     "drag:object",
-    "change:attribute",
+    "click:element",
     "zoom:image",
     "save:job",
 )

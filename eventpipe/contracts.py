@@ -8,26 +8,38 @@ processor. Field order follows CVAT's event schema, which is also the CSV column
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Final, Generic, TypeVar
+from typing import Annotated, Final, Generic, Literal, TypeVar
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 # Bounds of the ClickHouse column types the values land in (see eventpipe.events_table). Ids are
 # UInt64 columns, but the validator works in int64, so ids above 2**63 - 1 are refused.
 UInt64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 UInt32 = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
+# CVAT's table holds ``count`` as UInt16: a larger count is refused with the request rather than
+# failing the insert of a whole batch later.
+UInt16 = Annotated[int, msgspec.Meta(ge=0, le=2**16 - 1)]
 
 CONTRACT_VERSION: Final = 1
 
+# The web client sends it periodically only so that idle time between its other events is told
+# from work: it counts for working time and, as in CVAT, is never stored.
+USER_ACTIVITY_SCOPE: Final = "user:activity"
+# Events a client may send, exactly CVAT's (``ClientEventsSerializer.ALLOWED_SCOPES["client"]``
+# in cvat/apps/events/serializers.py, v2.73); a test compares them with CVAT's file.
 CLIENT_SCOPES: Final = frozenset(
-    """
-    load:cvat load:job save:job restore:job upload:annotations send:exception send:task_info
-    draw:object paste:object copy:object propagate:object drag:object resize:object delete:object
-    lock:object merge:objects split:objects group:objects slice:object join:objects
-    change:attribute change:label change:frame zoom:image fit:image rotate:image action:undo
-    action:redo debug:info run:annotations_action click:element
-    """.split()
+    (
+        *"""
+        load:cvat load:job save:job load:workspace send:exception join:objects change:frame
+        draw:object paste:object copy:object propagate:object drag:object resize:object
+        delete:object merge:objects split:objects group:objects slice:object zoom:image fit:image
+        rotate:image action:undo action:redo debug:info run:annotations_action click:element
+        """.split(),
+        USER_ACTIVITY_SCOPE,
+    )
 )
 WORKING_TIME_SCOPE: Final = "send:working_time"
 CLIENT_SOURCE: Final = "client"
@@ -42,7 +54,7 @@ class Event(msgspec.Struct, kw_only=True):
     obj_val: str | None = None
     source: str | None = None
     timestamp: datetime
-    count: UInt32 | None = None
+    count: UInt16 | None = None
     duration: UInt32 | None = 0
     project_id: UInt64 | None = None
     task_id: UInt64 | None = None
@@ -58,11 +70,34 @@ class Event(msgspec.Struct, kw_only=True):
 _events_encoder: Final = msgspec.json.Encoder()
 
 
+class ClientEvent(Event, kw_only=True):
+    """An event as a client posts it, where a field left out differs from a null, as in CVAT.
+
+    The answer echoes the fields the client sent and those the server sets, as CVAT's does.
+    ``source`` left out means ``client``, the only source accepted from clients (any other value,
+    null included, is refused). ``payload`` left out is stored as ``{}``; null is refused, and so
+    is text that is not JSON. ``duration`` left out is 0; null is refused.
+    """
+
+    # UNSET (left out) is not among Event's types, which mypy calls incompatible; it never
+    # leaves the gateway: an encoded event omits the field, and the processor reads the default.
+    obj_name: str | UnsetType | None = UNSET  # type: ignore[assignment]
+    obj_id: UInt64 | UnsetType | None = UNSET  # type: ignore[assignment]
+    obj_val: str | UnsetType | None = UNSET  # type: ignore[assignment]
+    source: Literal["client"] | UnsetType = UNSET  # type: ignore[assignment]
+    count: UInt16 | UnsetType | None = UNSET  # type: ignore[assignment]
+    duration: UInt32 = 0
+    project_id: UInt64 | UnsetType | None = UNSET  # type: ignore[assignment]
+    task_id: UInt64 | UnsetType | None = UNSET  # type: ignore[assignment]
+    job_id: UInt64 | UnsetType | None = UNSET  # type: ignore[assignment]
+    payload: str | UnsetType = UNSET  # type: ignore[assignment]
+
+
 class ClientEventsRequest(msgspec.Struct, kw_only=True):
     """The body of ``POST /api/events``."""
 
     # CVAT defaults a missing list to empty, and the SDK omits it when the caller does.
-    events: list[Event] = msgspec.field(default_factory=list)
+    events: list[ClientEvent] = msgspec.field(default_factory=list)
     previous_event: Event | None = None
     timestamp: datetime
 
@@ -75,7 +110,7 @@ EncodedEvents = msgspec.Raw
 EventsT = TypeVar("EventsT", list[Event], EncodedEvents)
 
 
-def encode_events(events: list[Event]) -> EncodedEvents:
+def encode_events(events: Sequence[Event]) -> EncodedEvents:
     return msgspec.Raw(_events_encoder.encode(events))
 
 
@@ -118,8 +153,10 @@ class IngestMessageOf(msgspec.Struct, Generic[EventsT], kw_only=True):
 class IngestMessage(IngestMessageOf[list[Event]], kw_only=True):
     """One Kafka message on the events topic: one accepted ``POST /api/events`` request.
 
-    ``events`` and ``previous_event`` are already enriched (clock skew corrected, identity
-    stamped, payload canonical), so the processor trusts them as they are.
+    ``events`` are already enriched (clock skew corrected, identity stamped, payload as CVAT
+    stores it), so the processor trusts them as they are; ``user:activity`` ones among them
+    count for the working time and are not stored (:data:`USER_ACTIVITY_SCOPE`). ``previous_event``
+    serves the working time only: its timestamp is corrected, nothing else.
     """
 
 

@@ -68,6 +68,9 @@ class ExportStatus(msgspec.Struct, kw_only=True):
     # When an exporter last took the export up, and when it ended.
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    # The owner's username, which an admin reading another user's request is shown; None in
+    # records written before it was kept.
+    owner_username: str | None = None
 
     @property
     def failure(self) -> str:
@@ -115,6 +118,8 @@ def new_status(
     owner_user_id: int,
     filename: str,
     export_filter: ExportFilter | None = None,
+    *,
+    owner_username: str | None = None,
 ) -> ExportStatus:
     now = utc_now()
     return ExportStatus(
@@ -126,6 +131,7 @@ def new_status(
         created_at=now,
         updated_at=now,
         filter=export_filter,
+        owner_username=owner_username,
     )
 
 

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -31,8 +32,11 @@ from eventpipe.identity_db import (
 )
 from eventpipe.settings import Settings, SettingsError
 
-# The store grants admin or user; "worker" (CVAT's lowest privilege) comes only from JWT claims.
+# CVAT's privileges, highest first (its IAM_ROLES). A user without one has none (None), as a CVAT
+# user in none of these groups. The store grants admin or user; "worker" and none come from CVAT
+# or from JWT claims.
 Privilege = Literal["admin", "user", "worker"]
+PRIVILEGES: Final[tuple[Privilege, ...]] = ("admin", "user", "worker")
 OrgRole = Literal["worker", "supervisor", "maintainer", "owner"]
 ORG_ROLES: Final[tuple[OrgRole, ...]] = ("worker", "supervisor", "maintainer", "owner")
 
@@ -79,18 +83,42 @@ class InvalidIdentityValueError(CommandError):
     """A username, slug, email, password or role that the store refuses."""
 
 
+def privilege_of(groups: Iterable[str]) -> Privilege | None:
+    """CVAT's privilege of a user in ``groups``: the highest of them, None without any
+    (``cvat/apps/iam/middleware.py``; ``is_superuser`` plays no part)."""
+    held = set(groups)
+    return next((privilege for privilege in PRIVILEGES if privilege in held), None)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    """The CVAT personal access token a caller authenticated with (``Authorization: Bearer``)."""
+
+    id: int
+    read_only: bool
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: int
     username: str
     email: str | None
-    privilege: Privilege
+    # None: in none of CVAT's groups, so no privilege at all.
+    privilege: Privilege | None
     # None: memberships live in this store. A JWT caller brings its own from the token's claims.
     memberships: tuple[Membership, ...] | None = None
+    # The CVAT access token the caller used, which may do less than its owner.
+    access_token: AccessToken | None = None
 
     @property
     def is_admin(self) -> bool:
         return self.privilege == "admin"
+
+    def has_privilege(self, least: Privilege) -> bool:
+        """Whether the caller holds ``least`` or a higher privilege (CVAT's ``has_perm``)."""
+        return self.privilege is not None and PRIVILEGES.index(self.privilege) <= PRIVILEGES.index(
+            least
+        )
 
 
 @dataclass(frozen=True, slots=True)

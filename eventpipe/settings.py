@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
 
@@ -86,6 +86,10 @@ class HttpSettings:
     body_read_timeout_seconds: float = 30.0
     # Seconds a request line and its headers may take (408 after): slow heads hold connections too.
     header_read_timeout_seconds: float = 10.0
+    # Proxies in front of the gateway that append to X-Forwarded-For, counted as CVAT counts
+    # CVAT_NUM_PROXIES: the caller's address stored with its events is the one this many entries
+    # from the header's right end (0: the connection's peer). See docs/client-events.md.
+    num_proxies: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,7 @@ class LimitSettings:
     """What one request and one tenant may send (README "Security")."""
 
     max_events_per_request: int = 10_000
-    # Size (canonical JSON bytes) and nesting depth of one event's payload.
+    # Size (in bytes, as stored) and nesting depth of one event's payload.
     max_payload_bytes: int = 64 * 1024
     max_payload_depth: int = 32
     # Events per second per tenant (organization, or a user's sandbox) and the burst above that
@@ -140,7 +144,9 @@ class ExportSettings:
     s3_region: str = "us-east-1"
     s3_secure: bool = False
     export_ttl_seconds: int = 3600
-    csv_neutralize_formulas: bool = True
+    # Off, as CVAT's export writes cells as they are; on, a cell that a spreadsheet would run as a
+    # formula gets a leading apostrophe.
+    csv_neutralize_formulas: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +199,9 @@ class CvatSettings:
     # Longest wait for each lookup with CVAT (the user; the org context), all its calls together;
     # then 503 with Retry-After.
     cvat_timeout_seconds: float = 3.0
+    # CVAT's CSRF_TRUSTED_ORIGINS, comma-separated: other origins whose web pages may post with a
+    # CVAT session (Django's origin check), e.g. https://cvat.example.com,https://*.example.com.
+    cvat_csrf_trusted_origins: str = ""
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class ExportWithdrawn(Exception):
 @dataclass(frozen=True)
 class JobOptions:
     ttl: timedelta
-    neutralize_formulas: bool = True
+    neutralize_formulas: bool = False
     # 0 keeps the server default; see exporter.query.build_export_query.
     max_threads: int = 0
     # How often a running export records its progress; the sweeper reads a record that has not

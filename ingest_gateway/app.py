@@ -21,6 +21,7 @@ from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from ingest_gateway import export_requests, health, openapi
 from ingest_gateway.auth import Authenticator
+from ingest_gateway.csrf import TrustedOrigins
 from ingest_gateway.cvat_identity import CvatIdentityProvider
 from ingest_gateway.errors import EXCEPTION_HANDLERS
 from ingest_gateway.events import post_events
@@ -92,6 +93,7 @@ def create_app(settings: Settings) -> Starlette:
     # JWTs first, then CVAT when configured, else the store (README "Production topology").
     cvat = CvatIdentityProvider.from_settings(settings)
     app.state.cvat = cvat
+    app.state.trusted_origins = TrustedOrigins.from_settings(settings)
     # Limits in Redis when configured: exact across replicas.
     shared = SharedState.from_settings(settings)
     if shared is None:

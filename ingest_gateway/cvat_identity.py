@@ -2,12 +2,15 @@
 forwarded to CVAT, which says who they are and what they may see.
 
 - Who: ``GET /api/users/self`` gives the id, username, email and privilege (CVAT's ``groups``:
-  the highest of admin, user, worker; a superuser without one is admin; none at all is worker).
+  the highest of admin, user, worker; none without one, whatever ``is_superuser`` says). For an
+  access token (``Authorization: Bearer``), ``GET /api/auth/access_tokens/self`` says which one
+  and whether it is read-only: :mod:`ingest_gateway.permissions` lets it do less.
 - Where: an org selector (:mod:`ingest_gateway.org_context`, CVAT's own rules) is looked up with
   ``GET /api/organizations?slug=…`` or ``GET /api/organizations/{id}``, and the caller's role
   with ``GET /api/memberships?org=…&user=…``. Every call carries the caller's own credentials,
   so CVAT decides what the caller may see: an organization it does not show, or a membership it
-  does not list (or an invitation not yet accepted), is a 403 here, except for admins.
+  does not list (or an invitation not yet accepted), is a 403 here, except for admins; one
+  that does not exist is CVAT's 404.
 
 CVAT's 401 is a 401 here and its 403 a 403. CVAT unreachable, answering 5xx, or not answering
 within ``cvat_timeout_seconds`` (for each lookup: the user, then the org context with all its
@@ -29,7 +32,7 @@ from typing import Final, TypeVar
 import httpx
 import msgspec
 
-from eventpipe.identity import ORG_ROLES, Org, OrgRole, Privilege, User
+from eventpipe.identity import ORG_ROLES, AccessToken, Org, OrgRole, User, privilege_of
 from eventpipe.settings import CvatSettings, SettingsError
 from ingest_gateway.cvat_credentials import CvatCredential
 from ingest_gateway.errors import ApiError, unauthorized, unavailable
@@ -41,7 +44,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 S = TypeVar("S")
 
-_PRIVILEGES: Final[tuple[Privilege, ...]] = ("admin", "user", "worker")
+# CVAT's renderer (cvat/apps/engine/renderers.py), the media type of every JSON answer it sends.
+CVAT_MEDIA_TYPE: Final = "application/vnd.cvat+json"
+_NO_LONGER_ACCEPTED: Final = "CVAT no longer accepts these credentials"
 # CVAT's own error texts are short; a longer one is cut rather than passed on whole.
 _MAX_DETAIL: Final = 200
 
@@ -53,7 +58,11 @@ class _CvatUser(msgspec.Struct):
     username: str
     email: str | None = None
     groups: list[str] = []
-    is_superuser: bool = False
+
+
+class _CvatAccessToken(msgspec.Struct):
+    id: int
+    read_only: bool
 
 
 class _CvatOrganization(msgspec.Struct):
@@ -99,9 +108,10 @@ class CvatIdentityProvider:
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=timeout_seconds,
-            # CVAT answers the API in JSON; a redirect would be to a login page, not an answer.
+            # A redirect would be to a login page, not an answer.
             follow_redirects=False,
-            headers={"Accept": "application/json"},
+            # The only JSON CVAT renders: Django REST framework answers 406 to application/json.
+            headers={"Accept": CVAT_MEDIA_TYPE},
             # One client serves every caller: a cookie CVAT sets for one must never ride along
             # on another's request, so the client keeps none.
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
@@ -150,16 +160,24 @@ class CvatIdentityProvider:
         if answer.status_code == 401:
             return None
         cvat_user = _decode(answer, _CvatUser)
+        access_token = None
+        if credential.is_access_token:
+            token = _decode(
+                await self._get("/api/auth/access_tokens/self", credential), _CvatAccessToken
+            )
+            access_token = AccessToken(token.id, token.read_only)
         return User(
-            cvat_user.id, cvat_user.username, cvat_user.email or None, _privilege(cvat_user)
+            cvat_user.id,
+            cvat_user.username,
+            cvat_user.email or None,
+            privilege_of(cvat_user.groups),
+            access_token=access_token,
         )
 
     async def _fetch_context(
         self, credential: CvatCredential, user: User, selector: OrgSelector
     ) -> OrgContext:
         org = await self._organization(credential, selector)
-        if org is None:
-            raise selector.not_a_member()
         answer = await self._get(
             "/api/memberships", credential, {"org": org.slug, "user": user.username}
         )
@@ -176,17 +194,32 @@ class CvatIdentityProvider:
             raise selector.not_a_member()
         return OrgContext(org, role)
 
-    async def _organization(self, credential: CvatCredential, selector: OrgSelector) -> Org | None:
-        if selector.slug is not None:
-            answer = await self._get("/api/organizations", credential, {"slug": selector.slug})
-            found = _decode(answer, _Organizations).results
-            match = [org for org in found if org.slug == selector.slug]
-        else:
+    async def _organization(self, credential: CvatCredential, selector: OrgSelector) -> Org:
+        """The organization ``selector`` names, a 404 when CVAT has none, a 403 when CVAT does
+        not show it to this caller."""
+        if selector.org_id is not None:
             answer = await self._get(f"/api/organizations/{selector.org_id}", credential)
-            if answer.status_code in (403, 404):
-                return None
-            match = [_decode(answer, _CvatOrganization)]
-        return Org(match[0].id, match[0].slug) if match else None
+            if answer.status_code == 200:
+                found = _decode(answer, _CvatOrganization)
+                return Org(found.id, found.slug)
+            if answer.status_code not in (403, 404):
+                _decode(answer, _CvatOrganization)  # raises: CVAT's 401, or an unexpected answer
+            context = {"org_id": str(selector.org_id)}
+        else:
+            assert selector.slug is not None  # a selector names an id or a slug
+            answer = await self._get("/api/organizations", credential, {"slug": selector.slug})
+            for org in _decode(answer, _Organizations).results:
+                if org.slug == selector.slug:
+                    return Org(org.id, org.slug)
+            context = {"org": selector.slug}
+        # Hidden from this caller, or absent: CVAT resolves the org context of any call before
+        # its permissions, so one that does not exist is its 404 whoever asks.
+        probe = await self._get("/api/memberships", credential, context)
+        if probe.status_code == 404:
+            raise selector.does_not_exist()
+        if probe.status_code == 401:
+            raise unauthorized(_NO_LONGER_ACCEPTED)
+        raise selector.not_a_member()
 
     async def _get(
         self, path: str, credential: CvatCredential, params: dict[str, str] | None = None
@@ -218,16 +251,9 @@ class CvatIdentityProvider:
         raise unavailable(f"the identity provider is unavailable: {reason}; retry later")
 
 
-def _privilege(user: _CvatUser) -> Privilege:
-    for privilege in _PRIVILEGES:
-        if privilege in user.groups:
-            return privilege
-    return "admin" if user.is_superuser else "worker"
-
-
 def _decode(answer: httpx.Response, kind: type[S]) -> S:
     if answer.status_code == 401:
-        raise unauthorized("CVAT no longer accepts these credentials")
+        raise unauthorized(_NO_LONGER_ACCEPTED)
     if answer.status_code != 200:
         raise _unexpected(answer)
     try:

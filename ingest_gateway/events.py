@@ -19,8 +19,10 @@ from eventpipe.contracts import (
 from eventpipe.settings import Settings
 from ingest_gateway import request_body
 from ingest_gateway.auth import authenticate
+from ingest_gateway.caller_address import joined_header, remote_addr
 from ingest_gateway.errors import JSON_MEDIA_TYPE
 from ingest_gateway.org_context import event_identity, resolve_org_context
+from ingest_gateway.permissions import Caller, check_send_events
 from ingest_gateway.producer import producer_of
 from ingest_gateway.rate_limit import tenant_limiter_of
 from ingest_gateway.request_context import count_events, message_id
@@ -33,6 +35,7 @@ async def post_events(request: Request) -> Response:
     received_at = datetime.now(UTC)
     user = await authenticate(request)
     context = await resolve_org_context(request, user)
+    check_send_events(Caller.of(user, context))
     request_body.require_json(request.headers.get("content-type"))
     identity = event_identity(user, context)
     tenant = tenant_key(identity)
@@ -53,7 +56,8 @@ async def post_events(request: Request) -> Response:
     request_body.enrich(events_request, identity, received_at, request.app.state.payload_limits)
 
     # A request without events has nothing to store (previous_event alone yields no working
-    # time), so it is answered without a round trip to the broker.
+    # time), so it is answered without a round trip to the broker. user:activity events go into
+    # the message, for the working time, and are echoed as CVAT echoes them; they are not stored.
     events = encode_events(events_request.events)
     if events_request.events:
         message = EncodedIngestMessage(
@@ -62,7 +66,10 @@ async def post_events(request: Request) -> Response:
             identity=identity,
             events=events,
             previous_event=events_request.previous_event,
+            remote_addr=remote_addr(request, settings.num_proxies),
+            user_agent=joined_header(request, "user-agent"),
         )
         await producer_of(request).produce(tenant, ingest_message_encoder.encode(message))
+    # CVAT answers what its serializer validated: the caller's address is only on what it stores.
     answer = EncodedClientEvents(events=events, timestamp=events_request.timestamp)
     return Response(_response_encoder.encode(answer), 201, media_type=JSON_MEDIA_TYPE)

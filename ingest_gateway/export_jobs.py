@@ -41,14 +41,21 @@ async def submit_export(
     owner_user_id: int,
     export_filter: ExportFilter,
     filename: str,
+    *,
+    owner_username: str | None = None,
+    query_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """Record a queued export and ask the exporters to run it; returns its ``query_id``.
 
     The record is written before the message is produced, so a poll right after this returns
     finds it. If the broker refuses the message, the record says so and the error propagates.
+    ``query_id`` is a new one unless the caller names it (the deprecated flow restarts an
+    unknown one under its own id, as CVAT does).
     """
-    query_id = uuid.uuid4()
-    status = new_status(query_id, owner_user_id, filename, export_filter)
+    query_id = query_id or uuid.uuid4()
+    status = new_status(
+        query_id, owner_user_id, filename, export_filter, owner_username=owner_username
+    )
     await asyncio.to_thread(record_new_export, store, status)
     request = ExportRequest(
         query_id=query_id, owner_user_id=owner_user_id, filter=export_filter, filename=filename

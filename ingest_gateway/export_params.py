@@ -2,10 +2,13 @@
 is started or looked up.
 
 CVAT's rules: ids are integers ≥ 0; ``from`` and ``to`` are ISO-8601 (a time without an offset
-is UTC); without both, the last 30 days; with only ``from``, until now; with only ``to``,
-everything before it. An empty value counts as not given (CVAT skips empty filters, and the
-cvat-sdk's polling loop sends ``query_id=`` on its first call), except ``action``, which is
-``download`` or absent.
+is UTC); without ``to``, until now; without ``from``, from the earliest time (CVAT 2.73's
+``POST /api/events/export``: "Default is the minimal time"), except that the deprecated
+``GET /api/events`` without either exports the last 30 days, as its original API page says.
+CVAT starts at the creation of the job, task, project or organization filtered on; no event of
+one is older, so the earliest time selects the same events without asking CVAT. An empty value
+counts as not given (CVAT skips empty filters, and the cvat-sdk's polling loop sends
+``query_id=`` on its first call), except ``action``, which is ``download`` or absent.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from eventpipe.events_table import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from ingest_gateway.errors import ApiError
 from ingest_gateway.params import parse_date, parse_id, parse_uuid, single
 
-DEFAULT_WINDOW: Final = timedelta(days=30)
+# The deprecated flow's window without from and to (its original API page).
+DEPRECATED_FLOW_WINDOW: Final = timedelta(days=30)
 MAX_FILENAME_CHARS: Final = 255
 DOWNLOAD: Final = "download"
 # CVAT's export locations; this service stores every export itself.
 LOCAL: Final = "local"
+CLOUD_STORAGE: Final = "cloud_storage"
 
 # Unicode categories a file name never needs: controls, format characters (bidi overrides),
 # surrogates, private use, unassigned; line and paragraph separators.
@@ -56,8 +61,15 @@ def parse_export_query(params: QueryParams, now: datetime) -> ExportQuery:
         raise ApiError(
             400, f"unknown action {action!r}; the only action is 'download'", field="action"
         )
+    if single(params, "cloud_storage_id") or single(params, "location") == CLOUD_STORAGE:
+        # CVAT's own refusal: this flow never exported to a cloud storage.
+        raise ApiError(
+            400,
+            "GET /api/events does not export to a cloud storage; use POST /api/events/export",
+            field="cloud_storage_id" if single(params, "cloud_storage_id") else "location",
+        )
     return dataclasses.replace(
-        _filters(params, now),
+        _filters(params, now, DEPRECATED_FLOW_WINDOW),
         download=action == DOWNLOAD,
         query_id=parse_uuid(single(params, "query_id"), "query_id"),
     )
@@ -80,12 +92,15 @@ def parse_export_request(params: QueryParams, now: datetime) -> ExportQuery:
             "cloud_storage_id is not supported: this service exports to its own store",
             field="cloud_storage_id",
         )
-    return _filters(params, now)
+    return _filters(params, now, None)
 
 
-def _filters(params: QueryParams, now: datetime) -> ExportQuery:
+def _filters(params: QueryParams, now: datetime, default_window: timedelta | None) -> ExportQuery:
     since, until = time_window(
-        parse_date(single(params, "from"), "from"), parse_date(single(params, "to"), "to"), now
+        parse_date(single(params, "from"), "from"),
+        parse_date(single(params, "to"), "to"),
+        now,
+        default_window,
     )
     raw_filename = single(params, "filename")
     return ExportQuery(
@@ -99,12 +114,16 @@ def _filters(params: QueryParams, now: datetime) -> ExportQuery:
 
 
 def time_window(
-    since: datetime | None, until: datetime | None, now: datetime
+    since: datetime | None,
+    until: datetime | None,
+    now: datetime,
+    default_window: timedelta | None = None,
 ) -> tuple[datetime, datetime]:
+    """The export's bounds; without either, the ``default_window`` up to now when there is one."""
     if since is not None and until is not None and since > until:
         raise ApiError(400, "'from' must not be after 'to'", field="from")
-    if since is None and until is None:
-        since = now - DEFAULT_WINDOW
+    if since is None and until is None and default_window is not None:
+        since = now - default_window
     # Bounds outside the table's range select the same events, and ClickHouse cannot parse years
     # before 1000 as a query parameter, so they are clamped into it.
     return (

@@ -3,12 +3,16 @@
 ``POST /api/events/export`` takes the filters of ``GET /api/events`` (same checks, defaults and
 forced permissions) and answers ``202 {"rq_id"}``; ``GET /api/requests/{id}`` describes the
 export as CVAT's ``Request`` (:mod:`ingest_gateway.request_model`); ``GET /api/requests`` lists
-the caller's own, newest first, paginated as CVAT paginates; ``POST /api/requests/{id}/cancel``
+the caller's own, filtered and ordered as CVAT's (:mod:`ingest_gateway.request_filters`) and
+paginated as CVAT paginates; ``POST /api/requests/{id}/cancel``
 stops a queued or running export; ``GET /api/events/download?rq_id=`` serves the finished file.
 
-An ``rq_id`` is the export's ``query_id``: both flows read the same records, so an export started
-either way can be followed either way. Only its owner ever sees a request; to anyone else an id
-is the 404 of one never issued.
+An ``rq_id`` is CVAT's, ``action=export&target=events&id=<query_id>&user_id=<owner>``; the bare
+``query_id`` it was before is accepted too (clients keep ids as they got them). Both flows read
+the same records, so an export started either way can be followed either way. Who may see,
+cancel or download a request is CVAT's rule (:mod:`ingest_gateway.permissions`): its owner or
+an admin, anyone else a 403; an id naming nothing is a 404 (a 400 on the download, as CVAT
+answers). ``GET /api/requests`` lists the caller's own, as CVAT does even for admins.
 
 Cancelling deletes the request, as CVAT does (CVAT then answers 404 for it). CVAT refuses to
 cancel a request that has started; here a running export can be cancelled too: its exporter
@@ -18,7 +22,6 @@ stops uploading at its next progress tick and publishes no file. Ended requests 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import datetime
 from typing import Final
 from urllib.parse import urlencode
@@ -42,29 +45,30 @@ from ingest_gateway.export_params import parse_export_request
 from ingest_gateway.exports import (
     download,
     export_store_of,
+    live_export,
     no_such_export,
-    own_export,
     start_export,
     store_errors,
 )
 from ingest_gateway.org_context import resolve_org_context
 from ingest_gateway.params import parse_id, single
+from ingest_gateway.permissions import Caller, RequestAction, check_request_access
+from ingest_gateway.request_filters import ordered, request_filter
 from ingest_gateway.request_model import (
-    EVENTS,
     STATES,
     PaginatedRequestList,
     RequestAnswer,
     RequestOwner,
     RqId,
     describe,
+    parse_rq_id,
+    render_rq_id,
 )
 
 DOWNLOAD_PATH: Final = "/api/events/download"
 # CVAT's page size, and a bound on what one page may ask for.
 PAGE_SIZE: Final = 10
 MAX_PAGE_SIZE: Final = 1000
-# CVAT's action of an export request, which the list filters by.
-EXPORT: Final = "export"
 
 
 async def create_export(request: Request) -> Response:
@@ -73,18 +77,18 @@ async def create_export(request: Request) -> Response:
     query = parse_export_request(request.query_params, now)
     context = await resolve_org_context(request, user)
     query_id = await start_export(request, user, context, query, now)
-    return struct_response(202, RqId(rq_id=str(query_id)))
+    return struct_response(202, RqId(rq_id=render_rq_id(query_id, user.id)))
 
 
 async def get_request(request: Request) -> Response:
     user = await authenticate(request)
-    status = await _own_request(request, user)
-    return struct_response(200, _describe(request, user, status))
+    status = await _reachable(request, user, request.path_params["id"], "id", "view")
+    return struct_response(200, _describe(request, status))
 
 
 async def cancel_request(request: Request) -> Response:
     user = await authenticate(request)
-    status = await _own_request(request, user)
+    status = await _reachable(request, user, request.path_params["id"], "id", "cancel")
     if status.state.terminal:
         raise ApiError(
             400,
@@ -102,22 +106,10 @@ async def list_requests(request: Request) -> Response:
     page = parse_id(single(params, "page"), "page", minimum=1) or 1
     page_size = parse_id(single(params, "page_size"), "page_size", minimum=1) or PAGE_SIZE
     page_size = min(page_size, MAX_PAGE_SIZE)
-    wanted = single(params, "status")
-    if wanted and wanted not in STATES.values():
-        raise ApiError(
-            400,
-            f"status={wanted!r} is not one of {', '.join(STATES.values())}",
-            field="status",
-        )
-    # Every request here is an export of events: another target or action matches none.
-    other_kind = (single(params, "target") or EVENTS) != EVENTS or (
-        single(params, "action") or EXPORT
-    ) != EXPORT
-    owned: list[ExportStatus] = []
-    if not other_kind:
-        with store_errors():
-            owned = await asyncio.to_thread(_owned_by, export_store_of(request), user.id, utc_now())
-    matching = [status for status in owned if not wanted or STATES[status.state] == wanted]
+    wanted = request_filter(params)
+    with store_errors():
+        owned = await asyncio.to_thread(_owned_by, export_store_of(request), user.id, utc_now())
+    matching = ordered([status for status in owned if wanted.matches(status)], params)
     first = (page - 1) * page_size
     if page > 1 and first >= len(matching):
         raise ApiError(404, f"page {page} is past the last page", field="page")
@@ -125,7 +117,7 @@ async def list_requests(request: Request) -> Response:
         count=len(matching),
         next=_page_url(request.url, page + 1) if first + page_size < len(matching) else None,
         previous=_page_url(request.url, page - 1) if page > 1 else None,
-        results=[_describe(request, user, s) for s in matching[first : first + page_size]],
+        results=[_describe(request, s) for s in matching[first : first + page_size]],
     )
     return struct_response(200, answer)
 
@@ -138,7 +130,7 @@ async def download_result(request: Request) -> Response:
         raise ApiError(
             400, "rq_id is required: the id POST /api/events/export answered", field="rq_id"
         )
-    status = await own_export(request, user, _export_id(raw, "rq_id"), utc_now(), "rq_id")
+    status = await _reachable(request, user, raw, "rq_id", "download")
     if status.state is not ExportState.FINISHED:
         raise ApiError(
             400,
@@ -148,30 +140,30 @@ async def download_result(request: Request) -> Response:
     return await download(request, status, status.filename, "rq_id")
 
 
-async def _own_request(request: Request, user: User) -> ExportStatus:
-    raw = request.path_params["id"]
-    return await own_export(request, user, _export_id(raw, "id"), utc_now(), "id")
-
-
-def _export_id(raw: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        # Not an id this service issues; the same 404 as any unknown one.
-        raise no_such_export(field) from None
+async def _reachable(
+    request: Request, user: User, raw: str, field: str, action: RequestAction
+) -> ExportStatus:
+    """The live export ``raw`` names, if ``user`` may do ``action`` to it."""
+    named = parse_rq_id(raw)
+    status = None if named is None else await live_export(request, named[0], utc_now())
+    if status is None or named is None or named[1] not in (None, status.owner_user_id):
+        if action == "download":
+            raise ApiError(400, "no finished export has this rq_id", field=field)
+        raise no_such_export(field)
+    check_request_access(Caller.of(user), status.owner_user_id, action)
+    return status
 
 
 def _owned_by(store: ObjectStore, user_id: int, now: datetime) -> list[ExportStatus]:
-    """The user's live exports, newest first."""
-    owned = owned_statuses(store, user_id, now)
-    return sorted(owned, key=lambda status: status.created_at, reverse=True)
+    """The user's live exports."""
+    return list(owned_statuses(store, user_id, now))
 
 
-def _describe(request: Request, user: User, status: ExportStatus) -> RequestAnswer:
-    result_url = request.url.replace(
-        path=DOWNLOAD_PATH, query=urlencode({"rq_id": str(status.query_id)})
-    )
-    return describe(status, RequestOwner(id=user.id, username=user.username), str(result_url))
+def _describe(request: Request, status: ExportStatus) -> RequestAnswer:
+    rq_id = render_rq_id(status.query_id, status.owner_user_id)
+    result_url = request.url.replace(path=DOWNLOAD_PATH, query=urlencode({"rq_id": rq_id}))
+    owner = RequestOwner(id=status.owner_user_id, username=status.owner_username or "")
+    return describe(status, owner, str(result_url))
 
 
 def _page_url(url: URL, page: int) -> str:

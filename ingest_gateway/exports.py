@@ -1,11 +1,15 @@
 """``GET /api/events``: start a CSV export, report on it, or serve its file (CVAT's flow).
 
 Without ``query_id`` the gateway records a new export and asks the exporters for it through
-Kafka (202). With one, it answers from the object store alone: 202 while queued or running, 201
-when the file is ready, 500 with the reason when it failed, and the file itself for
-``action=download``. An export exists only for the user who started it and until it expires;
-to anyone else, and afterwards, the answer is the 404 of an id never issued, so ids cannot be
-probed.
+Kafka (202). With one of the caller's exports, it answers from the object store alone: 202 while
+queued or running, 201 when the file is ready, 500 with the reason when it failed, and the file
+itself for ``action=download``. An export exists only for the user who started it and until it
+expires; a ``query_id`` naming none of the caller's (never issued, expired, someone else's)
+starts a new export, as CVAT does: under that id when no record holds it, else under a new one
+(ids are one space here, per user in CVAT), so ids cannot be probed.
+
+Without ``from`` and ``to`` this flow exports the last 30 days, as its original API page says
+(:mod:`ingest_gateway.export_params`).
 
 CVAT deprecated this flow for its requests API (:mod:`ingest_gateway.export_requests`), which
 starts, reads and serves the same exports through the functions here; like CVAT, the flow's
@@ -14,6 +18,7 @@ status answers carry an RFC 9745 ``Deprecation`` header with the date CVAT depre
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Iterator
@@ -27,7 +32,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from eventpipe.contracts import ExportFilter
-from eventpipe.export_records import ExportState, ExportStatus, utc_now
+from eventpipe.export_records import (
+    ExportState,
+    ExportStatus,
+    is_cancelled,
+    read_status,
+    utc_now,
+)
 from eventpipe.identity import User
 from eventpipe.settings import Settings
 from eventpipe.stores import STORE_ERRORS, ObjectNotFound, ObjectStore
@@ -54,7 +65,7 @@ from ingest_gateway.export_params import (
 )
 from ingest_gateway.export_store import ExportStoreHandle
 from ingest_gateway.org_context import OrgContext, resolve_org_context
-from ingest_gateway.permissions import ExportCaller, ForbiddenFilter, authorize_export
+from ingest_gateway.permissions import Caller, authorize_export
 from ingest_gateway.producer import producer_of, unavailable
 
 log = logging.getLogger(__name__)
@@ -76,29 +87,38 @@ async def get_events(request: Request) -> Response:
     now = utc_now()
     query = parse_export_query(request.query_params, now)
     context = await resolve_org_context(request, user)
-    if query.query_id is None:
-        if request.method == "HEAD":
-            # Starlette answers HEAD on GET routes; a HEAD must not start an export.
-            raise ApiError(405, "HEAD only reports on an export: give its query_id")
-        query_id = await start_export(request, user, context, query, now)
-        return struct_response(202, ExportStarted(query_id=query_id), DEPRECATION)
-    status = await own_export(request, user, query.query_id, now, "query_id")
-    if query.download and status.state is ExportState.FINISHED:
-        return await download(request, status, query.filename or status.filename, "query_id")
-    return await _report(request, status, now)
+    if query.query_id is not None:
+        status = await live_export(request, query.query_id, now)
+        if status is not None and status.owner_user_id == user.id:
+            if query.download and status.state is ExportState.FINISHED:
+                return await download(
+                    request, status, query.filename or status.filename, "query_id"
+                )
+            return await _report(request, status, now)
+    if request.method == "HEAD":
+        # Starlette answers HEAD on GET routes; a HEAD must not start an export.
+        raise ApiError(405, "HEAD only reports on an export of yours: give its query_id")
+    # No query_id, or one naming none of the caller's exports (never issued, expired, another
+    # user's): CVAT starts an export under that id, its ids being the caller's own.
+    reused = (
+        query.query_id if query.query_id and await _id_is_free(request, query.query_id) else None
+    )
+    query_id = await start_export(request, user, context, query, now, query_id=reused)
+    return struct_response(202, ExportStarted(query_id=query_id), DEPRECATION)
 
 
 async def start_export(
-    request: Request, user: User, context: OrgContext, query: ExportQuery, now: datetime
+    request: Request,
+    user: User,
+    context: OrgContext,
+    query: ExportQuery,
+    now: datetime,
+    *,
+    query_id: uuid.UUID | None = None,
 ) -> uuid.UUID:
-    """Check the caller may export what ``query`` asks for, then record and queue the export."""
-    caller = ExportCaller(
-        user.id, user.is_admin, None if context.org is None else context.org.id, context.role
-    )
-    try:
-        allowed = authorize_export(caller, query.requested)
-    except ForbiddenFilter as exc:
-        raise ApiError(403, str(exc), field=exc.parameter) from None
+    """Check the caller may export what ``query`` asks for, then record and queue the export
+    (under ``query_id``, else a new id)."""
+    allowed = authorize_export(Caller.of(user, context), query.requested)
     export_filter = ExportFilter(
         since=query.since, until=query.until, **msgspec.structs.asdict(allowed)
     )
@@ -111,18 +131,27 @@ async def start_export(
             user.id,
             export_filter,
             query.filename or default_export_filename(now),
+            owner_username=user.username,
+            query_id=query_id,
         )
 
 
-async def own_export(
-    request: Request, user: User, query_id: uuid.UUID, now: datetime, field: str
-) -> ExportStatus:
-    """The caller's own live export, or the 404 (naming ``field``) of an id never issued."""
+async def _id_is_free(request: Request, query_id: uuid.UUID) -> bool:
+    """Whether no record holds ``query_id`` and no cancel marker: ids are one space here, so an
+    id someone else's export (or an expired one not yet swept) holds is never reused."""
+    store = export_store_of(request)
+
+    def free() -> bool:
+        return read_status(store, query_id) is None and not is_cancelled(store, query_id)
+
     with store_errors():
-        status = await get_export_status(export_store_of(request), query_id, now)
-    if status is None or status.owner_user_id != user.id:
-        raise no_such_export(field)
-    return status
+        return await asyncio.to_thread(free)
+
+
+async def live_export(request: Request, query_id: uuid.UUID, now: datetime) -> ExportStatus | None:
+    """The export's record while it lives, whoever owns it."""
+    with store_errors():
+        return await get_export_status(export_store_of(request), query_id, now)
 
 
 async def _report(request: Request, status: ExportStatus, now: datetime) -> Response:

@@ -8,10 +8,12 @@ drain sends the spool's entries, oldest first, whenever the broker is reachable,
 them once all their records are acknowledged.
 
 The spool is drained in rounds, oldest first; a round's records are sent together and released
-once all are acknowledged, and only those the broker did not acknowledge are sent again. A record
-the broker acknowledges after the direct wait gave up, or a round an intake stopped half-way, can
-reach Kafka twice; an intake event's row key is derived from its content, so the table merges the
-copies into one.
+once all are acknowledged, and only those the broker did not acknowledge are sent again. An
+attempt that outlives its wait keeps running, and the drain waits for its outcome before sending
+the spooled copy, so a broker that acknowledges late does not get the record twice. A round an
+intake stopped half-way, or an attempt the producer gave up on that still reached the broker,
+can reach Kafka twice; an intake event's row key is derived from its content, so the table
+stores it once.
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class IntakeDelivery:
         # Records sent at once: aiokafka batches them, and the producer refuses more than its
         # buffer holds unacknowledged.
         self._wave_bytes = settings.producer_buffer_bytes // 2
+        # Attempts that outlived their wait, by record key; the producer bounds each by
+        # produce_timeout_seconds.
+        self._late: dict[bytes, asyncio.Future[None]] = {}
 
     async def deliver(self, entry: SpoolEntry) -> None:
         """Return once the entry's records are in Kafka or on disk; a 503 when the spool is
@@ -111,8 +116,25 @@ class IntakeDelivery:
         return []
 
     async def _send_one(self, record: SpooledRecord, timeout: float) -> None:
+        """Send the record, or raise if it is not acknowledged within ``timeout``. An attempt
+        that runs out of time is left running: if the broker takes it late, the spooled copy is
+        not sent again."""
+        earlier = self._late.pop(record.key, None)
+        if earlier is not None:
+            await asyncio.wait({earlier})
+            if not earlier.cancelled() and earlier.exception() is None:
+                return
+        attempt = asyncio.ensure_future(self._send_or_park(record))
+        await asyncio.wait({attempt}, timeout=timeout)
+        if not attempt.done():
+            self._late[record.key] = attempt
+            attempt.add_done_callback(_retrieve)
+            raise TimeoutError
+        attempt.result()
+
+    async def _send_or_park(self, record: SpooledRecord) -> None:
         try:
-            await asyncio.wait_for(self._send_record(record), timeout)
+            await self._send_record(record)
         except ApiError as exc:
             if exc.status != 413:
                 raise
@@ -123,8 +145,7 @@ class IntakeDelivery:
                 f"{record.topic}; its first {TOO_LARGE_KEPT_BYTES} bytes are kept"
             )
             value = record.value[:TOO_LARGE_KEPT_BYTES]
-            parked = dead_letter(self._settings, value, TOO_LARGE_REASON, detail)
-            await asyncio.wait_for(self._send_record(parked), timeout)
+            await self._send_record(dead_letter(self._settings, value, TOO_LARGE_REASON, detail))
 
     async def _send_record(self, record: SpooledRecord) -> None:
         await self._producer.send_and_wait(
@@ -143,3 +164,9 @@ def _waves(records: list[SpooledRecord], max_bytes: int) -> Iterator[list[Spoole
         size += len(record.value)
     if wave:
         yield wave
+
+
+def _retrieve(attempt: asyncio.Future[None]) -> None:
+    """Take a late attempt's outcome, so that a failure no one awaits is not reported as lost."""
+    if not attempt.cancelled():
+        attempt.exception()

@@ -12,8 +12,9 @@ Claims, as README.md documents them:
 - user id: ``user_id`` (integer), else ``sub`` when it is a string of digits;
 - username: ``preferred_username``, else ``username``;
 - email: ``email`` (optional);
-- privilege: ``privilege`` (``admin``, ``user`` or ``worker``), else ``is_admin: true`` for admin,
-  else ``user``;
+- privilege: ``groups``, CVAT's groups of the user (the highest of admin, user, worker; none when
+  it holds none of them, as in CVAT), else ``privilege`` (``admin``, ``user`` or ``worker``),
+  else ``is_admin: true`` for admin, else ``user``;
 - organizations: ``orgs``, a list of ``{"id": <int>, "slug": <str>, "role": <org role>}``. The org
   context of a JWT caller is decided from this list alone.
 """
@@ -27,7 +28,7 @@ from typing import Annotated, Final, Literal
 import jwt
 import msgspec
 
-from eventpipe.identity import Membership, Org, OrgRole, Privilege, User
+from eventpipe.identity import Membership, Org, OrgRole, Privilege, User, privilege_of
 from eventpipe.settings import AuthSettings, SettingsError
 
 _JWKS_ALGORITHMS: Final = frozenset({"RS256", "ES256"})
@@ -52,6 +53,7 @@ class JwtClaims(msgspec.Struct, frozen=True):
     preferred_username: str | None = None
     username: str | None = None
     email: str | None = None
+    groups: list[str] | None = None
     privilege: Literal["admin", "user", "worker"] | None = None
     is_admin: bool = False
     orgs: list[OrgClaim] = msgspec.field(default_factory=list)
@@ -67,7 +69,11 @@ class JwtClaims(msgspec.Struct, frozen=True):
             raise InvalidJwtError(
                 "the bearer token names no username: set preferred_username or username"
             )
-        privilege: Privilege = self.privilege or ("admin" if self.is_admin else "user")
+        privilege: Privilege | None = (
+            privilege_of(self.groups)
+            if self.groups is not None
+            else self.privilege or ("admin" if self.is_admin else "user")
+        )
         memberships = tuple(Membership(Org(o.id, o.slug), o.role) for o in self.orgs)
         return User(user_id, username, self.email, privilege, memberships)
 

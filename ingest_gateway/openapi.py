@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventpipe.contracts import CLIENT_SCOPES, ClientEvents, ClientEventsRequest
-from ingest_gateway.cvat_credentials import CSRF_COOKIE, SESSION_COOKIE
+from ingest_gateway.csrf import CSRF_COOKIE
+from ingest_gateway.cvat_credentials import SESSION_COOKIE
 from ingest_gateway.errors import JSON_MEDIA_TYPE
 from ingest_gateway.export_answers import ExportFailed, ExportProgress, ExportStarted
 from ingest_gateway.params import (
@@ -43,9 +44,10 @@ _ERRORS: Final = {
     400: "the body, a field or a parameter is malformed or out of range, or org_id is sent"
     " beside org / X-Organization, or org disagrees with X-Organization (`field` names it)",
     401: "no credentials, or credentials that prove nobody",
-    403: "not a member of the organization named, or a filter the caller may not use, or"
-    " (CVAT's session) a POST without the X-CSRFToken of its csrftoken cookie",
-    404: "no export with this query_id for this caller",
+    403: "not a member of the organization named, a filter or an export the caller may not use,"
+    " another user's request, a CVAT access token on anything but an export, or (CVAT's session)"
+    " a POST without the X-CSRFToken of its csrftoken cookie",
+    404: "the organization named does not exist, or no request with this id",
     408: "the body did not arrive in time",
     413: "the body or the number of events is over its limit",
     415: "the body is not JSON",
@@ -108,18 +110,35 @@ _ORG_PARAMETERS: Final = [
     ),
 ]
 
-_EXPORT_PARAMETERS: Final = [
-    *(
-        _query(name, ID_SCHEMA, f"only events with this {name}")
-        for name in ("project_id", "task_id", "job_id", "user_id")
-    ),
-    _query("from", DATE_SCHEMA, "events at or after (ISO-8601)"),
-    _query("to", DATE_SCHEMA, "events at or before (ISO-8601); not before from (400)"),
-    _query("filename", {"type": "string"}, "the downloaded file's name"),
-]
+
+def _export_parameters(without_from: str) -> list[dict[str, Any]]:
+    """The filters of an export; ``without_from`` says where it starts without ``from``."""
+    return [
+        *(
+            _query(name, ID_SCHEMA, f"only events with this {name}")
+            for name in ("project_id", "task_id", "job_id", "user_id")
+        ),
+        _query("from", DATE_SCHEMA, f"events at or after (ISO-8601); {without_from}"),
+        _query(
+            "to", DATE_SCHEMA, "events at or before (ISO-8601; default now); not before from (400)"
+        ),
+        _query("filename", {"type": "string"}, "the downloaded file's name"),
+    ]
+
+
+# Each flow's default start, as its own documentation gives it.
+_DEPRECATED_EXPORT_PARAMETERS: Final = _export_parameters(
+    "without from and to, the last 30 days; with only to, everything before it"
+)
+_CURRENT_EXPORT_PARAMETERS: Final = _export_parameters("default is the minimal time")
 _QUERY_ID_PARAMETERS: Final = [
     _query("action", {"type": "string", "enum": ["download"]}, "serve the finished CSV"),
-    _query("query_id", UUID_SCHEMA, "the export to poll or download; empty starts one"),
+    _query(
+        "query_id",
+        UUID_SCHEMA,
+        "the export to poll or download; empty starts one, and so does one naming none of the"
+        " caller's exports (under that id when it is free, else under a new one)",
+    ),
 ]
 _LOCATION_PARAMETERS: Final = [
     _query(
@@ -129,13 +148,18 @@ _LOCATION_PARAMETERS: Final = [
     ),
     _query("cloud_storage_id", ID_SCHEMA, "not supported (400)"),
 ]
+# CVAT's deprecated flow never exported to a cloud storage, and says so.
+_DEPRECATED_LOCATION_PARAMETERS: Final = [
+    _query("location", {"type": "string"}, "cloud_storage is refused (400); others are ignored"),
+    _query("cloud_storage_id", ID_SCHEMA, "refused (400)"),
+]
 _DEPRECATION_HEADER: Final = {
     "Deprecation": {
         "description": "RFC 9745: the date CVAT deprecated this flow, as '@' and Unix time",
         "schema": {"type": "string"},
     }
 }
-_NO_REQUEST: Final = "no request with this id for this caller (or it expired or was cancelled)"
+_NO_REQUEST: Final = "no request with this id (or it expired or was cancelled)"
 
 
 # The export a 202 names is the one to poll: lets a client (or a stateful fuzzer) follow it.
@@ -172,20 +196,22 @@ TIMESTAMP_SCHEMA: Final = {
 
 
 def _timestamps(components: dict[str, Any]) -> None:
-    for name in ("Event", "ClientEventsRequest", "ClientEvents"):
+    for name in ("Event", "ClientEvent", "ClientEventsRequest", "ClientEvents"):
         components[name]["properties"]["timestamp"] = TIMESTAMP_SCHEMA
 
 
-def _client_events_only(components: dict[str, Any]) -> None:
-    """The events of a request carry a client scope (CVAT's list; others are a 400), unlike
-    ``previous_event`` and the events of an answer, which share the Event schema."""
-    events = components["ClientEventsRequest"]["properties"]["events"]
-    events["items"] = {
-        "allOf": [
-            events["items"],
-            {"properties": {"scope": {"enum": sorted(CLIENT_SCOPES)}}},
-        ]
+def _client_events(components: dict[str, Any]) -> None:
+    """The events of a request carry one of CVAT's client scopes (others are a 400), unlike
+    ``previous_event`` and the events of an answer, which share the Event schema; and their
+    payload is JSON text, stored as CVAT stores it."""
+    properties = components["ClientEvent"]["properties"]
+    properties["scope"] = {"type": "string", "enum": sorted(CLIENT_SCOPES)}
+    properties["payload"] = {
+        "type": "string",
+        "description": "JSON text; stored as Python's json.dumps(json.loads(payload)) writes it"
+        ', as CVAT stores it ("{}" when left out)',
     }
+    properties["source"]["description"] = "only 'client' (the default) is accepted"
 
 
 def _id_path(description: str) -> dict[str, Any]:
@@ -203,14 +229,14 @@ def _requests_paths() -> dict[str, Any]:
     export = {
         "operationId": "events_create_export",
         "summary": "Start an export of the event log as CSV (CVAT's requests flow)",
-        "parameters": [*_ORG_PARAMETERS, *_EXPORT_PARAMETERS, *_LOCATION_PARAMETERS],
+        "parameters": [*_ORG_PARAMETERS, *_CURRENT_EXPORT_PARAMETERS, *_LOCATION_PARAMETERS],
         "responses": {
             "202": {
                 "description": "the export is queued: follow rq_id",
                 "links": _FOLLOW_REQUEST,
                 **_json("RqId"),
             },
-            **{str(s): _error(s) for s in (400, 401, 403, 429, 502, 503)},
+            **{str(s): _error(s) for s in (400, 401, 403, 404, 429, 502, 503)},
         },
     }
     download = {
@@ -227,9 +253,8 @@ def _requests_paths() -> dict[str, Any]:
                 "description": "the CSV file, as an attachment",
                 "content": {"text/csv": {"schema": {"type": "string"}}},
             },
-            "400": _error(400, "no rq_id, or the request has not finished"),
-            "404": _error(404, _NO_REQUEST),
-            **{str(s): _error(s) for s in (401, 429, 502, 503)},
+            "400": _error(400, "no rq_id, an unknown one, or the request has not finished"),
+            **{str(s): _error(s) for s in (401, 403, 429, 502, 503)},
         },
     }
     listing = {
@@ -241,6 +266,20 @@ def _requests_paths() -> dict[str, Any]:
             _query("status", choice_schema(*STATES.values()), "only these"),
             _query("target", {"type": "string"}, "only this target (every request: 'events')"),
             _query("action", {"type": "string"}, "only this action (every request: 'export')"),
+            *(
+                _query(name, {"type": "string"}, "none of an events export's (any value: none)")
+                for name in ("subresource", "format", "org")
+            ),
+            *(
+                _query(name, ID_SCHEMA, "none of an events export's (any value: none)")
+                for name in ("project_id", "task_id", "job_id", "org_id")
+            ),
+            _query("filter", {"type": "string"}, "CVAT's JSON Logic over the fields above"),
+            _query(
+                "sort",
+                {"type": "string"},
+                "created_date, status or action, '-' first for descending (-created_date)",
+            ),
         ],
         "responses": {
             "200": {"description": "one page of requests", **_json("PaginatedRequestList")},
@@ -256,7 +295,7 @@ def _requests_paths() -> dict[str, Any]:
         "responses": {
             "200": {"description": "the request", **_json("RequestAnswer")},
             "404": _error(404, _NO_REQUEST),
-            **{str(s): _error(s) for s in (401, 429, 502, 503)},
+            **{str(s): _error(s) for s in (401, 403, 429, 502, 503)},
         },
     }
     cancel = {
@@ -267,7 +306,7 @@ def _requests_paths() -> dict[str, Any]:
             "200": {"description": "cancelled: the request is gone"},
             "400": _error(400, "the request has already ended"),
             "404": _error(404, _NO_REQUEST),
-            **{str(s): _error(s) for s in (401, 429, 502, 503)},
+            **{str(s): _error(s) for s in (401, 403, 429, 502, 503)},
         },
     }
     return {
@@ -297,7 +336,7 @@ def schema_document(cvat: bool = False) -> dict[str, Any]:
         ref_template=_REF,
     )
     _timestamps(components)
-    _client_events_only(components)
+    _client_events(components)
     post = {
         "operationId": "events_create",
         "summary": "Log client events",
@@ -308,14 +347,19 @@ def schema_document(cvat: bool = False) -> dict[str, Any]:
                 "description": "the enriched events, durably in Kafka",
                 **_json("ClientEvents"),
             },
-            **{str(s): _error(s) for s in (400, 401, 403, 408, 413, 415, 429, 502, 503)},
+            **{str(s): _error(s) for s in (400, 401, 403, 404, 408, 413, 415, 429, 502, 503)},
         },
     }
     get = {
         "operationId": "events_list",
         "summary": "Export the event log as CSV (asynchronous; deprecated by CVAT)",
         "deprecated": True,
-        "parameters": [*_ORG_PARAMETERS, *_EXPORT_PARAMETERS, *_QUERY_ID_PARAMETERS],
+        "parameters": [
+            *_ORG_PARAMETERS,
+            *_DEPRECATED_EXPORT_PARAMETERS,
+            *_QUERY_ID_PARAMETERS,
+            *_DEPRECATED_LOCATION_PARAMETERS,
+        ],
         "responses": {
             "200": {
                 "description": "the CSV file (action=download)",

@@ -2,7 +2,8 @@
 ``?org_id=<int>``; none of them means the caller's personal sandbox.
 
 The selection rules are CVAT's: ``org_id`` may not be combined with a slug, and the header and
-``org`` may not disagree. A caller must be a member of the organization (admins may act in any).
+``org`` may not disagree. An organization that does not exist is a 404, as in CVAT; a caller
+must be a member of the organization (admins may act in any), else it is a 403.
 Successful resolutions are cached like credentials; refusals are not, so a membership granted
 with ``eventpipe orgs add-member`` takes effect at once. A JWT caller's memberships come from its
 token (``User.memberships``); only an admin acting outside them has the org looked up in the store.
@@ -45,6 +46,10 @@ class OrgSelector:
         return ApiError(
             403, f"you are not a member of organization {self.describe()}", field=self.source
         )
+
+    def does_not_exist(self) -> ApiError:
+        """CVAT's 404 for an organization that does not exist, whoever asks."""
+        return ApiError(404, f"organization {self.describe()} does not exist", field=self.source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +124,7 @@ class OrgResolver:
             assert selector.org_id is not None
             org = self._store.org_by_id(selector.org_id)
         if org is None:
-            raise ApiError(
-                403, f"there is no organization {selector.describe()}", field=selector.source
-            )
+            raise selector.does_not_exist()
         return org
 
     def _lookup(self, user: User, selector: OrgSelector) -> OrgContext:

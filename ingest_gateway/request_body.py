@@ -14,17 +14,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import msgspec
-import orjson
+from msgspec import UNSET
 from starlette.requests import ClientDisconnect, Request
 
 from eventpipe.contracts import (
     CLIENT_SCOPES,
     CLIENT_SOURCE,
+    ClientEvent,
     ClientEventsRequest,
-    Event,
     Identity,
     as_utc,
 )
+from eventpipe.cvat_json import EMPTY_PAYLOAD, client_payload
 from eventpipe.events_table import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from eventpipe.settings import LimitSettings, Settings
 from ingest_gateway.errors import ApiError
@@ -135,7 +136,8 @@ def validation_error(message: str) -> ApiError:
     return ApiError(400, message, field=path or None, index=int(event["index"]) if event else None)
 
 
-# orjson parses 1024 levels but writes only 254, so no deeper payload can be made canonical.
+# Python's json module parses and writes payloads by recursion, bounded by the interpreter's
+# recursion limit (1000 by default) less the stack already in use: deeper limits are cut to this.
 MAX_PAYLOAD_DEPTH: Final = 254
 
 
@@ -158,76 +160,103 @@ def enrich(
     received_at: datetime,
     limits: PayloadLimits = DEFAULT_PAYLOAD_LIMITS,
 ) -> None:
-    """Apply CVAT's server-side enrichment (README, "Posting") to the request, in place.
+    """Apply CVAT's server-side enrichment (docs/client-events.md) to the request, in place.
 
     Timestamps are shifted by the client's clock skew and made UTC, and must then be in the range
-    of the events table; source, user and organization are stamped; payloads are re-serialized
-    canonically (sorted keys) within ``limits``.
+    of the events table; source, user and organization are stamped onto the events; payloads are
+    written as CVAT's serializer writes them, within ``limits``. ``previous_event`` only serves
+    the working time and, as in CVAT, gets its timestamp corrected and nothing else.
     """
     try:
         request.timestamp = as_utc(request.timestamp)
     except OverflowError:
         raise ApiError(400, "the timestamp is out of range", field="timestamp") from None
     skew = received_at - request.timestamp
-    if request.previous_event is not None:
-        _enrich_events([request.previous_event], identity, skew, limits, "previous_event")
-    _enrich_events(request.events, identity, skew, limits, "events")
+    previous = request.previous_event
+    if previous is not None:
+        moment = _corrected(previous.timestamp, skew)
+        if moment is None:
+            raise _event_error(_OUT_OF_RANGE, "timestamp", "previous_event", 0)
+        previous.timestamp = moment
+    _enrich_events(request.events, identity, skew, limits)
+
+
+def _corrected(moment: datetime, skew: timedelta) -> datetime | None:
+    """``moment`` in UTC, shifted by ``skew``; None outside the events table's range."""
+    try:
+        if moment.tzinfo is not UTC:
+            moment = as_utc(moment)
+        moment += skew
+    except OverflowError:
+        return None
+    return moment if EARLIEST_TIMESTAMP <= moment <= LATEST_TIMESTAMP else None
 
 
 def _enrich_events(
-    events: list[Event], identity: Identity, skew: timedelta, limits: PayloadLimits, name: str
+    events: list[ClientEvent], identity: Identity, skew: timedelta, limits: PayloadLimits
 ) -> None:
     # The hot loop of the gateway (100 events a request): names are bound once, and one try
     # covers the loop; the failing event is found by its position afterwards.
     user_id, user_name, user_email = identity.user_id, identity.user_name, identity.user_email
     org_id, org_slug = identity.org_id, identity.org_slug
-    loads, dumps, sort_keys = orjson.loads, orjson.dumps, orjson.OPT_SORT_KEYS
+    corrected, trimmed, written_as_cvat = _corrected, _trimmed, client_payload
     max_bytes, max_depth = limits.max_bytes, limits.max_depth
     index = 0
     try:
         for index, event in enumerate(events):
-            moment = event.timestamp
-            if moment.tzinfo is not UTC:
-                moment = as_utc(moment)
-            moment += skew
-            if not EARLIEST_TIMESTAMP <= moment <= LATEST_TIMESTAMP:
-                raise _event_error(_OUT_OF_RANGE, "timestamp", name, index)
+            moment = corrected(event.timestamp, skew)
+            if moment is None:
+                raise _event_error(_OUT_OF_RANGE, "timestamp", "events", index)
             event.timestamp = moment
+            # CVAT's serializer trims its text fields and refuses one left blank or holding a
+            # NUL character.
+            if isinstance(event.obj_name, str):
+                event.obj_name = trimmed(event.obj_name, "obj_name", index)
+            if isinstance(event.obj_val, str):
+                event.obj_val = trimmed(event.obj_val, "obj_val", index)
             payload = event.payload
-            if payload is not None:
+            if payload is UNSET:
+                event.payload = EMPTY_PAYLOAD
+            else:
                 # Characters never outnumber UTF-8 bytes: a cheap refusal before parsing.
                 if len(payload) > max_bytes:
-                    raise _payload_too_large(max_bytes, name, index)
-                value = loads(payload)
-                canonical = dumps(value, option=sort_keys)
-                if len(canonical) > max_bytes:
-                    raise _payload_too_large(max_bytes, name, index)
+                    raise _payload_too_large(max_bytes, index)
+                stored, value = written_as_cvat(payload)
+                # The stored form is ASCII: its length is its size in bytes.
+                if len(stored) > max_bytes:
+                    raise _payload_too_large(max_bytes, index)
                 # Only a payload with that many brackets (each closed, so twice the bytes) can be
                 # that deep: short ones are not even counted, and most are never walked.
                 if (
-                    len(canonical) > 2 * max_depth
-                    and canonical.count(b"[") + canonical.count(b"{") > max_depth
+                    len(stored) > 2 * max_depth
+                    and stored.count("[") + stored.count("{") > max_depth
                     and nesting_depth(value) > max_depth
                 ):
-                    raise _payload_too_deep(max_depth, name, index)
-                event.payload = canonical.decode()
+                    raise _payload_too_deep(max_depth, index)
+                event.payload = stored
             event.source = CLIENT_SOURCE
             event.user_id = user_id
             event.user_name = user_name
             event.user_email = user_email
             event.org_id = org_id
             event.org_slug = org_slug
-    except OverflowError:
-        raise _event_error(_OUT_OF_RANGE, "timestamp", name, index) from None
-    except orjson.JSONDecodeError as exc:
-        if "depth limit" in str(exc):
-            raise _payload_too_deep(max_depth, name, index) from None
+    except ValueError as exc:
+        # Not JSON (json.JSONDecodeError), or an integer too long to read (Python's limit on
+        # digits): CVAT answers the first with a 400 too, and fails on the second.
         raise _event_error(
-            "payload must be a string holding valid JSON", "payload", name, index
+            f"payload must be a string holding valid JSON: {exc}", "payload", "events", index
         ) from None
-    except orjson.JSONEncodeError:
-        # Writing back a parsed value fails only past orjson's nesting limit (see PayloadLimits).
-        raise _payload_too_deep(max_depth, name, index) from None
+    except RecursionError:
+        raise _payload_too_deep(max_depth, index) from None
+
+
+def _trimmed(text: str, field: str, index: int) -> str:
+    text = text.strip()
+    if not text:
+        raise _event_error(f"{field} may not be blank", field, "events", index)
+    if "\x00" in text:
+        raise _event_error(f"{field} may not hold NUL characters", field, "events", index)
+    return text
 
 
 def nesting_depth(value: object) -> int:
@@ -246,13 +275,15 @@ def nesting_depth(value: object) -> int:
     return depth
 
 
-def _payload_too_large(max_bytes: int, name: str, index: int) -> ApiError:
-    return _event_error(f"payload exceeds the limit of {max_bytes} bytes", "payload", name, index)
-
-
-def _payload_too_deep(max_depth: int, name: str, index: int) -> ApiError:
+def _payload_too_large(max_bytes: int, index: int) -> ApiError:
     return _event_error(
-        f"payload nests deeper than the limit of {max_depth} levels", "payload", name, index
+        f"payload exceeds the limit of {max_bytes} bytes", "payload", "events", index
+    )
+
+
+def _payload_too_deep(max_depth: int, index: int) -> ApiError:
+    return _event_error(
+        f"payload nests deeper than the limit of {max_depth} levels", "payload", "events", index
     )
 
 

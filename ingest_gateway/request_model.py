@@ -8,16 +8,18 @@ the schema of those answers.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated, Final, Literal
+from urllib.parse import parse_qsl
 
 import msgspec
 
-from eventpipe.contracts import ID_FILTERS
 from eventpipe.export_records import ExportState, ExportStatus
 
-# CVAT's request type and target of an events export.
+# CVAT's request type, action and target of an events export.
 EXPORT_EVENTS: Final = "export:events"
+EXPORT: Final = "export"
 EVENTS: Final = "events"
 
 RequestState = Literal["queued", "started", "finished", "failed"]
@@ -40,9 +42,9 @@ class RequestOwner(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class RequestOperation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """What the request does, and the ids of the export's filter (after forced permissions).
-    ``org_id`` is in the SDK's model; ``lightweight`` is sent by CVAT for every request, null
-    where it does not apply, as here."""
+    """What the request does. CVAT fills the ids and ``format`` for exports of projects, tasks
+    and jobs; for events, which its exporter records none of, they are null, and
+    ``lightweight`` is sent null for every request where it does not apply."""
 
     type: str
     target: str
@@ -50,6 +52,7 @@ class RequestOperation(msgspec.Struct, kw_only=True, forbid_unknown_fields=True)
     project_id: int | None = None
     task_id: int | None = None
     job_id: int | None = None
+    format: str | None = None
     lightweight: bool | None = None
 
 
@@ -59,7 +62,7 @@ class RequestAnswer(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # The failure's reason; empty otherwise, as CVAT sends it.
     message: str
     operation: RequestOperation
-    # 1 once finished; null while the total is unknown (exports are streamed without a count).
+    # 1 once finished, 0 before (exports are streamed without a count to measure against).
     progress: Annotated[float, msgspec.Meta(ge=0, le=1)] | None
     created_date: datetime
     started_date: datetime | None
@@ -78,21 +81,44 @@ class PaginatedRequestList(msgspec.Struct, kw_only=True, forbid_unknown_fields=T
     results: list[RequestAnswer]
 
 
-# The filter's ids that CVAT's answer carries (it has no user filter).
-_IDS: Final = [name for name in ID_FILTERS if name in RequestOperation.__struct_fields__]
+def render_rq_id(query_id: uuid.UUID, owner_user_id: int) -> str:
+    """CVAT's id of an events export request (its ``ExportRequestId.render()``)."""
+    return f"action={EXPORT}&target={EVENTS}&id={query_id}&user_id={owner_user_id}"
+
+
+def parse_rq_id(raw: str) -> tuple[uuid.UUID, int | None] | None:
+    """The export ``raw`` names and the owner it names: CVAT's form, or the bare ``query_id``
+    of requests made before this service used it (owner None). None when it names no events
+    export. Clients treat the id as opaque, so both keep working."""
+    if "=" not in raw:
+        try:
+            return uuid.UUID(raw), None
+        except ValueError:
+            return None
+    fields = dict(parse_qsl(raw, keep_blank_values=True))
+    if (
+        fields.keys() != {"action", "target", "id", "user_id"}
+        or (fields["action"], fields["target"]) != (EXPORT, EVENTS)
+        or not fields["user_id"].isdigit()
+    ):
+        return None
+    try:
+        return uuid.UUID(fields["id"]), int(fields["user_id"])
+    except ValueError:
+        return None
 
 
 def describe(status: ExportStatus, owner: RequestOwner, result_url: str) -> RequestAnswer:
-    """The request ``status`` records, as CVAT describes it; ``result_url`` is used once it is
-    finished."""
+    """The request ``status`` records, as CVAT describes an events export: no project, task,
+    job, org or format in its operation (CVAT's exporter records none for events), and progress
+    0 until it has finished. ``result_url`` is used once it is finished."""
     finished = status.state is ExportState.FINISHED
-    ids = {} if status.filter is None else {name: getattr(status.filter, name) for name in _IDS}
     return RequestAnswer(
-        id=str(status.query_id),
+        id=render_rq_id(status.query_id, status.owner_user_id),
         status=STATES[status.state],
         message=status.failure if status.state is ExportState.FAILED else "",
-        operation=RequestOperation(type=EXPORT_EVENTS, target=EVENTS, **ids),
-        progress=1.0 if finished else None,
+        operation=RequestOperation(type=EXPORT_EVENTS, target=EVENTS),
+        progress=1.0 if finished else 0.0,
         created_date=status.created_at,
         started_date=status.started_at,
         finished_date=status.ended_at,

@@ -1,49 +1,104 @@
-"""Write columnar batches into the ``events`` table without blocking the event loop."""
+"""Write batches of rows into the ``events`` table, each row once, without blocking the event loop.
+
+The table is CVAT's plain MergeTree, read by CVAT's export and dashboards without ``FINAL``, so a
+copy of a row would show in every answer: the sink keeps copies out instead of leaving them to
+merges. Before an insert it asks which of the batch's keys the table already holds, in the
+batch's time span (the table's sort key, so only those granules are read), and inserts the rest.
+A key is there only if an earlier insert of the same message got through, which happens when a
+worker stops between its insert and its offset commit, or when CVAT's handler resends a batch.
+
+Rows go in as ``JSONEachRow`` through a plain statement, which carries the one setting that lets
+an insert write the pipeline's hidden columns (see :mod:`eventpipe.events_table`); the embedded
+engine's bulk insert path has no place for it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from typing import Final
 
 from clickhouse_connect.driver import options
 from clickhouse_connect.driver.client import Client
 
 from eventpipe.events_table import COLUMNS, TABLE
 from stream_processors import metrics
-from stream_processors.rows import Columns, row_count
+from stream_processors.rows import RowKey, Rows
+
+# How many keys one lookup names: the parameters ride in the URL of a request to a server.
+LOOKUP_CHUNK: Final = 2_000
+
+_INSERT_SETTINGS: Final = (
+    "insert_allow_materialized_columns = 1, date_time_input_format = 'best_effort'"
+)
+
+
+def insert_statement(table: str) -> str:
+    """The statement that inserts a :meth:`Rows.body` into ``table``."""
+    return (
+        f"INSERT INTO {table} ({', '.join(COLUMNS)}) SETTINGS {_INSERT_SETTINGS} FORMAT JSONEachRow"
+    )
 
 
 class ClickHouseSink:
     def __init__(self, client: Client, table: str = TABLE) -> None:
         self.client = client
         self.table = table
-        # clickhouse-connect imports pandas on its first insert, to ask whether the data is a
+        self._insert_sql = insert_statement(table)
+        self._lookup_sql = (
+            f"SELECT request_id, event_seq FROM {table}"
+            " WHERE timestamp >= fromUnixTimestamp64Milli({earliest:Int64}, 'UTC')"
+            " AND timestamp <= fromUnixTimestamp64Milli({latest:Int64}, 'UTC')"
+            " AND request_id IN {ids:Array(UUID)}"
+        )
+        # clickhouse-connect imports pandas on its first query, to ask whether the data is a
         # DataFrame: 0.4-0.9 s that would otherwise delay the first batch after every start.
         getattr(options, "pd", None)
 
-    async def insert(self, columns: Columns) -> None:
-        """Insert one batch, or raise what the client raised.
+    async def insert(self, rows: Rows) -> int:
+        """Insert the rows the table does not hold yet; return how many were inserted, or raise
+        what the client raised.
 
-        The caller then retries the whole batch: rows that landed before the failure get the same
-        key again, and the ReplacingMergeTree table collapses the copies.
+        The caller then retries the whole batch: rows that landed before the failure are found
+        by the lookup and not inserted twice.
 
-        The client call blocks (an HTTP request, or the embedded engine's work), so it runs in a
+        The client calls block (an HTTP request, or the embedded engine's work), so they run in a
         thread and the event loop keeps serving the Kafka consumer meanwhile.
         """
-        rows = row_count(columns)
         started = time.perf_counter()
         try:
-            await asyncio.to_thread(
-                self.client.insert,
-                self.table,
-                columns,
-                column_names=list(COLUMNS),
-                column_oriented=True,
-            )
+            inserted = await asyncio.to_thread(self._insert_new, rows)
         except Exception:
             metrics.INSERT_FAILURES.inc()
             raise
         finally:
             metrics.INSERT_SECONDS.observe(time.perf_counter() - started)
-        metrics.INSERT_ROWS.observe(rows)
-        metrics.ROWS_INSERTED.inc(rows)
+        metrics.INSERT_ROWS.observe(inserted)
+        metrics.ROWS_INSERTED.inc(inserted)
+        metrics.ROWS_ALREADY_STORED.inc(len(rows) - inserted)
+        return inserted
+
+    def _insert_new(self, rows: Rows) -> int:
+        stored = self._stored_keys(rows)
+        if stored:
+            rows = rows.without(stored)
+        if rows.lines:
+            self.client.command(self._insert_sql, data=rows.body())
+        return len(rows)
+
+    def _stored_keys(self, rows: Rows) -> set[RowKey]:
+        if rows.earliest_ms is None or rows.latest_ms is None:
+            return set()
+        ids = list(dict.fromkeys(request_id for request_id, _ in rows.keys))
+        stored: set[RowKey] = set()
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            result = self.client.query(
+                self._lookup_sql,
+                parameters={
+                    "earliest": rows.earliest_ms,
+                    "latest": rows.latest_ms,
+                    "ids": ids[start : start + LOOKUP_CHUNK],
+                },
+            )
+            stored.update((request_id, seq) for request_id, seq in result.result_rows)
+        return stored

@@ -3,7 +3,8 @@
 Each step is a small function and there is one commit point: a Kafka message is acked, and so may
 have its offset committed by Faust, only after the rows it produced are in ClickHouse (or, for a
 message that cannot be decoded, after its copy is on the dead-letter topic). A crash at any other
-moment means the message is consumed again; the table's key makes the second copy harmless.
+moment means the message is consumed again; the sink finds the rows an earlier attempt stored
+and does not store them twice.
 
 The stream is read with ``noack_take``: Faust's ``take`` acks its buffer in a ``finally`` even when
 the agent raised (faust-streaming #606, #315), which would commit offsets whose rows were lost.
@@ -27,7 +28,7 @@ from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.dead_letter import DeadLetters
 from stream_processors.decoding import Message, decode_all
 from stream_processors.faust_app import batch_messages, events_topic
-from stream_processors.rows import build_columns, row_count
+from stream_processors.rows import Rows, build_rows
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,13 @@ class IngestProcessor:
 
     async def flush(self, batch: Batch) -> None:
         if batch.messages:
-            columns = await asyncio.to_thread(build_columns, batch.messages)
-            await self.insert_until_done(columns)
+            rows = await asyncio.to_thread(build_rows, batch.messages)
+            await self.insert_until_done(rows)
         # The commit point: from here on Faust may commit these offsets.
         for event in batch.events:
             event.ack()
 
-    async def insert_until_done(self, columns: list[list[object]]) -> None:
+    async def insert_until_done(self, rows: Rows) -> None:
         """Insert, retrying with capped exponential backoff for as long as it takes.
 
         While this waits the agent takes nothing new, so memory stays bounded and no offset
@@ -94,17 +95,15 @@ class IngestProcessor:
             failed_attempts = attempt
             log.warning(
                 "insert of %d rows failed (attempt %d), retrying in %.1f s: %s",
-                row_count(columns),
+                len(rows),
                 attempt,
                 delay,
                 exc,
             )
 
-        await retry_until_done(lambda: self.sink.insert(columns), INSERT_BACKOFF, failed)
+        await retry_until_done(lambda: self.sink.insert(rows), INSERT_BACKOFF, failed)
         if failed_attempts:
-            log.info(
-                "insert of %d rows succeeded on attempt %d", row_count(columns), failed_attempts + 1
-            )
+            log.info("insert of %d rows succeeded on attempt %d", len(rows), failed_attempts + 1)
 
 
 def add_ingest_agent(app: faust.App, settings: Settings, sink: ClickHouseSink) -> None:

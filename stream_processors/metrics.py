@@ -17,6 +17,10 @@ INSERT_SECONDS: Final = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 ROWS_INSERTED: Final = Counter("eventpipe_rows_inserted", "Rows inserted into ClickHouse")
+ROWS_ALREADY_STORED: Final = Counter(
+    "eventpipe_rows_already_stored",
+    "Rows of a redelivered message (or a resent CVAT batch) that the table held already",
+)
 INSERT_FAILURES: Final = Counter(
     "eventpipe_insert_failures", "ClickHouse inserts that failed (and are retried)"
 )

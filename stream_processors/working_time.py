@@ -1,9 +1,12 @@
 """Working time: the ``send:working_time`` events CVAT derives from each accepted request.
 
-The rules are CVAT's (README, "Working time"): time between consecutive events counts as work
-when the gap is shorter than 100 s, ``change:frame`` events also count their own duration, and the
-time is attributed to the (job, task, project) of the event *before* the gap. The totals go out as
-one event per (job, task, project) bucket.
+The rules are CVAT 2.73's (``compute_working_time_per_ids`` in cvat/apps/events/utils.py, and
+``handle_client_events_push`` in handlers.py, which records the result): time between consecutive
+events counts as work when the gap is shorter than 100 s, ``change:frame`` events also count
+their own duration, and the time is attributed to the (job, task, project) of the event *before*
+the gap. Every event of the request takes part, ``user:activity`` ones included (they exist for
+this and are not stored). The totals go out as one event per (job, task, project) bucket whose
+total is not zero, made as CVAT's server makes its own events.
 
 Times are summed as integer microseconds (exact, as CVAT's datetime arithmetic is, and much faster
 on this hot path) and cut to whole milliseconds only at the end, like CVAT's
@@ -16,15 +19,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
-import orjson
-
 from eventpipe.contracts import WORKING_TIME_SCOPE, Event, IngestMessage
+from eventpipe.cvat_json import server_payload
 from stream_processors.timestamps import epoch_micros, epoch_micros_of
 
-# A gap this long or longer (in microseconds: 100 s) means the user stopped working.
+# A gap this long or longer (in microseconds: CVAT's MAX_EVENT_DURATION, 100 s) means the user
+# stopped working.
 GAP_THRESHOLD_US: Final = 100_000_000
-# Scopes whose events span ``duration`` ms instead of being instant.
-COLLAPSED_SCOPES: Final = frozenset({"change:frame"})
+# Scopes whose events span ``duration`` ms instead of being instant (CVAT's
+# COMPRESSED_EVENT_SCOPES).
+COMPRESSED_SCOPES: Final = frozenset({"change:frame"})
 # CVAT records derived events with ``record_server_event``, which stamps ``source="server"``.
 DERIVED_SOURCE: Final = "server"
 
@@ -32,7 +36,7 @@ Ids = tuple[int | None, int | None, int | None]
 
 
 def _end_us(event: Event, start_us: int) -> int:
-    if event.scope in COLLAPSED_SCOPES:
+    if event.scope in COMPRESSED_SCOPES:
         return start_us + (event.duration or 0) * 1000
     return start_us
 
@@ -79,11 +83,16 @@ def working_time_events(
         prev_ids = (event.job_id, event.task_id, event.project_id)
 
     identity = message.identity
+    # CVAT's payload names the request the time came with (its id and the client's User-Agent);
+    # the caller's address is the request's remote_addr, which every row of it carries.
+    request = {"id": str(message.request_id), "user_agent": message.user_agent}
     derived = []
     for (job_id, task_id, project_id), total_us in totals.items():
-        ms = total_us // 1000
-        if ms <= 0:
+        # CVAT records every bucket whose time is not zero, even one under a millisecond, which
+        # its resolution then writes as 0.
+        if not total_us:
             continue
+        ms = total_us // 1000
         derived.append(
             Event(
                 scope=WORKING_TIME_SCOPE,
@@ -96,10 +105,11 @@ def working_time_events(
                 job_id=job_id,
                 user_id=identity.user_id,
                 user_name=identity.user_name,
-                user_email=identity.user_email,
+                # CVAT writes an empty email as null here (not on client events).
+                user_email=identity.user_email or None,
                 org_id=identity.org_id,
                 org_slug=identity.org_slug,
-                payload=orjson.dumps({"working_time": ms}).decode(),
+                payload=server_payload({"working_time": ms, "request": request}),
             )
         )
     return derived

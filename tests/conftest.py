@@ -81,24 +81,14 @@ def events_clickhouse(tmp_path: Path) -> Iterator[Client]:
 
 @pytest.fixture
 def insert_events() -> Callable[[Client, list[dict[str, Any]]], None]:
-    """Insert rows into ``events``; each dict holds CVAT columns, the rest get fresh values."""
+    """Insert rows into ``events`` as CVAT's collector would; each dict holds CVAT columns."""
 
     def insert(client: Client, rows: list[dict[str, Any]]) -> None:
-        from datetime import UTC, datetime
+        from eventpipe.events_table import CVAT_COLUMNS
 
-        from eventpipe.events_table import COLUMNS
-
-        defaults = {
-            "source": "client",
-            "duration": 0,
-            "event_seq": 0,
-            "received_at": datetime.now(UTC),
-        }
-        data = [
-            [row.get(name, defaults.get(name)) for name in COLUMNS]
-            for row in ({**row, "request_id": row.get("request_id", uuid.uuid4())} for row in rows)
-        ]
-        client.insert("events", data, column_names=list(COLUMNS))
+        defaults = {"source": "client", "duration": 0}
+        data = [[row.get(name, defaults.get(name)) for name in CVAT_COLUMNS] for row in rows]
+        client.insert("events", data, column_names=list(CVAT_COLUMNS))
 
     return insert
 

@@ -26,6 +26,8 @@ def ingest_message(
     *,
     received_at: datetime,
     previous_event: Event | None = None,
+    remote_addr: str | None = None,
+    user_agent: str | None = None,
 ) -> IngestMessage:
     """An accepted ``POST /api/events`` as the gateway produces it to the events topic."""
     return IngestMessage(
@@ -34,6 +36,8 @@ def ingest_message(
         identity=identity,
         events=list(events),
         previous_event=previous_event,
+        remote_addr=remote_addr,
+        user_agent=user_agent,
     )
 
 

@@ -38,7 +38,7 @@ def client_time(moment: datetime) -> str:
 
 def test_posted_events_are_stored_enriched_with_working_time(pipeline: LocalPipeline) -> None:
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
-    at = [start + timedelta(seconds=s) for s in (0, 10, 12, 300)]
+    at = [start + timedelta(seconds=s) for s in (0, 10, 12, 110, 300)]
     body = {
         "events": [
             {"scope": "load:job", "timestamp": client_time(at[0]), "job_id": 7, "task_id": 3},
@@ -53,8 +53,10 @@ def test_posted_events_are_stored_enriched_with_working_time(pipeline: LocalPipe
                 "org_slug": "forged",
             },
             {"scope": "draw:object", "timestamp": client_time(at[2]), "job_id": 7, "task_id": 3},
-            # 286 s after the previous one ended: a pause, not work.
-            {"scope": "save:job", "timestamp": client_time(at[3]), "job_id": 8, "task_id": 3},
+            # The web client's sign of a user still at work: counted, never stored.
+            {"scope": "user:activity", "timestamp": client_time(at[3]), "job_id": 7, "task_id": 3},
+            # 190 s after the previous one: a pause, not work.
+            {"scope": "save:job", "timestamp": client_time(at[4]), "job_id": 8, "task_id": 3},
         ],
         "previous_event": {
             "scope": "load:job",
@@ -73,20 +75,32 @@ def test_posted_events_are_stored_enriched_with_working_time(pipeline: LocalPipe
     )
     assert answer.status_code == 201, answer.text
     echoed = answer.json()["events"]
-    assert [e["user_name"] for e in echoed] == ["alice"] * 4
-    assert echoed[1]["payload"] == '{"from":11,"to":12}'
+    # CVAT's answer holds user:activity too.
+    assert [e["scope"] for e in echoed] == [e["scope"] for e in body["events"]]
+    assert [e["user_name"] for e in echoed] == ["alice"] * 5
+    # As CVAT's serializer writes it: json.dumps(json.loads(payload)); "{}" for none.
+    assert [e["payload"] for e in echoed] == ["{}", '{"to": 12, "from": 11}', "{}", "{}", "{}"]
 
     pipeline.wait_until_stored()
     with pipeline.stopped_worker_clickhouse() as client:
         rows = client.query(
             "SELECT scope, timestamp, duration, job_id, user_name, user_email, org_slug, source,"
-            " payload FROM events FINAL ORDER BY timestamp, event_seq"
+            " payload, remote_addr FROM events ORDER BY timestamp, event_seq"
         ).named_results()
         rows = list(rows)
 
     client_rows = [r for r in rows if r["scope"] != "send:working_time"]
-    assert [r["scope"] for r in client_rows] == [e["scope"] for e in body["events"]]
-    for row, sent_at in zip(client_rows, at, strict=True):
+    # Which of the posted events are stored: all but user:activity.
+    kept = [i for i, e in enumerate(echoed) if e["scope"] != "user:activity"]
+    assert [r["scope"] for r in client_rows] == [
+        "load:job",
+        "change:frame",
+        "draw:object",
+        "save:job",
+    ]
+    # Every row carries the caller's address as CVAT records it (here the connection's peer).
+    assert {r["remote_addr"] for r in rows} == {"127.0.0.1"}
+    for row, sent_at in zip(client_rows, [at[i] for i in kept], strict=True):
         # Stored within a second of when the event really happened (the skew is corrected; the
         # remainder is the request's time in flight).
         stored = row["timestamp"].replace(tzinfo=UTC)
@@ -94,14 +108,16 @@ def test_posted_events_are_stored_enriched_with_working_time(pipeline: LocalPipe
         assert (row["user_name"], row["user_email"]) == ("alice", "alice@example.com")
         assert row["org_slug"] == "acme"
         assert row["source"] == "client"
-    assert client_rows[1]["payload"] == '{"from":11,"to":12}'
+    assert [r["payload"] for r in client_rows] == [echoed[i]["payload"] for i in kept]
 
     working = {r["job_id"]: r for r in rows if r["scope"] == "send:working_time"}
     # Job 7: 5 s from the previous event to load:job, 10 s to change:frame, its 4 s of
-    # duration (which covers draw:object at +12 s): 19 s. The 286 s pause counts for nobody,
-    # and save:job, the last event, adds nothing to job 8.
+    # duration (which covers draw:object at +12 s), 96 s to user:activity: 115 s. The 190 s
+    # pause counts for nobody, and save:job, the last event, adds nothing to job 8.
     assert set(working) == {7}
-    assert working[7]["duration"] == 19_000
-    assert orjson.loads(working[7]["payload"]) == {"working_time": 19_000}
+    assert working[7]["duration"] == 115_000
+    work_payload = orjson.loads(working[7]["payload"])
+    assert work_payload["working_time"] == 115_000
+    assert work_payload["request"]["user_agent"].startswith("python-httpx/")
     assert working[7]["user_name"] == "alice"
     assert working[7]["org_slug"] == "acme"

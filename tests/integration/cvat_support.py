@@ -1,14 +1,20 @@
 """A small server that answers the identity part of CVAT's REST API as CVAT answers it.
 
 CVAT's own server cannot run here, so this stands in for it, and only for what eventpipe asks:
-``GET /api/users/self``, ``GET /api/organizations`` (``slug`` filter), ``GET
-/api/organizations/{id}`` and ``GET /api/memberships`` (``org`` context, ``user`` filter). Its
-bodies are shaped like cvat-sdk's models (``User``, ``OrganizationRead``, ``MembershipRead``,
-``BasicUser``, the paginated ``Paginated*List``), and a test parses them with cvat-sdk itself. Its
-rules are CVAT's: Django REST framework's 401 and 403 bodies (``{"detail": ...}``), credentials as
-Token, Bearer access token, Basic or session cookie, organizations visible only to their members
-(all of them to admins), an org context that does not exist is a 404, and a non-member asking
-for an org's memberships is a 403.
+``GET /api/users/self``, ``GET /api/auth/access_tokens/self``, ``GET /api/organizations``
+(``slug`` filter), ``GET /api/organizations/{id}`` and ``GET /api/memberships`` (``org`` context,
+``user`` filter). Its bodies are those of CVAT's OpenAPI document (``User``, ``AccessTokenRead``,
+``OrganizationRead``, ``MembershipRead``, the paginated lists; tests check them against
+``cvat/schema.yml`` and parse them with cvat-sdk itself).
+
+It answers as Django REST framework does with CVAT's settings: content negotiation first, among
+CVAT's two renderers (``application/vnd.cvat+json``, and ``text/html`` for the browsable API), so
+an ``Accept`` matching neither is a 406, and every JSON answer, errors included, is
+``application/vnd.cvat+json``. Its rules are CVAT's: DRF's 401 and 403 bodies (``{"detail":
+...}``), credentials as Token, Bearer access token, Basic or session cookie, organizations visible
+only to their members (all of them to admins; another one is the 404 of CVAT's filtered
+queryset), an org context that does not exist is a 404 on any call, and a non-member asking for
+an org's memberships is a 403.
 """
 
 from __future__ import annotations
@@ -16,22 +22,74 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import itertools
+import secrets
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
+import yaml
+from openapi_schema_validator import OAS30Validator
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
+from starlette.responses import JSONResponse as _PlainJson
 from starlette.routing import Route
 
+from tests.conformance.cvat_source import cvat_file
 from tests.integration.gateway_support import serving
 
 JOINED = "2026-01-05T10:00:00.000000Z"
 _ids = itertools.count(1)
+CVAT_JSON = "application/vnd.cvat+json"
+# CVAT's renderers in its order (REST_FRAMEWORK's DEFAULT_RENDERER_CLASSES).
+_RENDERED = (CVAT_JSON, "text/html")
+
+
+class JSONResponse(_PlainJson):
+    """Every JSON answer of CVAT, as its renderer labels it."""
+
+    media_type = CVAT_JSON
+
+
+def negotiated(accept: str | None) -> str | None:
+    """The media type DRF's content negotiation picks among CVAT's renderers for ``Accept``
+    (absent: ``*/*``), or None for its 406. As in DRF, quality values are ignored: accepted
+    types are tried from the most specific (with parameters, then exact, ``type/*``, ``*/*``),
+    each against the renderers in CVAT's order."""
+    accepted = [part.strip() for part in (accept or "*/*").split(",") if part.strip()]
+
+    def precedence(media: str) -> int:
+        kind, _, params = media.partition(";")
+        main, _, sub = kind.strip().partition("/")
+        if main == "*":
+            return 0
+        if sub == "*":
+            return 1
+        named = [p for p in params.split(";") if p.strip() and not p.strip().startswith("q=")]
+        return 3 if named else 2
+
+    for level in (3, 2, 1, 0):
+        for rendered in _RENDERED:
+            for media in (m for m in accepted if precedence(m) == level):
+                main, _, sub = media.partition(";")[0].strip().partition("/")
+                r_main, _, r_sub = rendered.partition("/")
+                if main in ("*", r_main) and sub in ("*", r_sub):
+                    return rendered
+    return None
+
+
+@dataclass
+class CvatAccessToken:
+    """A personal access token (``Authorization: Bearer``); read-only ones may not change data."""
+
+    name: str
+    read_only: bool = False
+    id: int = field(default_factory=lambda: next(_ids))
 
 
 @dataclass
@@ -43,8 +101,14 @@ class CvatUser:
     is_superuser: bool = False
     id: int = field(default_factory=lambda: next(_ids))
     tokens: set[str] = field(default_factory=set)
-    access_tokens: set[str] = field(default_factory=set)
+    access_tokens: dict[str, CvatAccessToken] = field(default_factory=dict)
     sessions: set[str] = field(default_factory=set)
+
+    def new_access_token(self, *, read_only: bool = False) -> str:
+        """A new access token, as CVAT hands it out once."""
+        value = f"cvat_{secrets.token_urlsafe(24)}"
+        self.access_tokens[value] = CvatAccessToken(f"{self.username}'s token", read_only)
+        return value
 
 
 @dataclass
@@ -79,6 +143,8 @@ class FakeCvat:
     # The cookies of every request, in order; Django refreshes a session's cookie on answers
     # (SESSION_SAVE_EVERY_REQUEST), which a shared HTTP client would then send for anyone.
     cookies_seen: list[dict[str, str]] = field(default_factory=list)
+    # The Accept header of every request, in order (None: not sent).
+    accepts_seen: list[str | None] = field(default_factory=list)
     url: str = ""
 
     def add_user(self, username: str, groups: list[str], **extra: Any) -> CvatUser:
@@ -121,11 +187,17 @@ class FakeCvat:
 
     async def _answer(self, request: Request) -> tuple[CvatUser | None, Response | None]:
         self.calls[request.url.path] += 1
+        self.accepts_seen.append(request.headers.get("accept"))
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)
         if self.failing_status is not None:
             return None, JSONResponse({"detail": self.failing_detail}, self.failing_status)
-        if self.answers_html:
+        rendered = negotiated(request.headers.get("accept"))
+        if rendered is None:
+            return None, JSONResponse(
+                {"detail": "Could not satisfy the request Accept header."}, 406
+            )
+        if self.answers_html or rendered != CVAT_JSON:
             return None, HTMLResponse("<html><body>Sign in</body></html>")
         user = self._caller(request)
         if user is None:
@@ -148,6 +220,19 @@ class FakeCvat:
             answer.set_cookie("sessionid", session, httponly=True)
         return answer
 
+    async def access_token_self(self, request: Request) -> Response:
+        user, refusal = await self._answer(request)
+        if refusal is not None:
+            return refusal
+        assert user is not None
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme != "Bearer":
+            # Its only security scheme is accessTokenAuth (cvat/schema.yml).
+            return JSONResponse(
+                {"detail": "You do not have permission to perform this action."}, 403
+            )
+        return JSONResponse(self._access_token_body(user, user.access_tokens[value]))
+
     async def list_organizations(self, request: Request) -> Response:
         user, refusal = await self._answer(request)
         if refusal is not None:
@@ -163,13 +248,10 @@ class FakeCvat:
             return refusal
         assert user is not None
         org_id = int(request.path_params["id"])
-        org = next((o for o in self.orgs if o.id == org_id), None)
+        # CVAT's queryset holds only the organizations the caller may see.
+        org = next((o for o in self._visible_orgs(user) if o.id == org_id), None)
         if org is None:
             return JSONResponse({"detail": "No Organization matches the given query."}, 404)
-        if org not in self._visible_orgs(user):
-            return JSONResponse(
-                {"detail": "You do not have permission to perform this action."}, 403
-            )
         return JSONResponse(self._org_body(org))
 
     async def list_memberships(self, request: Request) -> Response:
@@ -177,10 +259,14 @@ class FakeCvat:
         if refusal is not None:
             return refusal
         assert user is not None
+        # CVAT's middleware resolves the org context (org, X-Organization or org_id) first.
         slug = request.query_params.get("org") or request.headers.get("x-organization")
-        org = next((o for o in self.orgs if o.slug == slug), None)
+        org_id = request.query_params.get("org_id")
+        org = next(
+            (o for o in self.orgs if o.slug == slug or (org_id and str(o.id) == org_id)), None
+        )
         if org is None:
-            return JSONResponse({"detail": f"{slug} organization does not exist."}, 404)
+            return JSONResponse({"detail": f"{slug or org_id} organization does not exist."}, 404)
         if org not in self._visible_orgs(user):
             return JSONResponse(
                 {"detail": "You do not have permission to perform this action."}, 403
@@ -217,6 +303,18 @@ class FakeCvat:
             "has_analytics_access": "admin" in user.groups,
         }
 
+    def _access_token_body(self, user: CvatUser, access: CvatAccessToken) -> dict[str, Any]:
+        return {
+            "id": access.id,
+            "name": access.name,
+            "created_date": JOINED,
+            "updated_date": JOINED,
+            "expiry_date": None,
+            "last_used_date": JOINED,
+            "read_only": access.read_only,
+            "owner": self._basic_user(user),
+        }
+
     def _org_body(self, org: CvatOrg) -> dict[str, Any]:
         return {
             "id": org.id,
@@ -244,6 +342,7 @@ class FakeCvat:
         return Starlette(
             routes=[
                 Route("/api/users/self", self.users_self),
+                Route("/api/auth/access_tokens/self", self.access_token_self),
                 Route("/api/organizations", self.list_organizations),
                 Route("/api/organizations/{id:int}", self.retrieve_organization),
                 Route("/api/memberships", self.list_memberships),
@@ -261,6 +360,29 @@ def _basic(credentials: str) -> tuple[str, str] | None:
 
 def _page(results: list[dict[str, Any]]) -> dict[str, Any]:
     return {"count": len(results), "next": None, "previous": None, "results": results}
+
+
+@functools.cache
+def cvat_schema() -> dict[str, Any]:
+    """CVAT's OpenAPI document, ``cvat/schema.yml`` of its source tree."""
+    document: dict[str, Any] = yaml.load(
+        cvat_file("cvat/schema.yml").read_text(), Loader=yaml.CSafeLoader
+    )
+    return document
+
+
+def check_against_cvat_schema(document: dict[str, Any], path: str, answer: httpx.Response) -> None:
+    """``answer``, a 200 to ``GET path``, is what CVAT's OpenAPI document ``document`` promises:
+    its media type, and a body valid under OpenAPI 3.0's rules (``nullable`` included)."""
+    content = document["paths"][path]["get"]["responses"]["200"]["content"]
+    assert answer.headers["content-type"] in content, (path, answer.headers["content-type"])
+    schema = {
+        **content[answer.headers["content-type"]]["schema"],
+        "components": document["components"],
+    }
+    validator = OAS30Validator(schema)
+    errors = list(validator.iter_errors(answer.json()))
+    assert not errors, f"{path}: {errors[0].message} at {list(errors[0].absolute_path)}"
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """``cvat.events`` populated as the processor populates it, for tests that read it as CVAT does.
 
-The rows come from the processor's own code (``build_columns`` and the ClickHouse sink) applied to
+The rows come from the processor's own code (``build_rows`` and the ClickHouse sink) applied to
 both kinds of Kafka message: a batch of CVAT server events from the intake, and ``POST
 /api/events`` requests. Between T0 and T0 + 80 min, organization 7 (acme): alice and bob, working
 time on jobs 10 and 11 of task 5 in project 2, one exception, two ``load:cvat`` on two platforms.
@@ -20,7 +20,7 @@ from clickhouse_connect.driver.client import Client
 from eventpipe.contracts import Event, Identity, IngestMessage, IntakeMessage, ServerEvent
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
-from stream_processors.rows import build_columns
+from stream_processors.rows import build_rows
 from tests.messages import ingest_message
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -90,7 +90,7 @@ def client_request(minutes: float, platform: str, who: dict[str, Any]) -> Ingest
 
 
 def insert(client: Client, messages: list[IngestMessage | IntakeMessage]) -> None:
-    asyncio.run(ClickHouseSink(client).insert(build_columns(messages)))
+    asyncio.run(ClickHouseSink(client).insert(build_rows(messages)))
 
 
 def populate(client: Client) -> None:

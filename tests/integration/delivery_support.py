@@ -138,7 +138,7 @@ def stored_events(settings: Settings) -> list[StoredEvent]:
     """
     with clickhouse_client(settings) as client:
         rows = client.query(
-            "SELECT obj_name, toString(request_id), event_seq FROM events FINAL"
+            "SELECT obj_name, toString(request_id), event_seq FROM events"
             " WHERE obj_name IS NOT NULL"
         ).result_rows
     return [(str(marker), str(request_id), int(seq)) for marker, request_id, seq in rows]

@@ -24,9 +24,20 @@ from openapi_spec_validator import validate
 
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
-from tests.integration.cvat_support import CvatOrg, CvatUser, FakeCvat, running_cvat
+from tests.integration.cvat_support import (
+    CVAT_JSON,
+    CvatOrg,
+    CvatUser,
+    FakeCvat,
+    check_against_cvat_schema,
+    cvat_schema,
+    negotiated,
+    running_cvat,
+)
 from tests.integration.gateway_support import RunningGateway, running_gateway
 from tests.integration.openapi_support import check_against_schema
+
+CVAT_ACCEPT = {"Accept": CVAT_JSON}
 
 
 def batch() -> dict[str, Any]:
@@ -50,7 +61,8 @@ class Cvat:
         self.olga, self.mary = add("olga", ["user"]), add("mary", ["user"])
         self.sue, self.will = add("sue", ["user"]), add("will", ["worker"])
         self.ivan = add("ivan", ["user"])
-        # A Django superuser outside CVAT's groups (created with `createsuperuser`).
+        # A Django superuser outside CVAT's groups (made superuser but not staff): CVAT gives
+        # him no privilege, as to any user in none of its groups.
         self.sam = add("sam", [], is_superuser=True)
         for user in self.server.users:
             user.tokens.add(f"token-{user.username}-{secrets.token_hex(8)}")
@@ -115,9 +127,7 @@ def _credentials(kind: str, user: CvatUser) -> tuple[dict[str, str], dict[str, s
     if kind == "token":
         return token(user), {}
     if kind == "access token":
-        access = f"cvat_{secrets.token_urlsafe(24)}"
-        user.access_tokens.add(access)
-        return {"Authorization": f"Bearer {access}"}, {}
+        return {"Authorization": f"Bearer {user.new_access_token()}"}, {}
     if kind == "basic":
         encoded = base64.b64encode(f"{user.username}:{user.password}".encode()).decode()
         return {"Authorization": f"Basic {encoded}"}, {}
@@ -129,15 +139,74 @@ def _credentials(kind: str, user: CvatUser) -> tuple[dict[str, str], dict[str, s
     return {"X-CSRFToken": _masked(csrf)}, {"sessionid": session, "csrftoken": csrf}
 
 
+@pytest.mark.parametrize(
+    ("accept", "rendered"),
+    [
+        (None, CVAT_JSON),  # DRF reads no Accept as */*
+        ("*/*", CVAT_JSON),
+        ("application/*", CVAT_JSON),
+        (f"{CVAT_JSON}; version=2.0", CVAT_JSON),  # cvat-sdk's, with CVAT's API version
+        ("application/json", None),
+        ("application/json, text/plain", None),
+        # The most specific accepted type is tried first; quality values do not reorder.
+        ("application/json, */*;q=0.1", CVAT_JSON),
+        ("text/html, */*", "text/html"),
+        ("text/*", "text/html"),
+    ],
+)
+def test_the_stand_in_negotiates_as_drf_does_with_cvats_renderers(
+    accept: str | None, rendered: str | None
+) -> None:
+    assert negotiated(accept) == rendered
+
+
+def test_the_stand_in_negotiates_as_cvat_and_its_bodies_are_cvats_schema(cvat: Cvat) -> None:
+    """Django REST framework with CVAT's renderers: application/json is a 406, and every JSON
+    answer is application/vnd.cvat+json, shaped as cvat/schema.yml describes it."""
+    schema = cvat_schema()
+    access = cvat.sue.new_access_token(read_only=True)
+    with httpx.Client(base_url=cvat.server.url, headers=token(cvat.sue)) as client:
+        refused = client.get("/api/users/self", headers={"Accept": "application/json"})
+        anything = client.get("/api/users/self", headers={"Accept": "*/*"})
+        answers = {
+            "/api/users/self": client.get("/api/users/self", headers=CVAT_ACCEPT),
+            "/api/organizations": client.get("/api/organizations", params={"slug": "acme"}),
+            "/api/organizations/{id}": client.get(f"/api/organizations/{cvat.acme.id}"),
+            "/api/memberships": client.get("/api/memberships", params={"org": "acme"}),
+            "/api/auth/access_tokens/self": client.get(
+                "/api/auth/access_tokens/self", headers={"Authorization": f"Bearer {access}"}
+            ),
+        }
+    assert refused.status_code == 406
+    assert refused.headers["content-type"] == CVAT_JSON
+    assert refused.json() == {"detail": "Could not satisfy the request Accept header."}
+    assert anything.status_code == 200 and anything.headers["content-type"] == CVAT_JSON
+    for path, answer in answers.items():
+        assert answer.status_code == 200, (path, answer.text)
+        check_against_cvat_schema(schema, path, answer)
+    assert answers["/api/auth/access_tokens/self"].json()["read_only"] is True
+
+
 @pytest.mark.parametrize("kind", ["token", "access token", "basic", "session"])
 def test_each_kind_of_cvat_credential_signs_in_as_the_cvat_user(
     gateway: RunningGateway, cvat: Cvat, kind: str
 ) -> None:
+    """Against a CVAT that refuses application/json, as the real one does."""
     headers, cookies = _credentials(kind, cvat.alice)
-    with httpx.Client(cookies=cookies) as client:
-        answer = client.post(f"{gateway.url}/api/events", json=batch(), headers=headers)
-    assert answer.status_code == 201, answer.text
-    [event] = answer.json()["events"]
+    with httpx.Client(base_url=gateway.url, cookies=cookies, headers=headers) as client:
+        started = client.post("/api/events/export")
+        assert started.status_code == 202, started.text
+        request = client.get(f"/api/requests/{started.json()['rq_id']}")
+        posted = client.post("/api/events", json=batch())
+    assert request.status_code == 200, request.text
+    assert request.json()["owner"] == {"id": cvat.alice.id, "username": "alice"}
+    assert cvat.server.accepts_seen and set(cvat.server.accepts_seen) == {CVAT_JSON}
+    if kind == "access token":
+        # CVAT lets an access token export and download, nothing else of the events API.
+        assert (posted.status_code, posted.json()["field"]) == (403, "Authorization")
+        return
+    assert posted.status_code == 201, posted.text
+    [event] = posted.json()["events"]
     assert (event["user_id"], event["user_name"], event["user_email"]) == (
         cvat.alice.id,
         "alice",
@@ -211,7 +280,6 @@ def test_each_privilege_decides_what_a_caller_may_export(
     other = cvat.olga.id
     # In the sandbox an admin may export anyone's events; a user or worker only their own.
     assert export(gateway, token(cvat.root), user_id=other) == 202
-    assert export(gateway, token(cvat.sam), user_id=other) == 202
     assert export(gateway, token(cvat.alice), user_id=other) == 403
     assert export(gateway, token(cvat.wendy), user_id=other) == 403
     assert export(gateway, token(cvat.wendy), user_id=cvat.wendy.id) == 202
@@ -220,6 +288,18 @@ def test_each_privilege_decides_what_a_caller_may_export(
     assert answer.status_code == 201
     assert answer.json()["events"][0]["org_id"] == cvat.acme.id
     assert post(gateway, {**token(cvat.alice), "X-Organization": "acme"}).status_code == 403
+
+
+def test_a_user_in_none_of_cvats_groups_has_no_privilege_even_as_superuser(
+    gateway: RunningGateway, cvat: Cvat
+) -> None:
+    """CVAT reads privilege from groups alone: sam may post events, but export nothing, not even
+    his own, and is no admin in an organization he is no member of."""
+    assert post(gateway, token(cvat.sam)).status_code == 201
+    refused = httpx.get(f"{gateway.url}/api/events", headers=token(cvat.sam))
+    assert refused.status_code == 403 and "worker privilege" in refused.json()["error"]
+    assert export(gateway, token(cvat.sam), user_id=cvat.sam.id) == 403
+    assert post(gateway, {**token(cvat.sam), "X-Organization": "acme"}).status_code == 403
 
 
 @pytest.mark.parametrize(
@@ -239,18 +319,20 @@ def test_each_org_role_decides_what_a_member_may_export(
     assert export(gateway, token(user), org_id=cvat.acme.id, user_id=user.id) == 202
 
 
-def test_organizations_cvat_does_not_show_the_caller_are_403(
+def test_organizations_cvat_does_not_show_the_caller_are_403_and_absent_ones_404(
     gateway: RunningGateway, cvat: Cvat
 ) -> None:
-    for headers, params in [
-        ({**token(cvat.alice), "X-Organization": "acme"}, {}),  # not a member
-        (token(cvat.alice), {"org_id": cvat.acme.id}),
-        (token(cvat.ivan), {"org": "acme"}),  # invited, not joined
-        (token(cvat.sue), {"org": "nowhere"}),  # no such organization
-        (token(cvat.root), {"org_id": 10**9}),
+    for headers, params, status in [
+        ({**token(cvat.alice), "X-Organization": "acme"}, {}, 403),  # not a member
+        (token(cvat.alice), {"org_id": cvat.acme.id}, 403),
+        (token(cvat.ivan), {"org": "acme"}, 403),  # invited, not joined
+        (token(cvat.sue), {"org": "nowhere"}, 404),  # no such organization, whoever asks
+        ({**token(cvat.alice), "X-Organization": "nowhere"}, {}, 404),
+        (token(cvat.root), {"org_id": 10**9}, 404),
+        (token(cvat.sue), {"org_id": 10**9}, 404),
     ]:
         answer = post(gateway, headers, **params)
-        assert answer.status_code == 403, (headers, params)
+        assert answer.status_code == status, (headers, params, answer.text)
         assert "organization" in answer.json()["error"]
 
 
@@ -387,12 +469,75 @@ def test_cvat_users_use_the_current_export_flow_and_a_session_needs_csrf_there_t
     rq_id = started.json()["rq_id"]
     mine = httpx.get(f"{gateway.url}/api/requests/{rq_id}", headers=token(cvat.sue))
     assert mine.status_code == 200 and mine.json()["owner"]["id"] == cvat.sue.id
-    # Another CVAT user does not see it.
+    # Another CVAT user may not see it, not even the org's maintainer; CVAT's admin may.
     theirs = httpx.get(f"{gateway.url}/api/requests/{rq_id}", headers=token(cvat.mary))
-    assert theirs.status_code == 404
+    assert theirs.status_code == 403
+    admins = httpx.get(f"{gateway.url}/api/requests/{rq_id}", headers=token(cvat.root))
+    assert admins.status_code == 200 and admins.json()["owner"]["username"] == "sue"
     headers, cookies = _credentials("session", cvat.sue)
     with httpx.Client(cookies=cookies) as client:
         forged = client.post(f"{gateway.url}/api/events/export")
         sent = client.post(f"{gateway.url}/api/events/export", headers=headers)
     assert (forged.status_code, forged.json()["field"]) == (403, "X-CSRFToken")
     assert sent.status_code == 202
+
+
+def test_an_access_token_exports_and_downloads_and_a_read_only_one_cannot_cancel(
+    gateway: RunningGateway, cvat: Cvat
+) -> None:
+    """CVAT's access_token_plugin.events.rego: an access token may export and download, and
+    never post events; a read-only one also cannot cancel a request."""
+    outcomes = {}
+    for read_only in (False, True):
+        bearer = {"Authorization": f"Bearer {cvat.sue.new_access_token(read_only=read_only)}"}
+        with httpx.Client(base_url=gateway.url, headers=bearer) as client:
+            posted = client.post("/api/events", json=batch())
+            started = client.post("/api/events/export", params={"org": "acme"})
+            assert started.status_code == 202, started.text
+            rq_id = started.json()["rq_id"]
+            assert client.get(f"/api/requests/{rq_id}").status_code == 200
+            outcomes[read_only] = (posted.status_code, client.post(f"/api/requests/{rq_id}/cancel"))
+    assert outcomes[False][0] == outcomes[True][0] == 403
+    assert outcomes[False][1].status_code == 200
+    refused = outcomes[True][1]
+    assert (refused.status_code, refused.json()["field"]) == (403, "Authorization")
+    assert "read-only" in refused.json()["error"]
+    assert cvat.server.calls["/api/auth/access_tokens/self"] == 2
+
+
+def test_a_session_post_passes_djangos_origin_check_with_cvats_trusted_origins(
+    settings: Settings, cvat: Cvat
+) -> None:
+    """A page of another origin may not post with the session unless CVAT trusts that origin."""
+    trusted = "https://cvat.example.com,https://*.labs.example"
+    with gateway_on(settings, cvat.server.url, cvat_csrf_trusted_origins=trusted) as gateway:
+        headers, cookies = _credentials("session", cvat.alice)
+        with httpx.Client(base_url=gateway.url, cookies=cookies, headers=headers) as client:
+            answers = {
+                origin: client.post("/api/events", json=batch(), headers={"Origin": origin})
+                for origin in (
+                    gateway.url,
+                    "https://cvat.example.com",
+                    "https://eu.labs.example",
+                    "https://evil.example",
+                    "http://cvat.example.com",
+                )
+            }
+            # Behind CVAT's HTTPS proxy, without Origin, the Referer must be of a trusted host.
+            proxied = {"X-Forwarded-Proto": "https"}
+            no_referer = client.post("/api/events", json=batch(), headers=proxied)
+            referred = client.post(
+                "/api/events",
+                json=batch(),
+                headers={**proxied, "Referer": "https://cvat.example.com/tasks/3"},
+            )
+    assert {origin: answer.status_code for origin, answer in answers.items()} == {
+        gateway.url: 201,
+        "https://cvat.example.com": 201,
+        "https://eu.labs.example": 201,
+        "https://evil.example": 403,
+        "http://cvat.example.com": 403,
+    }
+    assert answers["https://evil.example"].json()["field"] == "Origin"
+    assert (no_referer.status_code, no_referer.json()["field"]) == (403, "Referer")
+    assert referred.status_code == 201

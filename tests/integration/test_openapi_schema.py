@@ -51,14 +51,15 @@ REQUESTS: list[tuple[str, tuple[str, str] | None, dict[str, Any], int]] = [
     ("POST", ALICE, {"json": body(event(job_id="x"))}, 400),
     ("POST", ALICE, {"json": body(event(payload="{"))}, 400),
     ("POST", None, {"json": body(event())}, 401),
-    ("POST", ALICE, {"json": body(event()), "headers": {"X-Organization": "ghost"}}, 403),
+    ("POST", ALICE, {"json": body(event()), "headers": {"X-Organization": "ghost"}}, 404),
     ("POST", ALICE, {"json": body(*[event()] * 4)}, 413),
     ("POST", ALICE, {"content": b"x" * 5000, "headers": {"Content-Type": "application/json"}}, 413),
     ("POST", ALICE, {"content": b"{}", "headers": {"Content-Type": "text/plain"}}, 415),
     ("GET", ALICE, {}, 202),
     ("GET", ALICE, {"params": {"org": "acme", "user_id": 999}}, 403),
     ("GET", ALICE, {"params": {"from": "yesterday"}}, 400),
-    ("GET", ALICE, {"params": {"query_id": str(uuid.uuid4())}}, 404),
+    ("GET", ALICE, {"params": {"query_id": str(uuid.uuid4())}}, 202),
+    ("GET", ALICE, {"params": {"location": "cloud_storage"}}, 400),
     ("GET", None, {}, 401),
 ]
 
@@ -136,7 +137,7 @@ async def test_real_answers_of_the_requests_api_match_the_document(
         await check("GET", "/api/requests", 400, params={"status": "running"})
         await check("GET", "/api/requests", 404, params={"page": 9})
         await check("GET", "/api/events/download", 400, params={"rq_id": queued})
-        await check("GET", "/api/events/download", 404, params={"rq_id": str(uuid.uuid4())})
+        await check("GET", "/api/events/download", 400, params={"rq_id": str(uuid.uuid4())})
         await check("POST", "/api/requests/{id}/cancel", 200, cancelled)
         await check("POST", "/api/requests/{id}/cancel", 404, cancelled)
         # The deprecated flow's answers carry the documented Deprecation header.

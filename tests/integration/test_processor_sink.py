@@ -12,7 +12,7 @@ from eventpipe.contracts import Event, Identity
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.migrations import apply_migrations
-from stream_processors.rows import build_columns
+from stream_processors.rows import build_rows
 from tests.messages import ingest_message
 
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
@@ -27,17 +27,17 @@ async def test_rows_round_trip_with_millisecond_utc_timestamps(tmp_path: Path) -
         ],
         received_at=T0 + timedelta(minutes=1),
     )
-    columns = build_columns([sent])
+    rows = build_rows([sent])
 
     # Closed at the end: a process may hold one embedded engine path at a time.
     with clickhouse_client(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}")) as client:
         apply_migrations(client)
         sink = ClickHouseSink(client)
-        await sink.insert(columns)
-        await sink.insert(columns)  # a redelivered batch
+        await sink.insert(rows)
+        await sink.insert(rows)  # a redelivered batch
         rows = client.query(
             "SELECT event_seq, scope, toString(timestamp), toString(received_at), duration,"
-            " job_id, payload, request_id FROM events FINAL ORDER BY event_seq"
+            " job_id, payload, request_id FROM events ORDER BY event_seq"
         ).result_rows
 
     assert rows == [
@@ -68,7 +68,7 @@ async def test_rows_round_trip_with_millisecond_utc_timestamps(tmp_path: Path) -
             "2024-05-01 08:31:00.123",
             2500,
             4,
-            '{"working_time":2500}',
+            f'{{"working_time":2500,"request":{{"id":"{sent.request_id}","user_agent":null}}}}',
             sent.request_id,
         ),
     ]
@@ -84,7 +84,7 @@ from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
 from eventpipe.clickhouse import clickhouse_client
 from stream_processors.migrations import apply_migrations
-from stream_processors.rows import build_columns
+from stream_processors.rows import build_rows
 
 client = clickhouse_client(Settings(clickhouse_dsn=sys.argv[1]))
 assert apply_migrations(client) == []
@@ -96,9 +96,9 @@ message = IngestMessage(
     identity=Identity(user_id=7, user_name="ann"),
     events=[Event(scope="load:job", timestamp=now)],
 )
-columns = build_columns([message])
+rows = build_rows([message])
 before = set(sys.modules)
-asyncio.run(sink.insert(columns))
+asyncio.run(sink.insert(rows))
 print(len(client.query("SELECT * FROM events").result_rows))
 print(" ".join(sorted(set(sys.modules) - before)))
 """

@@ -52,7 +52,7 @@ async def test_worker_stores_enriched_and_working_time_rows(
         settings,
         "SELECT request_id, event_seq, scope, source, toUnixTimestamp64Milli(timestamp), duration,"
         " count, job_id, task_id, user_id, user_name, user_email, org_id, org_slug, payload"
-        " FROM events FINAL ORDER BY job_id, event_seq",
+        " FROM events ORDER BY job_id, event_seq",
     )
     t0_ms = 1772442000250  # 2026-03-02T09:00:00.250Z
     identity = (5, "bob", "bob@example.com", 2, "acme")
@@ -67,7 +67,8 @@ async def test_worker_stores_enriched_and_working_time_rows(
         clicked(first, 1, t0_ms + 4_000),
         clicked(first, 2, t0_ms + 10_000),
         (first.request_id, 3, "send:working_time", "server", t0_ms, 10_000, 1, 31, 20,
-         *identity, '{"working_time":10000}'),
+         *identity,
+         f'{{"working_time":10000,"request":{{"id":"{first.request_id}","user_agent":null}}}}'),
         clicked(second, 0, t0_ms),
     ]  # fmt: skip
 
@@ -111,7 +112,7 @@ async def test_undecodable_messages_go_to_the_dead_letter_topic(
         "version 99" in dict(by_reason["unknown-version"].headers)["eventpipe-dlq-detail"].decode()
     )
 
-    stored = query(settings, "SELECT request_id, scope FROM events FINAL ORDER BY event_seq")
+    stored = query(settings, "SELECT request_id, scope FROM events ORDER BY event_seq")
     assert stored == [
         (good.request_id, "click:element"),
         (good.request_id, "click:element"),
@@ -151,7 +152,7 @@ async def test_a_batch_whose_insert_failed_is_redelivered_not_lost(
 
     counts = query(
         settings,
-        "SELECT request_id, scope, count() FROM events FINAL GROUP BY request_id, scope",
+        "SELECT request_id, scope, count() FROM events GROUP BY request_id, scope",
     )
     assert sorted(counts) == sorted(
         [(m.request_id, "click:element", 3) for m in sent]

@@ -15,6 +15,7 @@ from ingest_gateway.errors import ApiError
 from ingest_gateway.export_params import (
     content_disposition,
     parse_export_query,
+    parse_export_request,
     sanitize_filename,
 )
 
@@ -27,7 +28,12 @@ def parse(query: str) -> tuple[datetime, datetime]:
 
 
 def test_the_time_window_follows_cvat() -> None:
+    # The deprecated flow's own rule (its API page); CVAT 2.73's export starts at the earliest.
     assert parse("") == (NOW - timedelta(days=30), NOW)
+    current = parse_export_request(QueryParams(""), NOW)
+    assert (current.since, current.until) == (EARLIEST, NOW)
+    current = parse_export_request(QueryParams("job_id=3"), NOW)
+    assert (current.since, current.until) == (EARLIEST, NOW)
     assert parse("from=2026-11-01") == (datetime(2026, 11, 1, tzinfo=UTC), NOW)
     assert parse("to=2026-11-01T10:00:00%2B02:00") == (
         EARLIEST,
@@ -52,6 +58,10 @@ def test_empty_values_count_as_not_given() -> None:
         ("job_id=%D9%A3", "job_id"),  # an Arabic-Indic digit, which int() would take
         (f"task_id={2**63}", "task_id"),
         ("from=9999-12-31T23:59:59-01:00", "from"),
+        # CVAT's refusal on the deprecated flow, whatever the other parameter says.
+        ("location=cloud_storage", "location"),
+        ("cloud_storage_id=3", "cloud_storage_id"),
+        ("location=local&cloud_storage_id=3", "cloud_storage_id"),
     ],
 )
 def test_lookalike_values_are_refused(query: str, field: str) -> None:

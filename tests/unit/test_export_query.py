@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from eventpipe.contracts import ExportFilter
-from eventpipe.events_table import CVAT_COLUMNS
+from eventpipe.events_table import EXPORT_COLUMNS
 from exporter.query import build_export_query, csv_header
 
 SINCE = datetime(2026, 1, 1, tzinfo=UTC)
@@ -62,4 +62,4 @@ def test_max_threads_is_only_set_when_asked() -> None:
 
 
 def test_header_is_the_cvat_columns_in_order() -> None:
-    assert csv_header() == (",".join(CVAT_COLUMNS) + "\n").encode()
+    assert csv_header() == (",".join(EXPORT_COLUMNS) + "\r\n").encode()

@@ -147,18 +147,20 @@ async def test_members_resolve_with_their_role(store: CountingStore) -> None:
     assert await resolver.resolve(alice, None) == OrgContext()
 
 
-async def test_non_members_and_unknown_orgs_are_403_naming_the_org(store: CountingStore) -> None:
+async def test_non_members_are_403_and_unknown_orgs_404_naming_the_org(
+    store: CountingStore,
+) -> None:
     alice = store.verify_password("alice", "pa:ss")
     assert alice is not None
     resolver = OrgResolver(store, 60)
-    for selector, words in [
-        (OrgSelector("X-Organization", slug="other"), "not a member of organization 'other'"),
-        (OrgSelector("org", slug="ghost"), "no organization 'ghost'"),
-        (OrgSelector("org_id", org_id=999), "no organization with id 999"),
+    for selector, status, words in [
+        (OrgSelector("X-Organization", slug="other"), 403, "not a member of organization 'other'"),
+        (OrgSelector("org", slug="ghost"), 404, "organization 'ghost' does not exist"),
+        (OrgSelector("org_id", org_id=999), 404, "organization with id 999 does not exist"),
     ]:
         with pytest.raises(ApiError) as caught:
             await resolver.resolve(alice, selector)
-        assert (caught.value.status, caught.value.field) == (403, selector.source)
+        assert (caught.value.status, caught.value.field) == (status, selector.source)
         assert words in caught.value.error
 
 

@@ -105,10 +105,14 @@ def test_good_tokens_of_every_algorithm_map_their_claims(verifier: JwtVerifier) 
         ({"is_admin": True}, (42, "carol", "admin")),
         ({"privilege": "worker", "is_admin": True}, (42, "carol", "worker")),
         ({"orgs": None}, (42, "carol", "user")),
+        # CVAT's groups: the highest of them, none without any, and they win over the rest.
+        ({"groups": ["worker", "user"], "privilege": "admin"}, (42, "carol", "user")),
+        ({"groups": ["annotators"], "is_admin": True}, (42, "carol", None)),
+        ({"groups": []}, (42, "carol", None)),
     ],
 )
 def test_claim_mapping(
-    verifier: JwtVerifier, overrides: dict[str, Any], expected: tuple[int, str, str]
+    verifier: JwtVerifier, overrides: dict[str, Any], expected: tuple[int, str, str | None]
 ) -> None:
     user, _ = verifier.verify(hs256(**overrides))
     assert (user.id, user.username, user.privilege) == expected
@@ -232,5 +236,5 @@ async def test_the_authenticator_takes_jwts_and_still_api_tokens(
     admin, _ = verifier.verify(hs256(is_admin=True, orgs=[]))
     as_admin = await resolver.resolve(admin, OrgSelector("org", slug="acme"))
     assert as_admin.org is not None and as_admin.org.id == 1 and as_admin.role is None
-    with pytest.raises(ApiError, match="no organization 'ghost'"):
+    with pytest.raises(ApiError, match="organization 'ghost' does not exist"):
         await resolver.resolve(admin, OrgSelector("org", slug="ghost"))

@@ -1,9 +1,12 @@
-"""Columnar rows for the events table: order, keys, timestamps, working time, redelivery."""
+"""Rows for the events table: columns, keys, timestamps, working time, redelivery."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from eventpipe.contracts import (
     Event,
@@ -17,13 +20,13 @@ from eventpipe.contracts import (
     is_intake_message,
 )
 from eventpipe.contracts import ingest_message_encoder as encoder
-from eventpipe.events_table import COLUMNS, CVAT_COLUMNS
+from eventpipe.events_table import COLUMNS, EVENT_COLUMNS
 from stream_processors.decoding import decode_ingest_message
-from stream_processors.rows import build_columns, row_count
+from stream_processors.rows import Rows, build_rows
 from tests.messages import ingest_message
 
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
-T0_MS = 1714552200123  # 2024-05-01T08:30:00.123Z; the microseconds are cut, not rounded
+T0_TEXT = "2024-05-01T08:30:00.123456Z"  # the engine keeps the milliseconds
 IDENTITY = Identity(user_id=7, user_name="ann", org_id=3, org_slug="lab")
 
 
@@ -45,18 +48,22 @@ def message(*offsets_s: float, job_id: int = 11) -> IngestMessage:
     )
 
 
-def as_rows(columns: list[list[object]]) -> list[dict[str, object]]:
-    return [dict(zip(COLUMNS, values, strict=True)) for values in zip(*columns, strict=True)]
+def as_rows(rows: Rows) -> list[dict[str, object]]:
+    decoded = [orjson.loads(line) for line in rows.lines]
+    for row in decoded:
+        assert sorted(row) == sorted(COLUMNS)
+        row["request_id"] = uuid.UUID(row["request_id"])
+    return decoded
 
 
 def test_event_fields_are_declared_in_table_column_order() -> None:
-    # build_columns turns an event into a row by field position.
-    assert tuple(Event.__struct_fields__) == CVAT_COLUMNS
+    # An encoded event holds the first columns of a row, named as the table names them.
+    assert tuple(Event.__struct_fields__) == EVENT_COLUMNS
 
 
 def test_client_events_then_working_time_with_sequential_keys() -> None:
     first, second = message(0, 2, 5), message(1, job_id=12)
-    rows = as_rows(build_columns([first, second]))
+    rows = as_rows(build_rows([first, second]))
 
     assert [(r["request_id"], r["event_seq"], r["scope"]) for r in rows] == [
         (first.request_id, 0, "click:element"),
@@ -66,43 +73,46 @@ def test_client_events_then_working_time_with_sequential_keys() -> None:
         (second.request_id, 0, "click:element"),  # one event: no working time
     ]
     client_row, working_time = rows[0], rows[3]
-    assert client_row["timestamp"] == T0_MS
-    assert client_row["received_at"] == T0_MS + 60_000
+    assert client_row["timestamp"] == T0_TEXT
+    assert client_row["received_at"] == "2024-05-01T08:31:00.123456Z"
     assert (client_row["job_id"], client_row["user_id"]) == (11, 7)
     assert client_row["payload"] == '{"x":1}'
     assert working_time["duration"] == 5_000
     # The bucket's timestamp is that of the first event added to it: the request's first event.
-    assert working_time["timestamp"] == T0_MS
+    assert working_time["timestamp"] == T0_TEXT
     assert working_time["source"] == "server"
     assert working_time["org_slug"] == "lab"
 
 
 def test_a_redelivered_message_yields_identical_rows() -> None:
     raw = encoder.encode(message(0, 1, 30))
-    once = build_columns([ingest_message_decoder.decode(raw)])
-    again = build_columns([ingest_message_decoder.decode(raw)])
+    once = build_rows([ingest_message_decoder.decode(raw)])
+    again = build_rows([ingest_message_decoder.decode(raw)])
     assert once == again
-    assert row_count(once) == 4
+    assert len(once) == 4
 
 
-def test_nulls_in_non_nullable_columns_become_defaults() -> None:
-    sent = message(0)
-    sent.events[0].source = None
-    sent.events[0].duration = None
-    row = as_rows(build_columns([sent]))[0]
-    assert (row["source"], row["duration"]) == ("", 0)
+def test_user_activity_counts_for_working_time_and_is_not_stored() -> None:
+    sent = message(0, 2, 5)
+    sent.events[1].scope = "user:activity"
+    rows = as_rows(build_rows([sent]))
+    assert [(r["event_seq"], r["scope"]) for r in rows] == [
+        (0, "click:element"),
+        (2, "click:element"),
+        (3, "send:working_time"),
+    ]
+    assert rows[-1]["duration"] == 5_000
 
 
-def test_timestamps_without_offset_are_utc() -> None:
-    sent = message(0)
-    sent.events[0].timestamp = T0.replace(tzinfo=None)
-    assert build_columns([sent])[COLUMNS.index("timestamp")] == [T0_MS]
+def test_the_rows_time_span_covers_every_row() -> None:
+    rows = build_rows([message(3, 0, 7)])
+    assert rows.earliest_ms == 1714552200123
+    assert rows.latest_ms == 1714552200123 + 7_000
 
 
-def test_empty_batch_has_every_column() -> None:
-    columns = build_columns([])
-    assert len(columns) == len(COLUMNS)
-    assert row_count(columns) == 0
+def test_an_empty_batch_has_no_rows_and_no_span() -> None:
+    rows = build_rows([])
+    assert len(rows) == 0 and rows.earliest_ms is None
 
 
 def server_event(scope: str, offset_s: float, **fields: Any) -> ServerEvent:
@@ -121,19 +131,19 @@ def test_intake_events_are_stored_as_sent_and_keyed_by_content() -> None:
     # CVAT's handler resends a whole batch when any part of it failed: the same event again.
     first = IntakeMessage(received_at=T0 + timedelta(seconds=60), events=[created, exported])
     resent = IntakeMessage(received_at=T0 + timedelta(seconds=90), events=[created])
-    rows = as_rows(build_columns([message(0), first, resent]))
+    rows = as_rows(build_rows([message(0), first, resent]))
 
     client, stored_created, stored_exported, again = rows
     assert client["access_token_id"] is None
     assert [(r["scope"], r["source"], r["timestamp"]) for r in rows[1:3]] == [
-        ("create:task", "server", T0_MS),
-        ("export:dataset", "server", T0_MS + 1000),
+        ("create:task", "server", T0_TEXT),
+        ("export:dataset", "server", "2024-05-01T08:30:01.123456Z"),
     ]
     # No working time is derived from them, and nothing is stamped on them.
     assert len(rows) == 4
     assert (stored_created["task_id"], stored_created["user_id"]) == (4, 9)
     assert (stored_created["access_token_id"], stored_created["org_id"]) == (2, None)
-    assert stored_created["received_at"] == T0_MS + 60_000
+    assert stored_created["received_at"] == "2024-05-01T08:31:00.123456Z"
     # One key for the copy, so the table keeps one row; another for another event.
     assert (again["request_id"], again["event_seq"]) == (stored_created["request_id"], 0)
     assert stored_exported["request_id"] != stored_created["request_id"]

@@ -99,6 +99,7 @@ def test_time_goes_to_the_job_of_the_event_before_the_gap() -> None:
     message = ingest_message(
         IDENTITY,
         received_at=T0,
+        user_agent="Mozilla/5.0 (X11; Linux) Gecko/20100101 Firefox/146.0 é",
         previous_event=instant(0 * S, job_id=1),
         events=[
             instant(1 * S, job_id=1),  # 1 s  -> job 1 (opens its bucket at 1 s)
@@ -118,9 +119,36 @@ def test_time_goes_to_the_job_of_the_event_before_the_gap() -> None:
     assert first.count == 1
     assert first.task_id == 2
     assert first.project_id is None
-    assert orjson.loads(first.payload or "") == {"working_time": 3_000}
+    # As CVAT's server records it: Django REST framework's compact JSON, Unicode as is.
+    agent = "Mozilla/5.0 (X11; Linux) Gecko/20100101 Firefox/146.0 é"
+    assert first.payload == (
+        f'{{"working_time":3000,"request":{{"id":"{message.request_id}","user_agent":"{agent}"}}}}'
+    )
     assert (first.user_id, first.user_name, first.user_email) == (7, "ann", "ann@example.com")
     assert (first.org_id, first.org_slug) == (3, "lab")
+    assert first.obj_name is first.obj_id is first.obj_val is None
+
+
+def test_without_user_agent_or_email_they_are_null() -> None:
+    nobody = Identity(user_id=7, user_name="ann", user_email="")
+    message = ingest_message(nobody, [instant(0 * S), instant(S)], received_at=T0)
+    [derived] = working_time_events(message)
+    assert orjson.loads(derived.payload or "") == {
+        "working_time": 1000,
+        "request": {"id": str(message.request_id), "user_agent": None},
+    }
+    assert derived.user_email is None
+
+
+def test_user_activity_events_count_like_any_other() -> None:
+    # The web client sends user:activity while the user works without other events: the gaps
+    # it splits stay under 100 s and count.
+    def activity(at: timedelta) -> Event:
+        return Event(scope="user:activity", timestamp=T0 + at, job_id=1, task_id=2)
+
+    events = [instant(0 * S), activity(60 * S), activity(120 * S), instant(180 * S)]
+    assert totals(events) == {1: 180_000}
+    assert totals([instant(0 * S), instant(180 * S)]) == {}
 
 
 def test_buckets_with_zero_time_are_omitted() -> None:
@@ -134,3 +162,12 @@ def test_sub_millisecond_gaps_are_summed_before_truncating() -> None:
     half = timedelta(microseconds=600)
     # 0.6 ms + 0.6 ms = 1.2 ms -> 1 ms (each alone would truncate to 0)
     assert totals([instant(0 * S), instant(half), instant(2 * half)]) == {1: 1}
+
+
+def test_a_bucket_under_a_millisecond_is_recorded_as_zero() -> None:
+    # CVAT records any bucket whose time is not zero; its resolution writes 0.6 ms as 0 ms.
+    message = ingest_message(
+        IDENTITY, [instant(0 * S), instant(timedelta(microseconds=600))], received_at=T0
+    )
+    [derived] = working_time_events(message)
+    assert (derived.duration, orjson.loads(derived.payload or "")["working_time"]) == (0, 0)
