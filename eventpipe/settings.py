@@ -215,8 +215,19 @@ class IntakeSettings:
     # HTTP Basic credentials the handler must send; both set, or neither (no authentication).
     intake_username: str = ""
     intake_password: str = field(default="", repr=False)
-    intake_max_body_bytes: int = 8 * 1024 * 1024
+    # python-logstash-async's HttpTransport sends up to 100 MB a request (its max_content_length)
+    # and resends a refused one for ever: the intake takes all it can send.
+    intake_max_body_bytes: int = 100 * 1024 * 1024
     intake_max_events_per_batch: int = 10_000
+    # Batches wait here, on disk, while the broker is away (answered 200 once written); empty:
+    # data_dir/intake-spool. Give each intake a persistent directory of its own.
+    intake_spool_dir: str = ""
+    # The spool's bound; at it the intake answers 503. 10 minutes of CVAT's workers' events at
+    # 1,000 events/s take about 320 MB (docs/operations.md).
+    intake_spool_max_bytes: int = 2 * 1024 * 1024 * 1024
+    # How long a batch waits for the broker's acknowledgement before it is spooled instead: well
+    # under the 5 s CVAT's handler waits for an answer.
+    intake_spool_after_seconds: float = 1.0
 
 
 # The sections in the order the README lists them; the last base's fields come first.
@@ -280,6 +291,12 @@ class Settings(
         if self.clickhouse_dsn:
             return self.clickhouse_dsn
         return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+    @property
+    def resolved_intake_spool_dir(self) -> Path:
+        return (
+            Path(self.intake_spool_dir) if self.intake_spool_dir else self.data_dir / "intake-spool"
+        )
 
     @property
     def max_message_bytes(self) -> int:

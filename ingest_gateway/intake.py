@@ -1,13 +1,15 @@
 """The intake for CVAT's server: what Vector's ``http_server`` source was in a CVAT deployment.
 
 CVAT's server ships every event through python-logstash-async's ``HttpTransport``: ``POST /``
-with a JSON array of event objects, optionally with HTTP Basic credentials. The handler counts
-only 200 as delivered and otherwise keeps the batch in its local queue and sends it again, so:
+with a JSON array of event objects (up to 100 MB), optionally with HTTP Basic credentials. Its
+server process counts only 200 as delivered and otherwise sends the batch again for ever; its
+workers' synchronous handler drops a batch that is not answered 200. So:
 
-- 200 only once the broker acknowledged the batch's valid events and the dead-letter copy of each
-  invalid one (a partly invalid batch is answered 200: else one bad event would come back for
-  ever and hold up everything queued behind it);
-- 503 with Retry-After while the broker is away or the unacknowledged bytes reach their bound;
+- 200 once the batch's records are in Kafka or in the intake's spool on disk
+  (:mod:`intake_delivery`): valid events, a dead-letter copy of each invalid one and the head of
+  each event too large for a Kafka message (else one bad event would come back for ever and hold
+  up everything queued behind it);
+- 503 with Retry-After only while the broker is away and the spool is full;
 - 400 for a body that is not a JSON array of objects, 413 over the size limits, 401 without the
   configured credentials.
 
@@ -21,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import hmac
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -35,24 +37,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from eventpipe.contracts import (
-    DEAD_LETTER_DETAIL_HEADER,
-    DEAD_LETTER_MAX_DETAIL_BYTES,
-    DEAD_LETTER_REASON_HEADER,
-    IntakeMessage,
-    intake_message_encoder,
-)
 from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
 from ingest_gateway import health, request_body
-from ingest_gateway.errors import EXCEPTION_HANDLERS, JSON_MEDIA_TYPE, ApiError, struct_response
+from ingest_gateway.errors import (
+    EXCEPTION_HANDLERS,
+    JSON_MEDIA_TYPE,
+    ApiError,
+    json_response,
+    struct_response,
+)
 from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
-from ingest_gateway.intake_batch import IntakeBatch, InvalidEvent, decode_batch
+from ingest_gateway.intake_batch import decode_batch
+from ingest_gateway.intake_delivery import IntakeDelivery
 from ingest_gateway.intake_openapi import IntakeAnswer, intake_schema_document
+from ingest_gateway.intake_records import batch_entry
+from ingest_gateway.intake_spool import IntakeSpool
 from ingest_gateway.metrics import intake_events
-from ingest_gateway.producer import EventProducer, producer_of
+from ingest_gateway.producer import RETRY_AFTER_SECONDS, EventProducer, producer_of
 from ingest_gateway.request_context import RequestContext
 
-INVALID_EVENT_REASON: Final = "invalid-intake-event"
 _CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="eventpipe intake"'}
 
 
@@ -62,12 +65,17 @@ def check_intake_settings(settings: Settings) -> None:
         raise SettingsError(
             f"set both {ENV_PREFIX}INTAKE_USERNAME and {ENV_PREFIX}INTAKE_PASSWORD, or neither"
         )
-    if settings.intake_max_body_bytes > settings.max_body_bytes:
-        # The events topic takes messages sized for max_body_bytes (Settings.max_message_bytes).
+    if settings.intake_spool_max_bytes < settings.intake_max_body_bytes:
+        # A batch the spool cannot hold would be refused for as long as the broker is away.
         raise SettingsError(
-            f"{ENV_PREFIX}INTAKE_MAX_BODY_BYTES={settings.intake_max_body_bytes} is above "
-            f"{ENV_PREFIX}MAX_BODY_BYTES={settings.max_body_bytes}, which sizes the Kafka messages "
-            "the events topic takes: raise both"
+            f"{ENV_PREFIX}INTAKE_SPOOL_MAX_BYTES={settings.intake_spool_max_bytes} is below "
+            f"{ENV_PREFIX}INTAKE_MAX_BODY_BYTES={settings.intake_max_body_bytes}: the spool must "
+            "hold at least the largest batch"
+        )
+    if settings.intake_spool_after_seconds <= 0:
+        raise SettingsError(
+            f"{ENV_PREFIX}INTAKE_SPOOL_AFTER_SECONDS={settings.intake_spool_after_seconds} must "
+            "be above 0"
         )
     if settings.intake_port == settings.http_port:
         raise SettingsError(
@@ -84,11 +92,18 @@ async def post_batch(request: Request) -> Response:
         request, settings.intake_max_body_bytes, settings.body_read_timeout_seconds
     )
     batch = decode_batch(body, settings.intake_max_events_per_batch)
-    await _store(producer_of(request), settings, batch, received_at)
-    intake_events("accepted", len(batch.valid))
-    intake_events("dead_lettered", len(batch.invalid))
-    answer = IntakeAnswer(accepted=len(batch.valid), dead_lettered=len(batch.invalid))
-    return struct_response(200, answer)
+    entry = batch_entry(batch, received_at, settings)
+    dead_lettered = sum(record.topic == settings.dead_letter_topic for record in entry.records)
+    accepted = len(batch.valid) + len(batch.invalid) - dead_lettered
+    delivery: IntakeDelivery = request.app.state.delivery
+    try:
+        await delivery.deliver(entry)
+    except ApiError:
+        intake_events("refused", accepted + dead_lettered)
+        raise
+    intake_events("accepted", accepted)
+    intake_events("dead_lettered", dead_lettered)
+    return struct_response(200, IntakeAnswer(accepted=accepted, dead_lettered=dead_lettered))
 
 
 async def get_schema(request: Request) -> Response:
@@ -96,32 +111,20 @@ async def get_schema(request: Request) -> Response:
     return Response(schema, media_type=JSON_MEDIA_TYPE)
 
 
-async def _store(
-    producer: EventProducer, settings: Settings, batch: IntakeBatch, received_at: datetime
-) -> None:
-    """Produce the valid events as one message and each invalid one to the dead-letter topic;
-    return once the broker acknowledged all of them (else the ApiError of the first failure)."""
-    sends = [
-        producer.send_and_wait(settings.dead_letter_topic, bad.raw, key=_key(), headers=_why(bad))
-        for bad in batch.invalid
-    ]
-    if batch.valid:
-        message = IntakeMessage(received_at=received_at, events=batch.valid)
-        # A random key spreads batches over the partitions: the table orders events by time.
-        sends.append(producer.produce(_key(), intake_message_encoder.encode(message)))
-    await asyncio.gather(*sends)
-
-
-def _key() -> bytes:
-    return uuid.uuid4().bytes
-
-
-def _why(invalid: InvalidEvent) -> list[tuple[str, bytes]]:
-    detail = f"event {invalid.index} of an intake batch: {invalid.reason}"
-    return [
-        (DEAD_LETTER_REASON_HEADER, INVALID_EVENT_REASON.encode()),
-        (DEAD_LETTER_DETAIL_HEADER, detail.encode()[:DEAD_LETTER_MAX_DETAIL_BYTES]),
-    ]
+async def ready(request: Request) -> Response:
+    """Ready while batches can be taken: the broker is reachable or the spool has room. An
+    intake taken out of its Service while the broker is away would lose the events of CVAT's
+    workers, which the spool is there to keep."""
+    spool: IntakeSpool = request.app.state.spool
+    if producer_of(request).ready:
+        return json_response(200, {"status": "ready"})
+    if not spool.full:
+        return json_response(200, {"status": "spooling"})
+    return json_response(
+        503,
+        {"status": "unavailable", "error": "the event broker is away and the spool is full"},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def _authenticate(request: Request, settings: Settings) -> None:
@@ -143,20 +146,29 @@ def create_intake_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, float]]:
+        spool = IntakeSpool(settings.resolved_intake_spool_dir, settings.intake_spool_max_bytes)
+        spool.open()
         producer = EventProducer(settings)
-        app.state.producer = producer
+        delivery = IntakeDelivery(producer, spool, settings)
+        app.state.producer, app.state.spool, app.state.delivery = producer, spool, delivery
         await producer.start()
+        drain = asyncio.create_task(delivery.drain(), name="intake-spool-drain")
         try:
             # As on the API port: uvicorn's protocol instances read the head deadline from here.
             yield {HEAD_TIMEOUT_STATE_KEY: settings.header_read_timeout_seconds}
         finally:
+            # What the drain has not released stays in the spool for the next start.
+            drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drain
             await producer.stop()
+            spool.close()
 
     routes = [
         Route("/", post_batch, methods=["POST"]),
         Route("/api/schema", get_schema, methods=["GET"]),
         Route("/health/live", health.live, methods=["GET"]),
-        Route("/health/ready", health.ready, methods=["GET"]),
+        Route("/health/ready", ready, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

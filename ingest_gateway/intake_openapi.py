@@ -100,8 +100,10 @@ def intake_schema_document(settings: Settings) -> dict[str, Any]:
         },
         "responses": {
             "200": {
-                "description": "the broker acknowledged every valid event of the batch and the "
-                "dead-letter copy of every invalid one",
+                "description": "the batch is durable: the broker acknowledged its records, or "
+                "the intake's spool holds them on disk until the broker is back. Its records are "
+                "its valid events, the dead-letter copy of every invalid one, and the head of "
+                "every event too large for a Kafka message (dead-lettered with the reason)",
                 **_json("IntakeAnswer"),
             },
             "400": _error("the body is not a JSON array of objects (`field` names the element)"),
@@ -117,8 +119,7 @@ def intake_schema_document(settings: Settings) -> dict[str, Any]:
                 f"than {ENV_PREFIX}INTAKE_MAX_EVENTS_PER_BATCH events"
             ),
             "503": _error(
-                "the broker is away, or too many bytes wait for its acknowledgement: send the "
-                "batch again later",
+                "the broker is away and the intake's spool is full: send the batch again later",
                 "Retry-After",
                 "seconds to wait",
             ),

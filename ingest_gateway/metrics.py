@@ -28,9 +28,34 @@ EVENTS_REJECTED: Final = Counter(
 )
 INTAKE_EVENTS: Final = Counter(
     "eventpipe_intake_events",
-    "Events of batches CVAT's server posted to the intake, by outcome: accepted (in Kafka) or"
-    " dead_lettered (invalid, on the dead-letter topic with the reason)",
+    "Events of batches CVAT's server posted to the intake, by outcome: accepted (answered 200:"
+    " in Kafka or in the spool), dead_lettered (invalid or too large, on the dead-letter topic"
+    " with the reason) or refused (503: the broker away and the spool full)",
     ["outcome"],
+)
+INTAKE_SPOOLED: Final = Counter(
+    "eventpipe_intake_spooled_events",
+    "Events the intake wrote to its spool because the broker could not take them",
+)
+INTAKE_SPOOL_DRAINED: Final = Counter(
+    "eventpipe_intake_spool_drained_events",
+    "Events the intake sent from its spool to Kafka once the broker was back",
+)
+# The intake runs in one process of a gateway: "liveall" keeps that process's value.
+INTAKE_SPOOL_BYTES: Final = Gauge(
+    "eventpipe_intake_spool_bytes",
+    "Bytes of batches in the intake's spool, waiting for the broker",
+    multiprocess_mode="liveall",
+)
+INTAKE_SPOOL_BATCHES: Final = Gauge(
+    "eventpipe_intake_spool_batches",
+    "Batches in the intake's spool, waiting for the broker",
+    multiprocess_mode="liveall",
+)
+INTAKE_SPOOL_LIMIT_BYTES: Final = Gauge(
+    "eventpipe_intake_spool_limit_bytes",
+    "The spool's bound (EVENTPIPE_INTAKE_SPOOL_MAX_BYTES): at it, the intake answers 503",
+    multiprocess_mode="liveall",
 )
 # "livesum": with several gateway processes, the sum over those still running.
 UNACKNOWLEDGED_BYTES: Final = Gauge(
@@ -64,6 +89,20 @@ def events_answered(count: int, status: int) -> None:
 
 def intake_events(outcome: str, count: int) -> None:
     INTAKE_EVENTS.labels(outcome).inc(count)
+
+
+def intake_spooled(count: int) -> None:
+    INTAKE_SPOOLED.inc(count)
+
+
+def intake_drained(count: int) -> None:
+    INTAKE_SPOOL_DRAINED.inc(count)
+
+
+def intake_spool_state(size: int, batches: int, limit: int) -> None:
+    INTAKE_SPOOL_BYTES.set(size)
+    INTAKE_SPOOL_BATCHES.set(batches)
+    INTAKE_SPOOL_LIMIT_BYTES.set(limit)
 
 
 def produced(size: int) -> None:

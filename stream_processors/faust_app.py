@@ -54,6 +54,11 @@ def build_app(settings: Settings) -> faust.App:
         # request each: while inserts fail, a default buffer held some 140 MB of a backlog.
         # A couple of batches keeps the next one ready and memory bounded by the batch size.
         stream_buffer_maxsize=BUFFERED_BATCHES * batch_messages(settings),
+        # A message may be as large as the gateway produces them (an intake batch of CVAT's
+        # server holds up to max_message_bytes): Faust's 1 MB defaults would stall its partition
+        # at such a message, and refuse to dead-letter one.
+        consumer_max_fetch_size=settings.max_message_bytes,
+        producer_max_request_size=settings.max_message_bytes,
         # Faust's worker replaces the process's logging setup with this one when it starts.
         logging_config=logging_config(settings),
     )

@@ -62,18 +62,20 @@ def wait_ready_status(gateway: RunningGateway, status: int, timeout: float = 20.
 
 
 async def topic_records(
-    settings: Settings, expected: int, timeout: float = 10.0
+    settings: Settings, expected: int, timeout: float = 10.0, topic: str | None = None
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of the events topic, read from the beginning; waits for ``expected`` of them."""
+    """Every record of the events topic (or ``topic``), read from the beginning; waits for
+    ``expected`` of them."""
+    topic = topic or settings.events_topic
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        enable_auto_commit=False,
+        # The intake's messages are as large as the events topic takes.
+        max_partition_fetch_bytes=settings.max_message_bytes,
     )
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(settings.events_topic, p)
-            for p in consumer.partitions_for_topic(settings.events_topic) or ()
-        ]
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         records: list[ConsumerRecord[bytes, bytes]] = []

@@ -1,12 +1,18 @@
-"""Serve the intake for CVAT's server the way ``eventpipe gateway`` does, on a port of its own."""
+"""Serve the intake for CVAT's server the way ``eventpipe gateway`` does, on a port of its own,
+and ship to it with the handler CVAT's server and workers ship with."""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
+from logstash_async.constants import constants
+from prometheus_client import REGISTRY
 
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
@@ -39,6 +45,11 @@ def server_event(**fields: object) -> dict[str, object]:
     }
 
 
+def intake_accepted() -> float:
+    """Events the intake (in this process) answered 200 for, from its counter."""
+    return REGISTRY.get_sample_value("eventpipe_intake_events_total", {"outcome": "accepted"}) or 0
+
+
 def with_intake_port(settings: Settings) -> Settings:
     return settings.with_overrides(intake_port=free_port())
 
@@ -59,3 +70,40 @@ def running_intake(settings: Settings, *, wait_ready: bool = True) -> Iterator[s
                 20.0,
             )
         yield url
+
+
+@contextmanager
+def cvat_vector_logger(
+    settings: Settings, database_path: Path, handler_class: str = "AsynchronousLogstashHandler"
+) -> Iterator[logging.Logger]:
+    """The ``vector`` logger of CVAT's settings (``cvat/settings/base.py`` LOGGING), pointing at
+    the intake: the server's ``AsynchronousLogstashHandler`` (SQLite queue, resends until 200),
+    or, as ``supervisord/worker*.conf`` and ``rqscheduler.conf`` choose it for CVAT's workers
+    (``VECTOR_EVENT_HANDLER``), the ``SynchronousLogstashHandler`` (one request per event, no
+    queue)."""
+    from logstash_async import handler as handlers
+
+    flush_interval = constants.QUEUED_EVENTS_FLUSH_INTERVAL
+    constants.QUEUED_EVENTS_FLUSH_INTERVAL = 2.0  # as CVAT's settings set it
+    handler = getattr(handlers, handler_class)(
+        host="127.0.0.1",
+        port=settings.intake_port,
+        transport="logstash_async.transport.HttpTransport",
+        ssl_enable=False,
+        ssl_verify=False,
+        version=1,
+        message_type="django",
+        database_path=str(database_path),
+    )
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger(f"vector-{uuid.uuid4().hex}")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        constants.QUEUED_EVENTS_FLUSH_INTERVAL = flush_interval

@@ -299,8 +299,9 @@ def test_compose_gateway_shares_postgresql_and_redis(compose: dict[str, Any]) ->
         "service_completed_successfully"
     )
     assert compose["gateway"]["depends_on"].keys() >= {"redis", "migrate-identity"}
-    # No state of its own: the gateway mounts no volume.
-    assert "volumes" not in compose["gateway"]
+    # No state of its own but the intake's spool, on a volume where a recreated gateway finds it.
+    spool = env["EVENTPIPE_INTAKE_SPOOL_DIR"]
+    assert compose["gateway"]["volumes"] == [f"eventpipe_intake_spool:{spool}"]
 
 
 def test_kubernetes_gateway_rolls_scales_and_survives_disruptions(
@@ -371,3 +372,30 @@ def test_the_image_copies_every_package_the_install_includes() -> None:
     }
     copied = set(re.findall(r"^COPY (\w+) \./\1$", (DEPLOY / "Dockerfile").read_text(), re.M))
     assert included - copied == set(), "the Dockerfile does not copy these packages"
+
+
+def test_kubernetes_intakes_keep_their_spools_on_claims_of_their_own(
+    kube: dict[tuple[str, str], Any],
+) -> None:
+    intake = kube[("StatefulSet", "eventpipe-intake")]
+    spec = intake["spec"]
+    (container,) = containers(intake)
+    env = {item["name"]: item["value"] for item in container["env"]}
+    assert parse_eventpipe_command(container["command"]) == "gateway"
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert ports["intake"] == int(env["EVENTPIPE_INTAKE_PORT"])
+    # The spool is on the claim each replica gets, and outlives scaling down.
+    (claim,) = spec["volumeClaimTemplates"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts[claim["metadata"]["name"]] == env["EVENTPIPE_INTAKE_SPOOL_DIR"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert spec["persistentVolumeClaimRetentionPolicy"]["whenScaled"] == "Retain"
+    # The claim holds the spool's bound.
+    storage = claim["spec"]["resources"]["requests"]["storage"]
+    assert int(storage.removesuffix("Gi")) * 2**30 > int(env["EVENTPIPE_INTAKE_SPOOL_MAX_BYTES"])
+    # Ready (kept in its Service) by the intake's own probe, which holds while it can spool.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "intake"}
+    assert spec["selector"]["matchLabels"].items() <= spec["template"]["metadata"]["labels"].items()
+    assert kube[("Service", spec["serviceName"])]["spec"]["clusterIP"] == "None"
+    budget = kube[("PodDisruptionBudget", "eventpipe-intake")]["spec"]
+    assert budget["maxUnavailable"] < spec["replicas"]

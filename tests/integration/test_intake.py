@@ -26,12 +26,14 @@ from eventpipe.contracts import (
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings, SettingsError
 from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port
-from ingest_gateway.intake import INVALID_EVENT_REASON, check_intake_settings
+from ingest_gateway.intake import check_intake_settings
+from ingest_gateway.intake_records import INVALID_EVENT_REASON
 from ingest_gateway.intake_server import intake_running
 from tests.conftest import isolated_settings
 from tests.integration.gateway_support import events_topic_size, topic_records
 from tests.integration.intake_support import (
     T0,
+    intake_accepted,
     intake_url,
     running_intake,
     server_event,
@@ -39,10 +41,6 @@ from tests.integration.intake_support import (
 )
 from tests.integration.metrics_support import scrape, value
 from tests.integration.openapi_support import check_against_schema
-
-
-def intake_accepted() -> float:
-    return REGISTRY.get_sample_value("eventpipe_intake_events_total", {"outcome": "accepted"}) or 0
 
 
 def intake_dead_lettered() -> float:
@@ -226,28 +224,46 @@ def test_settings_that_would_expose_or_block_the_intake_are_refused() -> None:
         check_intake_settings(Settings(intake_port=9000, intake_username="cvat"))
     with pytest.raises(SettingsError, match="public API port"):
         check_intake_settings(Settings(intake_port=8080, http_port=8080))
-    with pytest.raises(SettingsError, match="INTAKE_MAX_BODY_BYTES=2000 is above"):
+    with pytest.raises(SettingsError, match="INTAKE_SPOOL_MAX_BYTES=1000 is below"):
         check_intake_settings(
-            Settings(intake_port=9000, intake_max_body_bytes=2000, max_body_bytes=1000)
+            Settings(intake_port=9000, intake_max_body_bytes=2000, intake_spool_max_bytes=1000)
         )
+    with pytest.raises(SettingsError, match="INTAKE_SPOOL_AFTER_SECONDS=0 must be above 0"):
+        check_intake_settings(Settings(intake_port=9000, intake_spool_after_seconds=0))
 
 
-async def test_503_with_retry_after_while_the_broker_is_away(tmp_path: Path) -> None:
+async def test_while_the_broker_is_away_batches_are_spooled_and_a_full_spool_is_503(
+    tmp_path: Path,
+) -> None:
+    batch = orjson.dumps([server_event()])
     settings = with_intake_port(
         Settings(
             data_dir=tmp_path,
             kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
             produce_timeout_seconds=1.0,
+            intake_max_body_bytes=len(batch),
+            # Room for a batch or two, not four.
+            intake_spool_max_bytes=3 * len(batch),
         )
     )
+    headers = {"content-type": "application/json"}
     with running_intake(settings, wait_ready=False) as url:
-        answer = httpx.post(url, json=[server_event()])
+        spooled = httpx.post(url, content=batch, headers=headers)
+        spooling = httpx.get(f"{url}health/ready")
+        answers = [httpx.post(url, content=batch, headers=headers) for _ in range(3)]
+        full_ready = httpx.get(f"{url}health/ready")
         document = httpx.get(f"{url}api/schema").json()
-    assert answer.status_code == 503
-    assert answer.headers["Retry-After"] == "1"
-    assert "broker" in answer.json()["error"]
-    # As the intake's own schema documents it.
-    check_against_schema(document, "POST", answer)
+    assert spooled.status_code == 200
+    assert spooled.json() == {"accepted": 1, "dead_lettered": 0}
+    assert (spooling.status_code, spooling.json()["status"]) == (200, "spooling")
+    full = answers[-1]
+    assert full.status_code == 503
+    assert full.headers["Retry-After"] == "1"
+    assert "spool is full" in full.json()["error"]
+    assert full_ready.status_code == 503
+    # As the intake's own schema documents them.
+    check_against_schema(document, "POST", spooled)
+    check_against_schema(document, "POST", full)
 
 
 def test_an_intake_port_in_use_stops_the_gateway_with_a_clear_error(

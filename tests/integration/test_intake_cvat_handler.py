@@ -11,20 +11,28 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from logstash_async.constants import constants
-from logstash_async.handler import AsynchronousLogstashHandler
 
 from benchmarks.stack import wait_until_committed
-from eventpipe.contracts import intake_message_decoder
+from eventpipe.contracts import (
+    DEAD_LETTER_DETAIL_HEADER,
+    DEAD_LETTER_REASON_HEADER,
+    intake_message_decoder,
+)
 from eventpipe.settings import Settings
+from ingest_gateway.intake_records import TOO_LARGE_KEPT_BYTES, TOO_LARGE_REASON
 from tests.integration.gateway_support import topic_records
-from tests.integration.intake_support import running_intake, with_intake_port
+from tests.integration.intake_support import (
+    cvat_vector_logger,
+    intake_accepted,
+    running_intake,
+    with_intake_port,
+)
 from tests.integration.worker_support import query, running_worker
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
@@ -102,32 +110,10 @@ def rendered(n: int) -> str:
 
 
 @pytest.fixture
-def cvat_vector_logger(settings: Settings, tmp_path: Path) -> Iterator[logging.Logger]:
-    """The ``vector`` logger of CVAT's settings, pointing at the intake."""
-    flush_interval = constants.QUEUED_EVENTS_FLUSH_INTERVAL
-    constants.QUEUED_EVENTS_FLUSH_INTERVAL = 2.0  # as CVAT's settings set it
-    handler = AsynchronousLogstashHandler(
-        host="127.0.0.1",
-        port=settings.intake_port,
-        transport="logstash_async.transport.HttpTransport",
-        ssl_enable=False,
-        ssl_verify=False,
-        version=1,
-        message_type="django",
-        database_path=str(tmp_path / "events.db"),
-    )
-    handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.getLogger(f"vector-{uuid.uuid4().hex}")
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    logger.addHandler(handler)
-    try:
+def vector_logger(settings: Settings, tmp_path: Path) -> Iterator[logging.Logger]:
+    """CVAT's server's ``vector`` logger, pointing at the intake."""
+    with cvat_vector_logger(settings, tmp_path / "events.db") as logger:
         yield logger
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
-        constants.QUEUED_EVENTS_FLUSH_INTERVAL = flush_interval
 
 
 @pytest.fixture
@@ -185,7 +171,7 @@ async def wait_for_send_failure(failures: SendFailures, timeout: float = 30) -> 
 
 async def test_every_event_cvat_logs_lands_once_even_across_an_intake_outage(
     settings: Settings,
-    cvat_vector_logger: logging.Logger,
+    vector_logger: logging.Logger,
     send_failures: SendFailures,
     tmp_path: Path,
 ) -> None:
@@ -193,20 +179,20 @@ async def test_every_event_cvat_logs_lands_once_even_across_an_intake_outage(
     with running_worker(settings, tmp_path / "worker.log"):
         with running_intake(settings):
             for n in before:
-                cvat_vector_logger.info(rendered(n))
-            flush(cvat_vector_logger)
+                vector_logger.info(rendered(n))
+            flush(vector_logger)
             await wait_for_events_in_kafka(settings, len(before))
 
         # The intake is down: the handler keeps what it cannot deliver in its SQLite queue.
         for n in during:
-            cvat_vector_logger.info(rendered(n))
-        flush(cvat_vector_logger)
+            vector_logger.info(rendered(n))
+        flush(vector_logger)
         await wait_for_send_failure(send_failures)
 
         with running_intake(settings):
             for n in after:
-                cvat_vector_logger.info(rendered(n))
-            flush(cvat_vector_logger)
+                vector_logger.info(rendered(n))
+            flush(vector_logger)
             await wait_for_events_in_kafka(settings, 130)
         # Stored once committed; the worker then stops, and its engine can be opened here.
         await wait_until_committed(settings)
@@ -235,3 +221,79 @@ async def test_every_event_cvat_logs_lands_once_even_across_an_intake_outage(
             sent.get("access_token_id"),
             sent["payload"],
         )
+
+
+def annotation_event(n: int, size: int) -> str:
+    """A ``create:shapes`` event as CVAT renders it, of about ``size`` bytes: its payload lists
+    every shape id, different ones in each event (so compression cannot hide its size)."""
+    ids = random.Random(n)
+    # Each id takes 9 bytes of the rendered event: 7 digits and ", ".
+    shapes = [ids.randrange(10**6, 10**7) for _ in range(size // 9)]
+    event = json.loads(server_event(n))
+    event.update(scope="create:shapes", obj_name="shape", payload=json.dumps({"shapes": shapes}))
+    return json.dumps(event)
+
+
+async def wait_for_accepted(count: float, timeout: float = 60) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while intake_accepted() < count:
+        assert asyncio.get_running_loop().time() < deadline, f"{intake_accepted()} of {count}"
+        await asyncio.sleep(0.05)
+
+
+async def test_12_mb_batches_of_300_kb_annotation_events_are_stored(
+    settings: Settings,
+    vector_logger: logging.Logger,
+    send_failures: SendFailures,
+    tmp_path: Path,
+) -> None:
+    events_per_batch, batches = 40, 3  # 40 events of 300 KB: a 12 MB request
+    sent = {f"e{n}": annotation_event(n, 300_000) for n in range(events_per_batch * batches)}
+    assert 11_900_000 < sum(map(len, list(sent.values())[:events_per_batch])) < 12_100_000
+    with running_worker(settings, tmp_path / "worker.log"), running_intake(settings):
+        accepted = intake_accepted()
+        for batch in range(batches):
+            for n in range(batch * events_per_batch, (batch + 1) * events_per_batch):
+                vector_logger.info(sent[f"e{n}"])
+            flush(vector_logger)
+            # One request per batch: wait for it before logging the next.
+            accepted += events_per_batch
+            await wait_for_accepted(accepted)
+        await wait_until_committed(settings)
+
+    rows = query(settings, "SELECT obj_val, scope, payload FROM cvat.events")
+    assert len(rows) == len(sent)
+    for obj_val, scope, payload in rows:
+        event = json.loads(sent[str(obj_val)])
+        assert (scope, payload) == (event["scope"], event["payload"])
+    assert send_failures.count == 0
+
+
+async def test_an_event_too_large_for_kafka_is_dead_lettered_and_the_queue_moves_on(
+    settings: Settings, vector_logger: logging.Logger, send_failures: SendFailures
+) -> None:
+    huge = annotation_event(1, 20 * 1024 * 1024)
+    with running_intake(settings):
+        vector_logger.info(rendered(0))
+        vector_logger.info(huge)
+        for n in range(2, 6):
+            vector_logger.info(rendered(n))
+        flush(vector_logger)
+        await wait_for_events_in_kafka(settings, 5)
+        # The handler's queue moved on: what is logged next arrives too.
+        for n in range(6, 10):
+            vector_logger.info(rendered(n))
+        flush(vector_logger)
+        await wait_for_events_in_kafka(settings, 9)
+        [parked] = await topic_records(settings, 1, topic=settings.dead_letter_topic)
+
+    headers = dict(parked.headers)
+    assert headers[DEAD_LETTER_REASON_HEADER] == TOO_LARGE_REASON.encode()
+    detail = headers[DEAD_LETTER_DETAIL_HEADER].decode()
+    assert "create:shapes" in detail and "more than the" in detail, detail
+    # Its head is kept, enough to tell which event it was.
+    assert parked.value is not None
+    assert len(parked.value) == TOO_LARGE_KEPT_BYTES
+    assert parked.value.startswith(b'{"scope":"create:shapes"')
+    assert b'"obj_val":"e1"' in parked.value
+    assert send_failures.count == 0
