@@ -6,6 +6,7 @@ merges. Before an insert it asks which of the batch's keys the table already hol
 batch's time span (the table's sort key, so only those granules are read), and inserts the rest.
 A key is there only if an earlier insert of the same message got through, which happens when a
 worker stops between its insert and its offset commit, or when CVAT's handler resends a batch.
+Two copies within one batch are cut to one as well.
 
 Rows go in as ``JSONEachRow`` through a plain statement, which carries the one setting that lets
 an insert write the pipeline's hidden columns (see :mod:`eventpipe.events_table`); the embedded
@@ -80,7 +81,7 @@ class ClickHouseSink:
 
     def _insert_new(self, rows: Rows) -> int:
         stored = self._stored_keys(rows)
-        if stored:
+        if stored or rows.has_copies():
             rows = rows.without(stored)
         if rows.lines:
             self.client.command(self._insert_sql, data=rows.body())

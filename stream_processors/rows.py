@@ -56,13 +56,19 @@ class Rows:
         return b"".join(self.lines)
 
     def without(self, stored: set[RowKey]) -> Rows:
-        """These rows less those whose keys are in ``stored``."""
+        """These rows less those whose keys are in ``stored``, and each key once: a batch can
+        hold two copies of a message (the intake sent a batch again after a restart)."""
         kept = Rows(earliest_ms=self.earliest_ms, latest_ms=self.latest_ms)
+        seen = set(stored)
         for line, key in zip(self.lines, self.keys, strict=True):
-            if key not in stored:
+            if key not in seen:
+                seen.add(key)
                 kept.lines.append(line)
                 kept.keys.append(key)
         return kept
+
+    def has_copies(self) -> bool:
+        return len(set(self.keys)) < len(self.keys)
 
     def _span(self, micros: Sequence[int]) -> None:
         if not micros:

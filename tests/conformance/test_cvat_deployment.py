@@ -370,12 +370,12 @@ def test_helm_backend_ships_through_the_alias_to_the_intake(
     assert name == service["metadata"]["name"] and namespace == "eventpipe"
     (port,) = service["spec"]["ports"]
     assert int(analytics_env["DJANGO_LOG_SERVER_PORT"]["value"]) == port["port"]
-    gateway = next(
+    intake = next(
         doc
-        for doc in load_all(ROOT / "deploy" / "kubernetes" / "gateway.yaml")
-        if doc["kind"] == "Deployment"
+        for doc in load_all(ROOT / "deploy" / "kubernetes" / "intake.yaml")
+        if doc["kind"] == "StatefulSet"
     )
-    pod_labels = gateway["spec"]["template"]["metadata"]["labels"]
+    pod_labels = intake["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
     # Only CVAT's backend pods may reach the intake: the labels CVAT's chart gives them.
@@ -387,8 +387,10 @@ def test_helm_backend_ships_through_the_alias_to_the_intake(
     job = (cvat / "helm-chart/templates/cvat_backend/initializer/job.yml").read_text()
     for key, value in source["podSelector"]["matchLabels"].items():
         assert re.search(rf"^\s+{key}: {value}$", job, re.MULTILINE), (key, value)
-    # The patch the intake manifest's instructions apply serves the intake on the Service's port.
-    assert int(intake_patch()["EVENTPIPE_INTAKE_PORT"]) == port["targetPort"]
+    # The intake pods serve the intake on the Service's port.
+    (container,) = intake["spec"]["template"]["spec"]["containers"]
+    env = {variable["name"]: variable.get("value") for variable in container["env"]}
+    assert int(env["EVENTPIPE_INTAKE_PORT"]) == port["targetPort"]
 
 
 def test_helm_credentials_are_cvats_own_for_every_party(

@@ -84,18 +84,13 @@ def test_every_yaml_file_parses(path: Path) -> None:
     assert load_all(path)
 
 
-# Named in deploy/ ahead of its setting: the intake's spool directory, whose setting
-# (intake_spool_dir) lands with the spool. Drop it from here once settings.py has it.
-AHEAD_OF_THEIR_SETTING = {"EVENTPIPE_INTAKE_SPOOL_DIR"}
-
-
 def test_every_eventpipe_variable_in_deploy_is_a_real_setting() -> None:
     unknown = {
         f"{path.relative_to(DEPLOY)}: {name}"
         for path in DEPLOY.rglob("*")
         if path.is_file()
         for name in re.findall(r"EVENTPIPE_[A-Z0-9_]+", path.read_text())
-        if name not in setting_names() | AHEAD_OF_THEIR_SETTING
+        if name not in setting_names()
     }
     assert unknown == set()
 

@@ -33,8 +33,9 @@ async def test_rows_round_trip_with_millisecond_utc_timestamps(tmp_path: Path) -
     with clickhouse_client(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}")) as client:
         apply_migrations(client)
         sink = ClickHouseSink(client)
+        # A batch holding a message twice, then a redelivered batch.
+        await sink.insert(build_rows([sent, sent]))
         await sink.insert(rows)
-        await sink.insert(rows)  # a redelivered batch
         rows = client.query(
             "SELECT event_seq, scope, toString(timestamp), toString(received_at), duration,"
             " job_id, payload, request_id FROM events ORDER BY event_seq"

@@ -156,3 +156,12 @@ def test_intake_messages_are_told_from_ingest_messages_by_their_first_bytes() ->
     assert is_intake_message(intake)
     assert not is_intake_message(encoder.encode(message(0)))
     assert decode_ingest_message(intake) == intake_message_decoder.decode(intake)
+
+
+def test_without_drops_stored_keys_and_copies_within_the_batch() -> None:
+    first, second = message(0, 2), message(1)
+    rows = build_rows([first, second, first])
+    assert rows.has_copies()
+    kept = rows.without({(second.request_id, 0)})
+    assert kept.keys == [(first.request_id, 0), (first.request_id, 1), (first.request_id, 2)]
+    assert not kept.has_copies()
