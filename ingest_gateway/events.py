@@ -9,14 +9,9 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventpipe.contracts import (
-    EncodedClientEvents,
-    EncodedIngestMessage,
-    encode_events,
-    ingest_message_encoder,
-    tenant_key,
-)
+from eventpipe.contracts import EncodedClientEvents, Event, IngestMessage, tenant_key
 from eventpipe.settings import Settings
+from eventpipe.table_rows import encode_event, request_rows
 from ingest_gateway import request_body
 from ingest_gateway.auth import authenticate
 from ingest_gateway.caller_address import joined_header, remote_addr
@@ -55,21 +50,28 @@ async def post_events(request: Request) -> Response:
         await limiter.take(tenant, len(events_request.events))
     request_body.enrich(events_request, identity, received_at, request.app.state.payload_limits)
 
-    # A request without events has nothing to store (previous_event alone yields no working
-    # time), so it is answered without a round trip to the broker. user:activity events go into
-    # the message, for the working time, and are echoed as CVAT echoes them; they are not stored.
-    events = encode_events(events_request.events)
-    if events_request.events:
-        message = EncodedIngestMessage(
-            request_id=message_id(),
-            received_at=received_at,
-            identity=identity,
-            events=events,
-            previous_event=events_request.previous_event,
-            remote_addr=remote_addr(request, settings.num_proxies),
-            user_agent=joined_header(request, "user-agent"),
-        )
-        await producer_of(request).produce(tenant, ingest_message_encoder.encode(message))
+    # Each event is encoded once: into the answer, and as the start of its row. The rows (the
+    # working-time ones too) go to Kafka as the engine ingests them, so the processor only
+    # concatenates messages. A request without events has nothing to store (previous_event
+    # alone yields no working time), so it is answered without a round trip to the broker.
+    # user:activity events count for the working time and are echoed as CVAT echoes them; they
+    # are not stored.
+    encoded = [encode_event(event) for event in events_request.events]
+    events: list[Event] = list(events_request.events)
+    message = IngestMessage(
+        request_id=message_id(),
+        received_at=received_at,
+        identity=identity,
+        events=events,
+        previous_event=events_request.previous_event,
+        remote_addr=remote_addr(request, settings.num_proxies),
+        user_agent=joined_header(request, "user-agent"),
+    )
+    rows = request_rows(message, encoded)
+    if rows.lines:
+        await producer_of(request).produce(tenant, rows.message())
     # CVAT answers what its serializer validated: the caller's address is only on what it stores.
-    answer = EncodedClientEvents(events=events, timestamp=events_request.timestamp)
+    answer = EncodedClientEvents(
+        events=msgspec.Raw(b"[%s]" % b",".join(encoded)), timestamp=events_request.timestamp
+    )
     return Response(_response_encoder.encode(answer), 201, media_type=JSON_MEDIA_TYPE)

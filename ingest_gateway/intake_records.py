@@ -1,7 +1,7 @@
-"""The Kafka records of one intake batch: its valid events in messages the events topic takes, and
-a dead-letter record for each event that cannot be stored.
+"""The Kafka records of one intake batch: its valid events as rows messages the events topic takes
+(:mod:`eventpipe.table_rows`), and a dead-letter record for each event that cannot be stored.
 
-A batch up to the events topic's message size is one message, encoded once. A larger one (CVAT's
+A batch up to the events topic's message size is one message. A larger one (CVAT's
 handler sends up to 100 MB) is cut into several, in order. An event that alone exceeds a message
 is dead-lettered with the reason and its first bytes: it would never fit through Kafka, and a 413
 would only make CVAT's handler send it again for ever.
@@ -17,11 +17,10 @@ from eventpipe.contracts import (
     DEAD_LETTER_DETAIL_HEADER,
     DEAD_LETTER_MAX_DETAIL_BYTES,
     DEAD_LETTER_REASON_HEADER,
-    IntakeMessage,
     ServerEvent,
-    intake_message_encoder,
 )
 from eventpipe.settings import Settings
+from eventpipe.table_rows import RenderedRows, encode_event, intake_rows
 from ingest_gateway.intake_batch import IntakeBatch, InvalidEvent
 from ingest_gateway.intake_spool import SpooledRecord, SpoolEntry
 
@@ -31,8 +30,10 @@ TOO_LARGE_REASON: Final = "intake-event-too-large"
 TOO_LARGE_KEPT_BYTES: Final = 64 * 1024
 # Room a message leaves for its key and Kafka's record and batch headers.
 _RECORD_OVERHEAD_BYTES: Final = 64 * 1024
-# The bytes a message adds around its events: its other fields and the separators.
+# The bytes a message adds around its rows: its header's other fields.
 _ENVELOPE_BYTES: Final = 256
+# A key in the header: a quoted UUID and a comma.
+_KEY_BYTES: Final = 39
 
 
 def batch_entry(batch: IntakeBatch, received_at: datetime, settings: Settings) -> SpoolEntry:
@@ -40,40 +41,39 @@ def batch_entry(batch: IntakeBatch, received_at: datetime, settings: Settings) -
     records = [_invalid(bad, settings) for bad in batch.invalid]
     if batch.valid:
         limit = settings.max_message_bytes - _RECORD_OVERHEAD_BYTES
-        whole = intake_message_encoder.encode(
-            IntakeMessage(received_at=received_at, events=batch.valid)
-        )
-        if len(whole) <= limit:
-            records.append(_event_record(settings, whole, len(batch.valid)))
-        else:
-            records += _split(batch.valid, received_at, settings, limit)
+        rendered = intake_rows(received_at, batch.valid)
+        records += _messages(rendered, batch.valid, settings, limit)
     return SpoolEntry(records=records)
 
 
-def _split(
-    events: list[ServerEvent], received_at: datetime, settings: Settings, limit: int
+def _messages(
+    rendered: RenderedRows, events: list[ServerEvent], settings: Settings, limit: int
 ) -> list[SpooledRecord]:
+    """Rows messages of at most ``limit`` bytes, in order, and a dead letter for each row that
+    alone exceeds it."""
     records: list[SpooledRecord] = []
-    chunk: list[ServerEvent] = []
-    chunk_bytes = _ENVELOPE_BYTES
+    part, part_bytes = RenderedRows(), _ENVELOPE_BYTES
 
-    def close_chunk() -> None:
-        if chunk:
-            message = IntakeMessage(received_at=received_at, events=chunk)
-            encoded = intake_message_encoder.encode(message)
-            records.append(_event_record(settings, encoded, len(chunk)))
+    def close_part() -> None:
+        if part.lines:
+            records.append(_event_record(settings, part.message(), len(part.lines)))
 
-    for event in events:
-        size = len(intake_message_encoder.encode(event)) + 1
+    for line, key, micros, event in zip(
+        rendered.lines, rendered.ids, rendered.micros, events, strict=True
+    ):
+        # A row, and its key in the header.
+        size = len(line) + _KEY_BYTES
         if size + _ENVELOPE_BYTES > limit:
             records.append(_too_large(event, size, limit, settings))
             continue
-        if chunk_bytes + size > limit:
-            close_chunk()
-            chunk, chunk_bytes = [], _ENVELOPE_BYTES
-        chunk.append(event)
-        chunk_bytes += size
-    close_chunk()
+        if part_bytes + size > limit:
+            close_part()
+            part, part_bytes = RenderedRows(), _ENVELOPE_BYTES
+        part.lines.append(line)
+        part.ids.append(key)
+        part.micros.append(micros)
+        part_bytes += size
+    close_part()
     return records
 
 
@@ -90,7 +90,7 @@ def _invalid(invalid: InvalidEvent, settings: Settings) -> SpooledRecord:
 
 
 def _too_large(event: ServerEvent, size: int, limit: int, settings: Settings) -> SpooledRecord:
-    encoded = intake_message_encoder.encode(event)
+    encoded = encode_event(event)
     detail = (
         f"a {event.scope} event of {event.timestamp.isoformat()} takes {size} bytes, more than "
         f"the {limit} a message of the events topic holds (EVENTPIPE_MAX_BODY_BYTES sizes it); "

@@ -83,14 +83,14 @@ class ClickHouseSink:
         stored = self._stored_keys(rows)
         if stored or rows.has_copies():
             rows = rows.without(stored)
-        if rows.lines:
+        if rows.chunks:
             self.client.command(self._insert_sql, data=rows.body())
         return len(rows)
 
     def _stored_keys(self, rows: Rows) -> set[RowKey]:
         if rows.earliest_ms is None or rows.latest_ms is None:
             return set()
-        ids = list(dict.fromkeys(request_id for request_id, _ in rows.keys))
+        ids = rows.ids()
         stored: set[RowKey] = set()
         for start in range(0, len(ids), LOOKUP_CHUNK):
             result = self.client.query(

@@ -1,30 +1,54 @@
 """Decode the events topic's raw Kafka values, naming what is wrong.
 
-The topic carries two kinds of message: an :class:`IngestMessage` (one ``POST /api/events``) and
-an :class:`IntakeMessage` (one batch from CVAT's server, which starts with its kind).
+The topic carries three kinds of message: a rows message (format 2, what gateways and intakes of
+this version write: :mod:`eventpipe.table_rows`), and, from older ones, an :class:`IngestMessage`
+(one ``POST /api/events``) or an :class:`IntakeMessage` (one batch from CVAT's server, which
+starts with its kind). Of a rows message only the header is decoded.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eventpipe.contracts import (
-    IngestMessage,
-    IntakeMessage,
-    ingest_message_decoder,
-    intake_message_decoder,
-    is_intake_message,
-)
-from eventpipe.message_decoding import Undecodable, decode_versioned
+import msgspec
 
-Message = IngestMessage | IntakeMessage
+from eventpipe.contracts import ingest_message_decoder, intake_message_decoder, is_intake_message
+from eventpipe.message_decoding import (
+    BAD_JSON,
+    UNKNOWN_VERSION,
+    WRONG_SCHEMA,
+    Undecodable,
+    decode_versioned,
+)
+from eventpipe.table_rows import ROWS_FORMAT_VERSION, is_rows_message, split_rows_message
+from stream_processors.rows import Message, RowsMessage
 
 
 def decode_ingest_message(raw: bytes | None) -> Message:
     """The message in ``raw``, or :class:`Undecodable` saying why no message can come of it."""
+    if raw and is_rows_message(raw):
+        return _rows_message(raw)
     if raw and is_intake_message(raw):
         return decode_versioned(raw, intake_message_decoder)
     return decode_versioned(raw, ingest_message_decoder)
+
+
+def _rows_message(raw: bytes) -> RowsMessage:
+    try:
+        header, body = split_rows_message(raw)
+    except msgspec.ValidationError as exc:
+        raise Undecodable(WRONG_SCHEMA, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise Undecodable(BAD_JSON, str(exc)) from None
+    if header.version != ROWS_FORMAT_VERSION:
+        raise Undecodable(
+            UNKNOWN_VERSION,
+            f"rows format {header.version}, this processor reads {ROWS_FORMAT_VERSION}:"
+            " upgrade the processors before the gateways",
+        )
+    if body.count(b"\n") != header.rows or (body and not body.endswith(b"\n")):
+        raise Undecodable(WRONG_SCHEMA, f"the header counts {header.rows} rows, the body differs")
+    return RowsMessage(header, body)
 
 
 def decode_all(values: Sequence[bytes | None]) -> list[Message | Undecodable]:

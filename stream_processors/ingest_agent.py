@@ -26,9 +26,9 @@ from eventpipe.message_decoding import Undecodable
 from eventpipe.settings import Settings
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.dead_letter import DeadLetters
-from stream_processors.decoding import Message, decode_all
+from stream_processors.decoding import decode_all
 from stream_processors.faust_app import batch_messages, events_topic
-from stream_processors.rows import Rows, build_rows
+from stream_processors.rows import Message, Rows, build_rows, row_count
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +41,8 @@ class Batch:
 
     events: list[EventT[bytes]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
-    # Events as sent: the working-time rows are few and not known before building.
-    client_events: int = 0
+    # Rows, as the messages count them (a request of format 1: its events as sent).
+    rows: int = 0
 
 
 class IngestProcessor:
@@ -68,8 +68,8 @@ class IngestProcessor:
                 await self.dead_letters.send(event, message.reason, message.detail)
                 continue
             batch.messages.append(message)
-            batch.client_events += len(message.events)
-            if batch.client_events >= self.max_rows:
+            batch.rows += row_count(message)
+            if batch.rows >= self.max_rows:
                 await self.flush(batch)
                 batch = Batch()
         await self.flush(batch)

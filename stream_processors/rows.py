@@ -1,139 +1,146 @@
-"""Turn decoded ingest messages into rows of the ``events`` table, as ``JSONEachRow`` lines.
+"""A batch of rows for one insert, made of the messages' rows as they came.
 
-An event is encoded once by msgspec: the :class:`~eventpipe.contracts.Event` fields are the first
-columns of the table, named as they are (a :class:`~eventpipe.contracts.ServerEvent` also carries
-``access_token_id`` and ``remote_addr``), and the few columns the pipeline adds are appended to
-the encoded object as bytes. ClickHouse parses the lines itself.
+A rows message (format 2, :mod:`eventpipe.table_rows`) already holds its rows as the engine
+ingests them: its body goes into the insert as it is, and the processor reads only its header.
+A message of format 1 (a decoded request or intake batch, from a gateway older than the workers)
+is rendered here by the same code the gateway uses, so its rows are the same.
 
-Each row is keyed by ``(request_id, event_seq)``: the client events of a request take
-``event_seq`` 0..n-1 in the order they were sent and its working-time events n, n+1, ... in the
-order of their buckets. Both are deterministic, so a redelivered message yields the same keys, and
-the sink stores only the rows whose keys the table does not hold yet.
-
-``user:activity`` events are never stored, as CVAT stores none: they only count for working time.
-Their places in ``event_seq`` stay unused, so the other events keep their keys.
-
-An intake event (from CVAT's server) is keyed by its content instead: ``request_id`` is a UUID
-derived from the event as encoded, ``event_seq`` 0. CVAT's handler resends a whole batch when any
-part of it failed, so the same event can arrive in two batches; both copies get one key.
+Rows are keyed by ``(request_id, event_seq)``. The sink asks the table which of a batch's request
+ids it holds; only a message whose ids it holds, or whose ids come twice in the batch, has its
+rows read one by one, to keep each key once (:meth:`Rows.without`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
 import msgspec
 
-from eventpipe.contracts import USER_ACTIVITY_SCOPE, Event, IngestMessage, IntakeMessage
-from stream_processors.timestamps import epoch_micros, epoch_micros_of
-from stream_processors.working_time import working_time_events
-
-# The namespace of intake events' content keys; fixed, so that every processor derives the same.
-INTAKE_EVENT_NAMESPACE: Final = uuid.UUID("5f0c7f3e-8d3b-4f55-9a57-6f1c1f1b9e21")
-_encode: Final = msgspec.json.Encoder().encode
+from eventpipe.contracts import IngestMessage, IntakeMessage
+from eventpipe.table_rows import RenderedRows, RowsHeader, intake_rows, request_rows
 
 RowKey = tuple[uuid.UUID, int]
 
 
+class _Key(msgspec.Struct):
+    request_id: uuid.UUID
+    event_seq: int
+
+
+_key_decoder: Final = msgspec.json.Decoder(_Key)
+
+
+@dataclass(frozen=True)
+class RowsMessage:
+    """A decoded rows message: its header, and its rows as they came."""
+
+    header: RowsHeader
+    body: bytes
+
+
+Message = IngestMessage | IntakeMessage | RowsMessage
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The rows of one message."""
+
+    body: bytes
+    ids: list[uuid.UUID]
+    rows: int
+    earliest_ms: int
+    latest_ms: int
+
+    @classmethod
+    def of(cls, header: RowsHeader, body: bytes) -> Chunk:
+        return cls(body, header.ids, header.rows, header.earliest_ms, header.latest_ms)
+
+    def keyed_lines(self) -> Iterator[tuple[RowKey, bytes]]:
+        for line in self.body.splitlines(keepends=True):
+            key = _key_decoder.decode(line)
+            yield (key.request_id, key.event_seq), line
+
+
 @dataclass
 class Rows:
-    """Rows for one insert: a ``JSONEachRow`` line and a key per row, and the rows' time span."""
+    """Rows for one insert: the messages' chunks, in order."""
 
-    lines: list[bytes] = field(default_factory=list)
-    keys: list[RowKey] = field(default_factory=list)
-    # Of the rows' timestamps, in ms since the epoch; the sink looks for stored copies between.
-    earliest_ms: int | None = None
-    latest_ms: int | None = None
+    chunks: list[Chunk] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return sum(chunk.rows for chunk in self.chunks)
+
+    @property
+    def earliest_ms(self) -> int | None:
+        return min((chunk.earliest_ms for chunk in self.chunks), default=None)
+
+    @property
+    def latest_ms(self) -> int | None:
+        return max((chunk.latest_ms for chunk in self.chunks), default=None)
+
+    def ids(self) -> list[uuid.UUID]:
+        """Every request id of the rows' keys, once."""
+        return list(dict.fromkeys(id_ for chunk in self.chunks for id_ in chunk.ids))
 
     def body(self) -> bytes:
-        return b"".join(self.lines)
+        return b"".join(chunk.body for chunk in self.chunks)
+
+    def has_copies(self) -> bool:
+        ids = [id_ for chunk in self.chunks for id_ in chunk.ids]
+        return len(set(ids)) < len(ids)
 
     def without(self, stored: set[RowKey]) -> Rows:
         """These rows less those whose keys are in ``stored``, and each key once: a batch can
-        hold two copies of a message (the intake sent a batch again after a restart)."""
-        kept = Rows(earliest_ms=self.earliest_ms, latest_ms=self.latest_ms)
+        hold two copies of a message (the intake sent a batch again after a restart). Only the
+        chunks with a stored or repeated request id are read row by row."""
+        counts = Counter(id_ for chunk in self.chunks for id_ in chunk.ids)
+        suspect = {request_id for request_id, _ in stored}
+        suspect.update(id_ for id_, count in counts.items() if count > 1)
         seen = set(stored)
-        for line, key in zip(self.lines, self.keys, strict=True):
-            if key not in seen:
-                seen.add(key)
-                kept.lines.append(line)
-                kept.keys.append(key)
+        kept = Rows()
+        for chunk in self.chunks:
+            if suspect.isdisjoint(chunk.ids):
+                kept.chunks.append(chunk)
+                continue
+            lines = []
+            for key, line in chunk.keyed_lines():
+                if key not in seen:
+                    seen.add(key)
+                    lines.append(line)
+            if lines:
+                kept.chunks.append(
+                    Chunk(
+                        b"".join(lines), chunk.ids, len(lines), chunk.earliest_ms, chunk.latest_ms
+                    )
+                )
         return kept
 
-    def has_copies(self) -> bool:
-        return len(set(self.keys)) < len(self.keys)
 
-    def _span(self, micros: Sequence[int]) -> None:
-        if not micros:
-            return
-        low, high = min(micros) // 1000, max(micros) // 1000
-        self.earliest_ms = low if self.earliest_ms is None else min(self.earliest_ms, low)
-        self.latest_ms = high if self.latest_ms is None else max(self.latest_ms, high)
-
-
-def build_rows(messages: Sequence[IngestMessage | IntakeMessage]) -> Rows:
-    """The rows of ``messages``: per request its client events, then its working-time events."""
-    rows = Rows()
-    for message in messages:
-        if isinstance(message, IntakeMessage):
-            _add_intake_rows(rows, message)
-        else:
-            _add_client_rows(rows, message)
-    return rows
+def chunk_of(message: Message) -> Chunk | None:
+    """The rows of one message; None when it has none."""
+    if isinstance(message, RowsMessage):
+        return Chunk.of(message.header, message.body)
+    rendered: RenderedRows
+    if isinstance(message, IntakeMessage):
+        rendered = intake_rows(message.received_at, message.events)
+    else:
+        rendered = request_rows(message)
+    if not rendered.lines:
+        return None
+    return Chunk.of(rendered.header(), b"".join(rendered.lines))
 
 
-def _add_client_rows(rows: Rows, message: IngestMessage) -> None:
-    micros = epoch_micros_of([event.timestamp for event in message.events])
-    derived = working_time_events(message, micros)
-    # Client events carry no access token id: the gateway's callers are its own users.
-    tail = b',"access_token_id":null,"remote_addr":%s,"request_id":"%s","received_at":%s' % (
-        _encode(message.remote_addr),
-        str(message.request_id).encode(),
-        _encode(message.received_at),
-    )
-    request_id = message.request_id
-    stored: list[int] = []
-    for seq, event in enumerate(message.events):
-        if event.scope == USER_ACTIVITY_SCOPE:
-            continue
-        rows.lines.append(_line(event, tail, seq))
-        rows.keys.append((request_id, seq))
-        stored.append(micros[seq])
-    for seq, event in enumerate(derived, start=len(message.events)):
-        rows.lines.append(_line(event, tail, seq))
-        rows.keys.append((request_id, seq))
-        stored.append(epoch_micros(event.timestamp))
-    rows._span(stored)
+def build_rows(messages: Sequence[Message]) -> Rows:
+    """The rows of ``messages``, each message's in its order."""
+    return Rows([chunk for chunk in map(chunk_of, messages) if chunk is not None])
 
 
-def _add_intake_rows(rows: Rows, message: IntakeMessage) -> None:
-    received_at = _encode(message.received_at)
-    for event in message.events:
-        encoded = _encode(event)
-        key = content_key(encoded)
-        tail = b',"request_id":"%s","received_at":%s' % (str(key).encode(), received_at)
-        rows.lines.append(_with_tail(encoded, tail, 0))
-        rows.keys.append((key, 0))
-    rows._span(epoch_micros_of([event.timestamp for event in message.events]))
-
-
-def _line(event: Event, tail: bytes, seq: int) -> bytes:
-    return _with_tail(_encode(event), tail, seq)
-
-
-def _with_tail(encoded: bytes, tail: bytes, seq: int) -> bytes:
-    # ``encoded`` is a JSON object: drop its closing brace, append the columns, close it again.
-    return b'%s%s,"event_seq":%d}\n' % (encoded[:-1], tail, seq)
-
-
-def content_key(encoded_event: bytes) -> uuid.UUID:
-    """A name-based (version 5) UUID of an encoded event, as :func:`uuid.uuid5` makes them."""
-    digest = hashlib.sha1(INTAKE_EVENT_NAMESPACE.bytes + encoded_event, usedforsecurity=False)
-    return uuid.UUID(bytes=digest.digest()[:16], version=5)
+def row_count(message: Message) -> int:
+    """How many rows a message brings, about (working-time rows are not counted in format 1)."""
+    if isinstance(message, RowsMessage):
+        return message.header.rows
+    return len(message.events)

@@ -8,16 +8,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+
+import msgspec
+import orjson
 
 from eventpipe.contracts import (
     CONTRACT_VERSION,
+    WORKING_TIME_SCOPE,
     Event,
     ExportFilter,
     ExportRequest,
     Identity,
     IngestMessage,
+    ServerEvent,
 )
+from eventpipe.table_rows import RowsHeader, split_rows_message
 
 
 def ingest_message(
@@ -56,3 +64,48 @@ def export_request(
         filter=export_filter,
         filename=filename,
     )
+
+
+@dataclass(frozen=True)
+class DecodedRows:
+    """A rows message as the tests read it: its header and each row as a dict."""
+
+    header: RowsHeader
+    rows: list[dict[str, Any]]
+
+    @property
+    def request_id(self) -> uuid.UUID:
+        return self.header.ids[0]
+
+    @property
+    def events(self) -> list[ServerEvent]:
+        """The rows of the events as they came, without the working time the pipeline derived."""
+        derived = len(self.header.ids) == 1 and self.rows[0].get("source") == "client"
+        return [
+            msgspec.convert(row, ServerEvent, strict=False)
+            for row in self.rows
+            if not (derived and row["scope"] == WORKING_TIME_SCOPE and row["source"] == "server")
+        ]
+
+    @property
+    def identity(self) -> Identity:
+        first = self.rows[0]
+        return Identity(
+            user_id=first["user_id"],
+            user_name=first["user_name"],
+            user_email=first["user_email"],
+            org_id=first["org_id"],
+            org_slug=first["org_slug"],
+        )
+
+    @property
+    def remote_addr(self) -> str | None:
+        address: str | None = self.rows[0]["remote_addr"]
+        return address
+
+
+def decode_rows(value: bytes | None) -> DecodedRows:
+    """The rows message in a Kafka value of the events topic."""
+    assert value is not None
+    header, body = split_rows_message(value)
+    return DecodedRows(header, [orjson.loads(line) for line in body.splitlines()])

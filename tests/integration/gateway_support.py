@@ -14,11 +14,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 from starlette.types import ASGIApp
 
-from eventpipe.contracts import IngestMessage, ingest_message_decoder
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
 from ingest_gateway.app import create_app
 from ingest_gateway.http_protocol import UVICORN_PROTOCOLS
+from tests.messages import DecodedRows, decode_rows
 from tests.server_processes import wait_until
 
 
@@ -102,6 +102,5 @@ async def events_topic_size(settings: Settings, topic: str | None = None) -> int
         await consumer.stop()
 
 
-def decode_message(record: ConsumerRecord[bytes, bytes]) -> IngestMessage:
-    assert record.value is not None
-    return ingest_message_decoder.decode(record.value)
+def decode_message(record: ConsumerRecord[bytes, bytes]) -> DecodedRows:
+    return decode_rows(record.value)

@@ -21,7 +21,6 @@ from benchmarks.stack import start_eventpipe, stop_processes, wait_ready
 from eventpipe.contracts import (
     DEAD_LETTER_DETAIL_HEADER,
     DEAD_LETTER_REASON_HEADER,
-    intake_message_decoder,
 )
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings, SettingsError
@@ -41,6 +40,7 @@ from tests.integration.intake_support import (
 )
 from tests.integration.metrics_support import scrape, value
 from tests.integration.openapi_support import check_against_schema
+from tests.messages import decode_rows
 
 
 def intake_dead_lettered() -> float:
@@ -80,7 +80,7 @@ async def test_partly_invalid_batch_stores_the_valid_and_dead_letters_each_inval
     assert (intake_accepted() - accepted, intake_dead_lettered() - dead) == (2, 3)
 
     (record,) = await topic_records(intake_settings, 1)
-    message = intake_message_decoder.decode(record.value or b"")
+    message = decode_rows(record.value or b"")
     first, second = message.events
     assert (first.scope, first.timestamp, first.source) == ("create:task", T0, "server")
     assert (first.task_id, first.user_id, first.org_slug, first.access_token_id) == (
@@ -150,7 +150,7 @@ async def test_an_event_with_a_lone_surrogate_as_python_writes_it_costs_only_its
         )
     assert (answer.status_code, answer.json()) == (200, {"accepted": 2, "dead_lettered": 1})
     (record,) = await topic_records(intake_settings, 1)
-    stored = intake_message_decoder.decode(record.value or b"").events
+    stored = decode_rows(record.value or b"").events
     assert [event.task_id for event in stored] == [11, 12]
     (letter,) = await topic_records(
         intake_settings.with_overrides(events_topic=intake_settings.dead_letter_topic), 1

@@ -22,7 +22,6 @@ from benchmarks.stack import wait_until_committed
 from eventpipe.contracts import (
     DEAD_LETTER_DETAIL_HEADER,
     DEAD_LETTER_REASON_HEADER,
-    intake_message_decoder,
 )
 from eventpipe.settings import Settings
 from ingest_gateway.intake_records import TOO_LARGE_KEPT_BYTES, TOO_LARGE_REASON
@@ -34,6 +33,7 @@ from tests.integration.intake_support import (
     with_intake_port,
 )
 from tests.integration.worker_support import query, running_worker
+from tests.messages import decode_rows
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 SERVER_SCOPES = (
@@ -123,7 +123,7 @@ def settings(settings: Settings) -> Settings:
 
 async def events_in_kafka(settings: Settings) -> int:
     records = await topic_records(settings, 1_000_000, timeout=0.5)
-    return sum(len(intake_message_decoder.decode(r.value or b"").events) for r in records)
+    return sum(len(decode_rows(r.value or b"").events) for r in records)
 
 
 async def wait_for_events_in_kafka(settings: Settings, count: int, timeout: float = 60) -> None:

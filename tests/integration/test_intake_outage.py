@@ -22,7 +22,6 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from eventpipe.contracts import intake_message_decoder
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port, start_broker
 from tests.integration.delivery_support import eventually
@@ -31,6 +30,7 @@ from tests.integration.intake_support import cvat_vector_logger, running_intake,
 from tests.integration.metrics_support import scrape, value
 from tests.integration.test_intake_cvat_handler import moment, rendered
 from tests.integration.worker_support import query, running_worker
+from tests.messages import decode_rows
 
 BEFORE, DURING, AFTER = range(0, 20), range(20, 80), range(80, 100)
 
@@ -168,6 +168,6 @@ async def test_a_hung_broker_is_spooled_around_within_the_handlers_patience(
     # at once.
     assert took < settings.intake_spool_after_seconds + 2
     # The first batch, which the broker took late, is not sent again from the spool.
-    messages = [intake_message_decoder.decode(record.value or b"") for record in records]
+    messages = [decode_rows(record.value or b"") for record in records]
     arrived = sorted(str(event.obj_val) for message in messages for event in message.events)
     assert arrived == [f"e{n}" for n in events]

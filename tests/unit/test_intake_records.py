@@ -9,11 +9,11 @@ from eventpipe.contracts import (
     DEAD_LETTER_DETAIL_HEADER,
     DEAD_LETTER_REASON_HEADER,
     ServerEvent,
-    intake_message_decoder,
 )
 from eventpipe.settings import Settings
 from ingest_gateway.intake_batch import IntakeBatch
 from ingest_gateway.intake_records import TOO_LARGE_KEPT_BYTES, TOO_LARGE_REASON, batch_entry
+from tests.messages import decode_rows
 
 RECEIVED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 # The smallest message size the settings allow: 1 MiB and a little.
@@ -30,7 +30,7 @@ def test_a_batch_that_fits_one_message_is_one_record() -> None:
     entry = batch_entry(IntakeBatch(valid=[event(n, 100) for n in range(50)]), RECEIVED, SETTINGS)
     [record] = entry.records
     assert record.topic == SETTINGS.events_topic
-    assert len(intake_message_decoder.decode(record.value).events) == record.events == 50
+    assert len(decode_rows(record.value).events) == record.events == 50
 
 
 def test_a_larger_batch_is_cut_into_messages_in_order_and_a_huge_event_is_dead_lettered() -> None:
@@ -42,7 +42,7 @@ def test_a_larger_batch_is_cut_into_messages_in_order_and_a_huge_event_is_dead_l
     messages = [r for r in entry.records if r.topic == SETTINGS.events_topic]
     assert len(messages) > 1
     assert all(len(r.value) <= SETTINGS.max_message_bytes for r in messages)
-    stored = [e.obj_val for r in messages for e in intake_message_decoder.decode(r.value).events]
+    stored = [e.obj_val for r in messages for e in decode_rows(r.value).events]
     assert stored == [f"e{n}" for n in range(10)]
 
     [huge] = parked

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
+import pytest
 
 from eventpipe.contracts import (
     Event,
@@ -21,8 +22,10 @@ from eventpipe.contracts import (
 )
 from eventpipe.contracts import ingest_message_encoder as encoder
 from eventpipe.events_table import COLUMNS, EVENT_COLUMNS
+from eventpipe.message_decoding import Undecodable
+from eventpipe.table_rows import request_rows
 from stream_processors.decoding import decode_ingest_message
-from stream_processors.rows import Rows, build_rows
+from stream_processors.rows import Rows, RowsMessage, build_rows
 from tests.messages import ingest_message
 
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
@@ -49,7 +52,7 @@ def message(*offsets_s: float, job_id: int = 11) -> IngestMessage:
 
 
 def as_rows(rows: Rows) -> list[dict[str, object]]:
-    decoded = [orjson.loads(line) for line in rows.lines]
+    decoded = [orjson.loads(line) for line in rows.body().splitlines()]
     for row in decoded:
         assert sorted(row) == sorted(COLUMNS)
         row["request_id"] = uuid.UUID(row["request_id"])
@@ -163,5 +166,34 @@ def test_without_drops_stored_keys_and_copies_within_the_batch() -> None:
     rows = build_rows([first, second, first])
     assert rows.has_copies()
     kept = rows.without({(second.request_id, 0)})
-    assert kept.keys == [(first.request_id, 0), (first.request_id, 1), (first.request_id, 2)]
+    keys = [(row["request_id"], row["event_seq"]) for row in as_rows(kept)]
+    assert keys == [(first.request_id, 0), (first.request_id, 1), (first.request_id, 2)]
     assert not kept.has_copies()
+
+
+def test_a_rows_message_decodes_to_its_header_and_rows_as_they_came() -> None:
+    sent = message(0, 2, 5)
+    rendered = request_rows(sent)
+    decoded = decode_ingest_message(rendered.message())
+    assert isinstance(decoded, RowsMessage)
+    assert decoded.header.rows == 4 and decoded.body == b"".join(rendered.lines)
+    assert decoded.header.ids == [sent.request_id]
+    # The same rows as a worker renders from the request's format-1 message.
+    old_format = ingest_message_decoder.decode(encoder.encode(sent))
+    assert build_rows([decoded]).body() == build_rows([old_format]).body()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason", "detail"),
+    [
+        (lambda raw: raw.replace(b'"version":2', b'"version":3', 1), "unknown-version", "upgrade"),
+        (lambda raw: raw[: raw.rindex(b"{")], "wrong-schema", "counts 4 rows"),
+        (lambda raw: raw.replace(b'"rows":4', b'"rows":"4"', 1), "wrong-schema", "rows"),
+    ],
+    ids=["newer format", "cut short", "bad header"],
+)
+def test_a_rows_message_that_cannot_be_read_says_why(tamper: Any, reason: str, detail: str) -> None:
+    raw = tamper(request_rows(message(0, 2, 5)).message())
+    with pytest.raises(Undecodable) as caught:
+        decode_ingest_message(raw)
+    assert caught.value.reason == reason and detail in caught.value.detail

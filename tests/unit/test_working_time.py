@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from eventpipe.contracts import Event, Identity
-from stream_processors.working_time import working_time_events
+from eventpipe.working_time import working_time_events
 from tests.messages import ingest_message
 
 T0 = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ from typing import Final
 
 from eventpipe.contracts import WORKING_TIME_SCOPE, Event, IngestMessage
 from eventpipe.cvat_json import server_payload
-from stream_processors.timestamps import epoch_micros, epoch_micros_of
+from eventpipe.timestamps import epoch_micros, epoch_micros_of
 
 # A gap this long or longer (in microseconds: CVAT's MAX_EVENT_DURATION, 100 s) means the user
 # stopped working.
