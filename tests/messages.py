@@ -99,6 +99,10 @@ class DecodedRows:
         )
 
     @property
+    def received_at(self) -> datetime:
+        return datetime.fromisoformat(self.rows[0]["received_at"])
+
+    @property
     def remote_addr(self) -> str | None:
         address: str | None = self.rows[0]["remote_addr"]
         return address
