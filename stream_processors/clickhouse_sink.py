@@ -16,11 +16,13 @@ engine's bulk insert path has no place for it.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Final
 
 from clickhouse_connect.driver import options
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from eventpipe.events_table import COLUMNS, TABLE
 from stream_processors import metrics
@@ -28,6 +30,16 @@ from stream_processors.rows import RowKey, Rows
 
 # How many keys one lookup names: the parameters ride in the URL of a request to a server.
 LOOKUP_CHUNK: Final = 2_000
+
+# ClickHouse's codes for data it cannot store (CANNOT_PARSE_TEXT, CANNOT_PARSE_QUOTED_STRING,
+# CANNOT_PARSE_INPUT_ASSERTION_FAILED, ATTEMPT_TO_READ_AFTER_EOF, CANNOT_PARSE_DATE,
+# CANNOT_PARSE_DATETIME, TYPE_MISMATCH, ARGUMENT_OUT_OF_BOUND, CANNOT_CONVERT_TYPE,
+# CANNOT_PARSE_NUMBER, INCORRECT_DATA, TOO_LARGE_STRING_SIZE, VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE,
+# CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN, CANNOT_PARSE_UUID): the same rows would be refused
+# again, so retrying them cannot help. Any other failure (the server away, too many parts, a
+# missing table) is retried.
+REFUSAL_CODES: Final = frozenset({6, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 131, 321, 349, 376})
+_CODE: Final = re.compile(r"Code: (\d+)\.")
 
 _INSERT_SETTINGS: Final = (
     "insert_allow_materialized_columns = 1, date_time_input_format = 'best_effort'"
@@ -39,6 +51,17 @@ def insert_statement(table: str) -> str:
     return (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}) SETTINGS {_INSERT_SETTINGS} FORMAT JSONEachRow"
     )
+
+
+class InsertRefused(Exception):
+    """ClickHouse refused the rows themselves: inserting them again would fail again."""
+
+
+def is_refusal(exc: Exception) -> bool:
+    if not isinstance(exc, DatabaseError):
+        return False
+    found = _CODE.search(str(exc))
+    return found is not None and int(found.group(1)) in REFUSAL_CODES
 
 
 class ClickHouseSink:
@@ -57,8 +80,9 @@ class ClickHouseSink:
         getattr(options, "pd", None)
 
     async def insert(self, rows: Rows) -> int:
-        """Insert the rows the table does not hold yet; return how many were inserted, or raise
-        what the client raised.
+        """Insert the rows the table does not hold yet; return how many were inserted. Raises
+        :class:`InsertRefused` when ClickHouse refuses the rows themselves, and otherwise what the
+        client raised.
 
         The caller then retries the whole batch: rows that landed before the failure are found
         by the lookup and not inserted twice.
@@ -69,8 +93,10 @@ class ClickHouseSink:
         started = time.perf_counter()
         try:
             inserted = await asyncio.to_thread(self._insert_new, rows)
-        except Exception:
+        except Exception as exc:
             metrics.INSERT_FAILURES.inc()
+            if is_refusal(exc):
+                raise InsertRefused(str(exc)) from exc
             raise
         finally:
             metrics.INSERT_SECONDS.observe(time.perf_counter() - started)

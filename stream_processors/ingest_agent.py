@@ -2,9 +2,9 @@
 
 Each step is a small function and there is one commit point: a Kafka message is acked, and so may
 have its offset committed by Faust, only after the rows it produced are in ClickHouse (or, for a
-message that cannot be decoded, after its copy is on the dead-letter topic). A crash at any other
-moment means the message is consumed again; the sink finds the rows an earlier attempt stored
-and does not store them twice.
+message that cannot be decoded or whose rows ClickHouse refuses, after its copy is on the
+dead-letter topic). A crash at any other moment means the message is consumed again; the sink
+finds the rows an earlier attempt stored and does not store them twice.
 
 The stream is read with ``noack_take``: Faust's ``take`` acks its buffer in a ``finally`` even when
 the agent raised (faust-streaming #606, #315), which would commit offsets whose rows were lost.
@@ -24,15 +24,17 @@ from faust.types import EventT, StreamT
 from eventpipe.backoff import Backoff, retry_until_done
 from eventpipe.message_decoding import Undecodable
 from eventpipe.settings import Settings
-from stream_processors.clickhouse_sink import ClickHouseSink
+from stream_processors.clickhouse_sink import ClickHouseSink, InsertRefused
 from stream_processors.dead_letter import DeadLetters
 from stream_processors.decoding import decode_all
 from stream_processors.faust_app import batch_messages, events_topic
-from stream_processors.rows import Message, Rows, build_rows, row_count
+from stream_processors.rows import Chunk, Message, Rows, chunk_of, row_count
 
 log = logging.getLogger(__name__)
 
 INSERT_BACKOFF: Final = Backoff(initial=0.5, maximum=30.0)
+# The dead-letter reason of a message whose rows ClickHouse refused.
+REFUSED_REASON: Final = "refused-by-clickhouse"
 
 
 @dataclass
@@ -40,9 +42,13 @@ class Batch:
     """Decoded messages waiting for one insert, and every Kafka event to ack once it is done."""
 
     events: list[EventT[bytes]] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
+    # The events whose messages bring rows, with their messages.
+    stored: list[tuple[EventT[bytes], Message]] = field(default_factory=list)
     # Rows, as the messages count them (a request of format 1: its events as sent).
     rows: int = 0
+
+
+Item = tuple[EventT[bytes], Chunk]
 
 
 class IngestProcessor:
@@ -52,14 +58,14 @@ class IngestProcessor:
         self.max_rows = max_rows
 
     async def process(self, taken: Sequence[EventT[bytes]]) -> None:
-        """Handle what the stream handed over, as inserts of at most ``max_rows`` client events.
+        """Handle what the stream handed over, as inserts of at most ``max_rows`` rows.
 
         Everything taken is flushed before returning: the stream hands over nothing more until
         then, so a batch held back for more messages could wait forever on a quiet topic.
         """
-        # Decoding and row building are CPU-bound (hundreds of ms per batch) and run in a thread
-        # like the insert: the event loop keeps feeding the consumer meanwhile. Blocked, it left
-        # the fetcher waiting on a fetch the broker holds for fetch_max_wait (1.5 s in Faust).
+        # Decoding runs in a thread like the insert: the event loop keeps feeding the consumer
+        # meanwhile. Blocked, it left the fetcher waiting on a fetch the broker holds for
+        # fetch_max_wait (1.5 s in Faust).
         decoded = await asyncio.to_thread(decode_all, [event.value for event in taken])
         batch = Batch()
         for event, message in zip(taken, decoded, strict=True):
@@ -67,7 +73,7 @@ class IngestProcessor:
             if isinstance(message, Undecodable):
                 await self.dead_letters.send(event, message.reason, message.detail)
                 continue
-            batch.messages.append(message)
+            batch.stored.append((event, message))
             batch.rows += row_count(message)
             if batch.rows >= self.max_rows:
                 await self.flush(batch)
@@ -75,15 +81,38 @@ class IngestProcessor:
         await self.flush(batch)
 
     async def flush(self, batch: Batch) -> None:
-        if batch.messages:
-            rows = await asyncio.to_thread(build_rows, batch.messages)
-            await self.insert_until_done(rows)
+        if batch.stored:
+            # Rows of format-1 messages are rendered here; those of rows messages are taken.
+            chunks = await asyncio.to_thread(lambda: [chunk_of(m) for _, m in batch.stored])
+            items = [
+                (event, chunk)
+                for (event, _), chunk in zip(batch.stored, chunks, strict=True)
+                if chunk is not None
+            ]
+            await self.store(items)
         # The commit point: from here on Faust may commit these offsets.
         for event in batch.events:
             event.ack()
 
-    async def insert_until_done(self, rows: Rows) -> None:
-        """Insert, retrying with capped exponential backoff for as long as it takes.
+    async def store(self, items: list[Item]) -> None:
+        """Insert the items' rows; if ClickHouse refuses them, find the messages it refuses by
+        halving, store the others, and park those on the dead-letter topic."""
+        if not items:
+            return
+        refused = await self.insert_until_done(Rows([chunk for _, chunk in items]))
+        if refused is None:
+            return
+        if len(items) == 1:
+            await self.dead_letters.send(items[0][0], REFUSED_REASON, str(refused))
+            return
+        # Rows that got in before the refusal are found by the sink and not inserted twice.
+        middle = len(items) // 2
+        await self.store(items[:middle])
+        await self.store(items[middle:])
+
+    async def insert_until_done(self, rows: Rows) -> InsertRefused | None:
+        """Insert, retrying with capped exponential backoff for as long as it takes; the refusal
+        when ClickHouse refuses the rows themselves.
 
         While this waits the agent takes nothing new, so memory stays bounded and no offset
         moves past the batch; stopping the worker cancels the wait and leaves it unacked.
@@ -101,9 +130,17 @@ class IngestProcessor:
                 exc,
             )
 
-        await retry_until_done(lambda: self.sink.insert(rows), INSERT_BACKOFF, failed)
+        async def attempt() -> InsertRefused | None:
+            try:
+                await self.sink.insert(rows)
+            except InsertRefused as refused:
+                return refused
+            return None
+
+        refused = await retry_until_done(attempt, INSERT_BACKOFF, failed)
         if failed_attempts:
-            log.info("insert of %d rows succeeded on attempt %d", len(rows), failed_attempts + 1)
+            log.info("insert of %d rows ended on attempt %d", len(rows), failed_attempts + 1)
+        return refused
 
 
 def add_ingest_agent(app: faust.App, settings: Settings, sink: ClickHouseSink) -> None:

@@ -15,13 +15,14 @@ from pathlib import Path
 import msgspec
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from benchmarks.stack import wait_until_committed
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import IngestMessage, ingest_message_encoder
 from eventpipe.settings import Settings
+from eventpipe.table_rows import request_rows
 from eventpipe_cli.embedded_broker import free_port
 from eventpipe_cli.worker import run_worker
 from stream_processors.faust_app import COMMIT_INTERVAL_SECONDS
@@ -73,6 +74,72 @@ async def test_worker_stores_enriched_and_working_time_rows(
     ]  # fmt: skip
 
 
+async def test_during_an_upgrade_both_formats_are_stored_alike(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # A gateway older than the workers still sends format 1 (the decoded request); an upgraded
+    # one sends the request's rows. The worker stores both, the same way.
+    old, new = ingest_message(31, 0, 4), ingest_message(32, 0, 4)
+    await produce(settings, [ingest_message_encoder.encode(old), request_rows(new).message()])
+
+    with running_worker(settings, tmp_path / "worker.log"):
+        await wait_until_committed(settings)
+
+    rows = query(
+        settings,
+        "SELECT job_id, event_seq, scope, duration, user_name FROM events"
+        " ORDER BY job_id, event_seq",
+    )
+    assert rows == [
+        (job_id, seq, scope, duration, "bob")
+        for job_id in (31, 32)
+        for seq, scope, duration in [
+            (0, "click:element", 0),
+            (1, "click:element", 0),
+            (2, "send:working_time", 4_000),
+        ]
+    ]
+
+
+async def test_a_message_clickhouse_refuses_is_dead_lettered_and_the_others_stored(
+    settings: Settings, tmp_path: Path
+) -> None:
+    good = [ingest_message(job_id, 0, 1) for job_id in (41, 42, 43)]
+    refused = (
+        request_rows(ingest_message(44, 0))
+        .message()
+        .replace(b'"timestamp":"2026', b'"timestamp":"not a time 2026', 1)
+    )
+    values = [request_rows(message).message() for message in good]
+    values.insert(1, refused)
+    await produce(settings, values)
+
+    with running_worker(settings, tmp_path / "worker.log"):
+        await wait_until_committed(settings)
+
+    [parked] = await dead_letters(settings)
+    headers = {name: value.decode() for name, value in parked.headers}
+    assert parked.value == refused
+    assert headers["eventpipe-dlq-reason"] == "refused-by-clickhouse"
+    assert "CANNOT_PARSE_DATETIME" in headers["eventpipe-dlq-detail"]
+    stored = query(settings, "SELECT DISTINCT job_id FROM events ORDER BY job_id")
+    assert stored == [(41,), (42,), (43,)]
+
+
+async def dead_letters(settings: Settings) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(
+        settings.dead_letter_topic,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        batches = await consumer.getmany(timeout_ms=5000, max_records=10)
+    finally:
+        await consumer.stop()
+    return [record for records in batches.values() for record in records]
+
+
 async def test_undecodable_messages_go_to_the_dead_letter_topic(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -88,17 +155,7 @@ async def test_undecodable_messages_go_to_the_dead_letter_topic(
     with running_worker(settings, tmp_path / "worker.log"):
         await wait_until_committed(settings)
 
-    consumer = AIOKafkaConsumer(
-        settings.dead_letter_topic,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    try:
-        batches = await consumer.getmany(timeout_ms=5000, max_records=10)
-    finally:
-        await consumer.stop()
-    parked = [record for records in batches.values() for record in records]
+    parked = await dead_letters(settings)
     by_reason = {dict(r.headers)["eventpipe-dlq-reason"].decode(): r for r in parked}
     assert sorted(by_reason) == sorted(bad)
     for reason, record in by_reason.items():
