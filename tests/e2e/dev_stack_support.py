@@ -82,13 +82,18 @@ class DevStack:
     """One ``eventpipe dev`` process, its output collected in a file."""
 
     def __init__(
-        self, workdir: Path, port: int, *args: str, env: Mapping[str, str] | None = None
+        self,
+        workdir: Path,
+        port: int,
+        *args: str,
+        env: Mapping[str, str] | None = None,
+        data_dir: Path | None = None,
     ) -> None:
         workdir.mkdir(parents=True)
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         # Not created beforehand: the command must create it.
-        self.data_dir = workdir / "data" / "nested"
+        self.data_dir = data_dir or workdir / "data" / "nested"
         self.output = workdir / "dev.log"
         self.seen: dict[int, int | None] = {}
         # Only the settings a test gives: none leaks in from the environment the tests run in.
