@@ -166,7 +166,7 @@ def draw_chart(ingest: list[dict[str, Any]], path: Path) -> None:
 
 
 def format_suite_table(report: dict[str, Any]) -> str:
-    """The Markdown table the README shows."""
+    """The Markdown table docs/benchmarks.md shows."""
     lines = [
         "| connections | acknowledged events/s | p50 ms | p99 ms | end-to-end events/s "
         "| raw produce | raw insert | ack / raw produce | e2e / raw insert |",

@@ -1,9 +1,10 @@
 """One typed settings object for every eventpipe process, read from ``EVENTPIPE_*`` variables.
 
 Each field maps to the variable ``EVENTPIPE_<FIELD NAME IN UPPER CASE>``. Fields are declared in
-sections, one per concern, which the README's settings tables follow; :class:`Settings` inherits
-them all, and a component that needs a single section takes that section's type. Command-line
-flags override the environment through :meth:`Settings.with_overrides`.
+sections, one per concern, which the settings tables of docs/configuration.md follow;
+:class:`Settings` inherits them all, and a component that needs a single section takes that
+section's type. Command-line flags override the environment through
+:meth:`Settings.with_overrides`.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ class AuthSettings:
 
 @dataclass(frozen=True)
 class LimitSettings:
-    """What one request and one tenant may send (README "Security")."""
+    """What one request and one tenant may send (docs/security.md)."""
 
     max_events_per_request: int = 10_000
     # Size (in bytes, as stored) and nesting depth of one event's payload.
@@ -151,7 +152,7 @@ class ExportSettings:
 
 @dataclass(frozen=True)
 class ObservabilitySettings:
-    """Logs and Prometheus endpoints (README "Observability")."""
+    """Logs and Prometheus endpoints (docs/operations.md, "Observability")."""
 
     log_level: str = "INFO"
     # "text" for people at a terminal, "json" (one object per line) for log collectors.
@@ -187,7 +188,7 @@ class SharedStateSettings:
 @dataclass(frozen=True)
 class CvatSettings:
     """CVAT as the identity provider: callers' CVAT credentials are checked by CVAT itself
-    (README "Production topology")."""
+    (docs/operations.md, "Production topology")."""
 
     # https://cvat.example.com; empty: the local store.
     cvat_url: str = ""
@@ -207,7 +208,7 @@ class CvatSettings:
 @dataclass(frozen=True)
 class IntakeSettings:
     """A listener of its own for the events CVAT's server ships with python-logstash-async over
-    HTTP (README "Replacing CVAT's Vector")."""
+    HTTP (docs/cvat.md, "The intake for CVAT's server")."""
 
     # 0 serves none. Never the public port: without credentials anyone reaching it can write events.
     intake_port: int = 0

@@ -90,7 +90,7 @@ def create_app(settings: Settings) -> Starlette:
     )
     identity = IdentityStore.from_settings(settings)
     app.state.settings = settings
-    # JWTs first, then CVAT when configured, else the store (README "Production topology").
+    # JWTs first, then CVAT when configured, else the store (docs/security.md).
     cvat = CvatIdentityProvider.from_settings(settings)
     app.state.cvat = cvat
     app.state.trusted_origins = TrustedOrigins.from_settings(settings)

@@ -4,7 +4,7 @@ One token bucket per tenant, in process memory: a bucket holds up to ``burst`` e
 at ``events_per_second``. A request is admitted while its tenant's bucket is not empty, before its
 body is decoded, so a refusal costs no decoding, enrichment or Kafka round trip: about a fifth of
 the CPU of an accepted request, most of it the socket work of a body the client sends anyway
-(README "Benchmarks"). Once decoded, the request's events are taken from the bucket, which may go
+(docs/benchmarks.md). Once decoded, the request's events are taken from the bucket, which may go
 negative: the tenant then waits until the debt is paid, so the long-run rate holds even for
 requests larger than what is left.
 
@@ -12,7 +12,7 @@ Without a shared store each gateway process enforces ``1 / processes`` of the ra
 (``settings.gateway_processes``). With connections spread evenly over processes a tenant gets its
 whole limit; a tenant that keeps one connection to one process gets only that process's share, never
 more than the limit. With ``rate_limit_redis_url`` the buckets live in Redis and every process takes
-from the same one (:mod:`ingest_gateway.redis_rate_limit`). See README "Security".
+from the same one (:mod:`ingest_gateway.redis_rate_limit`). See docs/security.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The benchmark suite's outputs: a PNG chart and the README table, one row per concurrency."""
+"""The benchmark suite's outputs: a PNG chart and the table of docs/benchmarks.md, one row per
+concurrency."""
 
 from collections.abc import Callable
 from pathlib import Path
