@@ -34,16 +34,24 @@ class Undecodable(Exception):
         self.detail = detail
 
 
-def decode_versioned(raw: bytes | None, decoder: msgspec.json.Decoder[M]) -> M:
-    """The message in ``raw``, or :class:`Undecodable` saying why no message can come of it."""
-    if not raw:
-        raise Undecodable(EMPTY, "the message has no value")
+T = TypeVar("T")
+
+
+def decode_json(raw: bytes, decoder: msgspec.json.Decoder[T]) -> T:
+    """``raw`` decoded, or :class:`Undecodable` saying why it cannot be."""
     try:
-        message = decoder.decode(raw)
+        return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise Undecodable(WRONG_SCHEMA, str(exc)) from None
     except msgspec.DecodeError as exc:
         raise Undecodable(BAD_JSON, str(exc)) from None
+
+
+def decode_versioned(raw: bytes | None, decoder: msgspec.json.Decoder[M]) -> M:
+    """The message in ``raw``, or :class:`Undecodable` saying why no message can come of it."""
+    if not raw:
+        raise Undecodable(EMPTY, "the message has no value")
+    message = decode_json(raw, decoder)
     if message.version != CONTRACT_VERSION:
         raise Undecodable(
             UNKNOWN_VERSION, f"version {message.version}, this reader reads {CONTRACT_VERSION}"

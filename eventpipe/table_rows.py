@@ -138,11 +138,3 @@ def content_key(encoded_event: bytes) -> uuid.UUID:
 
 def is_rows_message(raw: bytes) -> bool:
     return raw.startswith(ROWS_MESSAGE_PREFIX)
-
-
-def split_rows_message(raw: bytes) -> tuple[RowsHeader, bytes]:
-    """The header and the rows of a rows message; raises msgspec's errors for a bad header."""
-    end = raw.find(b"\n")
-    if end < 0:
-        raise msgspec.DecodeError("a rows message has no header line")
-    return rows_header_decoder.decode(raw[:end]), raw[end + 1 :]

@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import msgspec
-
 from eventpipe.contracts import ingest_message_decoder, intake_message_decoder, is_intake_message
 from eventpipe.message_decoding import (
-    BAD_JSON,
     UNKNOWN_VERSION,
     WRONG_SCHEMA,
     Undecodable,
+    decode_json,
     decode_versioned,
 )
-from eventpipe.table_rows import ROWS_FORMAT_VERSION, is_rows_message, split_rows_message
+from eventpipe.table_rows import ROWS_FORMAT_VERSION, is_rows_message, rows_header_decoder
 from stream_processors.rows import Message, RowsMessage
 
 
@@ -34,12 +32,10 @@ def decode_ingest_message(raw: bytes | None) -> Message:
 
 
 def _rows_message(raw: bytes) -> RowsMessage:
-    try:
-        header, body = split_rows_message(raw)
-    except msgspec.ValidationError as exc:
-        raise Undecodable(WRONG_SCHEMA, str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise Undecodable(BAD_JSON, str(exc)) from None
+    end = raw.find(b"\n")
+    if end < 0:
+        raise Undecodable(WRONG_SCHEMA, "a rows message has no header line")
+    header, body = decode_json(raw[:end], rows_header_decoder), raw[end + 1 :]
     if header.version != ROWS_FORMAT_VERSION:
         raise Undecodable(
             UNKNOWN_VERSION,

@@ -25,7 +25,9 @@ from eventpipe.contracts import (
     IngestMessage,
     ServerEvent,
 )
-from eventpipe.table_rows import RowsHeader, split_rows_message
+from eventpipe.table_rows import RowsHeader
+from stream_processors.decoding import decode_ingest_message
+from stream_processors.rows import RowsMessage
 
 
 def ingest_message(
@@ -110,6 +112,6 @@ class DecodedRows:
 
 def decode_rows(value: bytes | None) -> DecodedRows:
     """The rows message in a Kafka value of the events topic."""
-    assert value is not None
-    header, body = split_rows_message(value)
-    return DecodedRows(header, [orjson.loads(line) for line in body.splitlines()])
+    message = decode_ingest_message(value)
+    assert isinstance(message, RowsMessage), message
+    return DecodedRows(message.header, [orjson.loads(line) for line in message.body.splitlines()])

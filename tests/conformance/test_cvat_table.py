@@ -36,6 +36,7 @@ from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.migrations import apply_migrations, table_columns
 from stream_processors.rows import build_rows
 from tests.conformance.cvat_source import cvat_file, run_cvat_init
+from tests.grafana_macros import expand_macros
 from tests.integration.cvat_table_support import (
     ALICE,
     BOB,
@@ -211,22 +212,10 @@ def queries(name: str) -> list[tuple[str, str]]:
     ]
 
 
-def expand_macros(sql: str, reference: bool) -> str:
-    """The grafana-clickhouse-datasource macros, replaced as the plugin replaces them."""
-    start, end = int(FROM.timestamp()), int(TO.timestamp())
-    sql = re.sub(
-        r"\$__timeFilter\((\w+)\)",
-        lambda m: f"{m[1]} >= toDateTime({start}) AND {m[1]} <= toDateTime({end})",
-        sql,
-    )
-    sql = re.sub(
-        r"\$__timeInterval\((\w+)\)",
-        lambda m: f"toStartOfInterval(toDateTime({m[1]}), INTERVAL {INTERVAL_SECONDS} second)",
-        sql,
-    )
-    sql = sql.replace("$__fromTime", f"toDateTime({start})")
-    sql = sql.replace("$__toTime", f"toDateTime({end})").replace("$__interval_s", "600")
-    # A query naming CVAT's database reads the table it compares with.
+def expanded(sql: str, reference: bool) -> str:
+    """``sql`` with the datasource's macros replaced; a query naming CVAT's database reads the
+    table it is compared with."""
+    sql = expand_macros(sql, FROM, TO, INTERVAL_SECONDS)
     return sql.replace("cvat.events", f"{REFERENCE}.events") if reference else sql
 
 
@@ -243,7 +232,7 @@ def variables(name: str, client: Client, reference: bool) -> dict[str, str]:
         if variable["type"] == "custom":
             values = [value.strip() for value in variable["query"].split(",")]
         else:
-            sql = substitute(expand_macros(variable["query"], reference), found)
+            sql = substitute(expanded(variable["query"], reference), found)
             values = [str(row[0]) for row in client.query(sql).result_rows]
         found[variable["name"]] = all_value or quoted(values)
     return found
@@ -263,7 +252,7 @@ def answers(path: Path, database: str, name: str) -> dict[str, Any]:
         values = variables(name, client, reference)
         result: dict[str, Any] = {"variables": values}
         for title, sql in queries(name):
-            rows = client.query(substitute(expand_macros(sql, reference), values)).result_rows
+            rows = client.query(substitute(expanded(sql, reference), values)).result_rows
             result[title] = sorted(map(repr, rows))
     finally:
         client.close()

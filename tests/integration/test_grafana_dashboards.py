@@ -24,6 +24,7 @@ import yaml
 from clickhouse_connect.driver.client import Client
 from prometheus_client import REGISTRY
 
+from tests.grafana_macros import expand_macros
 from tests.integration.cvat_table_support import T0, cvat_client, populate
 
 GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
@@ -72,19 +73,7 @@ def sql_string(value: str) -> str:
 
 def expand(sql: str, variables: dict[str, str]) -> str:
     """What reaches ClickHouse: the plugin's macros and Grafana's variables replaced."""
-    start, end = int(FROM.timestamp()), int(TO.timestamp())
-    sql = re.sub(
-        r"\$__timeFilter\((\w+)\)",
-        lambda m: f"{m[1]} >= toDateTime({start}) AND {m[1]} <= toDateTime({end})",
-        sql,
-    )
-    sql = re.sub(
-        r"\$__timeInterval\((\w+)\)",
-        lambda m: f"toStartOfInterval(toDateTime({m[1]}), INTERVAL {INTERVAL_SECONDS} second)",
-        sql,
-    )
-    sql = sql.replace("$__fromTime", f"toDateTime({start})")
-    sql = sql.replace("$__toTime", f"toDateTime({end})")
+    sql = expand_macros(sql, FROM, TO, INTERVAL_SECONDS)
     for name, value in variables.items():
         sql = sql.replace(f"${{{name}:sqlstring}}", sql_string(value))
     # Only JSON paths (``'$.platform.name'``) may keep a dollar sign.
