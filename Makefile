@@ -10,7 +10,10 @@ STAMP := $(VENV)/.installed
 # `make run` needs neither, so only the tests ask for them.
 SYSTEM_PACKAGES := postgresql redis-server
 
-.PHONY: install system-packages run test conformance lint typecheck bench fuzz clean
+# The lock files' resolver (`make lock`), installed into the venv by that target only.
+UV_VERSION := 0.13.9
+
+.PHONY: install lock system-packages run test conformance lint typecheck bench fuzz clean
 
 install: $(STAMP)
 
@@ -24,13 +27,22 @@ system-packages:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-# The benchmarks (benchmarks/, run as `eventpipe bench`) are a distribution of their own, kept
-# out of eventpipe's install; development gets both.
-$(STAMP): pyproject.toml benchmarks/pyproject.toml
+# Exactly the versions of requirements-dev.lock: eventpipe with its dev and embedded (chDB, the
+# broker) extras, and the benchmarks (benchmarks/, run as `eventpipe bench`), a distribution of
+# their own kept out of eventpipe's install. A lock older than pyproject.toml stops it here.
+$(STAMP): pyproject.toml benchmarks/pyproject.toml requirements-dev.lock
+	@$(PYTHON) deploy/lock.py --check
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./benchmarks
+	$(BIN)/python -m pip install --quiet -r requirements-dev.lock
 	@touch $(STAMP)
+
+# Resolve requirements.lock (the image's) and requirements-dev.lock again after a change to the
+# dependencies in pyproject.toml; pins that still fit are kept.
+lock:
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(BIN)/python deploy/lock.py
 
 run: install
 	$(BIN)/eventpipe dev

@@ -11,46 +11,39 @@ One run measures, on the same machine and data:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import msgspec
-from aiokafka import AIOKafkaProducer
 
 from benchmarks.host_cpu import CpuTicks, steal_percent
 from benchmarks.load_generator import LoadResult, build_post, run_load
 from benchmarks.progress import progress
-from benchmarks.stack import LocalPipeline, scratch_settings, user_tokens
-from benchmarks.workload import request_body
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import (
     WORKING_TIME_SCOPE,
-    ClientEventsRequest,
-    Identity,
     IngestMessage,
     ingest_message_decoder,
-    ingest_message_encoder,
-    tenant_key,
 )
 from eventpipe.errors import CommandError
 from eventpipe.events_table import TABLE
-from eventpipe.kafka_compression import producer_compression
 from eventpipe.settings import Settings
-from ingest_gateway.producer import PRODUCER_BATCH_BYTES
+from eventpipe_cli.testing.pipeline import LocalPipeline, scratch_settings, user_tokens
+from eventpipe_cli.testing.traffic import (
+    TENANTS,
+    gateway_like_producer,
+    ingest_messages,
+    produce_all,
+    request_body,
+)
 from stream_processors.clickhouse_sink import insert_statement
 from stream_processors.migrations import apply_migrations
 from stream_processors.rows import Rows, build_rows
 
-TENANTS = 8
 # A baseline is the median of several runs, half of them just before the pipeline is measured and
 # half just after. A shared machine's speed drifts over tens of seconds; a baseline taken on one
 # side only carried that drift into every ratio, bracketing it cancels the part that is steady
@@ -79,56 +72,6 @@ class IngestBenchOptions:
     url: str | None = None
     token: str | None = None
     gateway_processes: int = 1
-
-
-def ingest_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
-    """The Kafka messages the gateway would produce for these bodies (for the raw baselines)."""
-    decoder = msgspec.json.Decoder(ClientEventsRequest)
-    now = datetime.now(UTC)
-    messages = []
-    for i, body in enumerate(bodies):
-        request = decoder.decode(body)
-        identity = Identity(user_id=1 + i % TENANTS, user_name=f"bench{i % TENANTS}")
-        message = IngestMessage(
-            request_id=uuid.uuid4(),
-            received_at=now,
-            identity=identity,
-            events=list(request.events),
-            previous_event=request.previous_event,
-        )
-        messages.append((tenant_key(identity), ingest_message_encoder.encode(message)))
-    return messages
-
-
-@contextlib.asynccontextmanager
-async def gateway_like_producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
-    """A producer set up as the gateway's (aiokafka's default batch is smaller than a message)."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        compression_type=producer_compression(settings),
-        max_batch_size=PRODUCER_BATCH_BYTES,
-        max_request_size=settings.max_message_bytes,
-    )
-    await producer.start()
-    try:
-        yield producer
-    finally:
-        await producer.stop()
-
-
-async def produce_all(
-    producer: AIOKafkaProducer,
-    topic: str,
-    messages: list[tuple[bytes, bytes]],
-    partitions: list[int] | None = None,
-) -> None:
-    """Produce every message; return once the broker acknowledged them all."""
-    futures = [
-        await producer.send(topic, value, key=key, partition=partitions[i] if partitions else None)
-        for i, (key, value) in enumerate(messages)
-    ]
-    await asyncio.gather(*futures)
 
 
 async def raw_produce_rates(

@@ -24,11 +24,16 @@ from benchmarks.host_cpu import CpuTicks, steal_percent
 from benchmarks.ingest import raw_produce_rates
 from benchmarks.load_generator import build_post, run_load
 from benchmarks.progress import progress
-from benchmarks.stack import scratch_settings, start_eventpipe, stop_processes, wait_ready
 from eventpipe.contracts import IntakeMessage, intake_message_encoder
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
+from eventpipe_cli.testing.pipeline import (
+    scratch_settings,
+    start_eventpipe,
+    stop_processes,
+    wait_ready,
+)
 from ingest_gateway.intake_batch import decode_batch
 
 _SERVER_SCOPES = ("create:shapes", "update:shapes", "update:job", "send:working_time")

@@ -36,10 +36,10 @@ from typing import Any, Final
 from benchmarks.host_cpu import CpuTicks, steal_percent
 from benchmarks.load_generator import LoadResult, build_post, run_paced
 from benchmarks.progress import progress
-from benchmarks.stack import LocalPipeline, scratch_settings, user_tokens
-from benchmarks.workload import request_body
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
+from eventpipe_cli.testing.pipeline import LocalPipeline, scratch_settings, user_tokens
+from eventpipe_cli.testing.traffic import request_body
 
 EVENTS_PER_REQUEST: Final = 100
 NEIGHBOUR_CONNECTIONS: Final = 8

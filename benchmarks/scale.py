@@ -15,17 +15,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.ingest import gateway_like_producer, ingest_messages, produce_all
 from benchmarks.progress import progress
-from benchmarks.stack import (
+from eventpipe.settings import Settings
+from eventpipe.topics import ensure_topics
+from eventpipe_cli.testing.pipeline import (
     scratch_settings,
     start_eventpipe,
     stop_processes,
     wait_until_committed,
 )
-from benchmarks.workload import request_body
-from eventpipe.settings import Settings
-from eventpipe.topics import ensure_topics
+from eventpipe_cli.testing.traffic import (
+    gateway_like_producer,
+    ingest_messages,
+    produce_all,
+    request_body,
+)
 
 EVENTS_PER_MESSAGE = 100
 

@@ -3,14 +3,19 @@
 The processor's inserts, the exporter's runs, the gateway's opening of the export store and the
 supervisor's restarts all retry something that fails until its peer is back. They share this
 schedule, so a change to how the pipeline waits (or a bug in it) is made in one place.
+
+Each wait is the schedule's delay stretched by a random fraction (the jitter): processes that
+failed together, every worker when ClickHouse went away, then do not all come back at the same
+instant. The schedule's delay stays the shortest wait, so a caller can count on it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -28,10 +33,19 @@ class Backoff:
     initial: float = 0.5
     factor: float = 2.0
     maximum: float = 30.0
+    # A wait is the delay times 1 to 1 + jitter; 0 makes every wait the delay itself.
+    jitter: float = 0.25
+    # Draws a number in [0, 1) for each wait.
+    uniform: Callable[[], float] = field(default=random.random, repr=False, compare=False)
 
     def delay(self, failures: int) -> float:
-        """Seconds to wait after the ``failures``-th failure in a row (counting from 1)."""
+        """The schedule: the shortest wait after the ``failures``-th failure in a row (counting
+        from 1)."""
         return min(self.maximum, self.initial * self.factor ** (failures - 1))
+
+    def wait(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th failure in a row: the delay, jittered."""
+        return self.delay(failures) * (1 + self.jitter * self.uniform())
 
     def delays(self) -> Iterator[float]:
         """The delay after each failure in a row, for as long as the failures go on."""
@@ -51,6 +65,6 @@ async def retry_until_done(
             return await attempt()
         except Exception as exc:
             failures += 1
-            delay = backoff.delay(failures)
+            delay = backoff.wait(failures)
             on_failure(failures, delay, exc)
         await asyncio.sleep(delay)

@@ -13,6 +13,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 
+from eventpipe.embedded import require
 from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
 
 # The DSN's database of each client clickhouse_client opened; the client itself defaults to the
@@ -26,6 +27,13 @@ def clickhouse_client(settings: Settings) -> Client:
 
     Create one per process: an embedded data path may only be opened by one client.
     """
+    if settings.embedded_clickhouse:
+        # clickhouse-connect's own error for a missing chdb names neither the extra nor the DSN.
+        require(
+            "chdb",
+            f"the embedded ClickHouse engine (used while {ENV_PREFIX}CLICKHOUSE_DSN is empty or "
+            "chdb://; give it a server's http(s):// address instead)",
+        )
     client = clickhouse_connect.get_client(dsn=settings.resolved_clickhouse_dsn)
     home = str(client.command("SELECT currentDatabase()"))
     database = settings.clickhouse_database

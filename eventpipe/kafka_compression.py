@@ -43,6 +43,19 @@ def lz4_encode(payload: bytes | bytearray | memoryview) -> bytes:
     return bytes(compressor.finish())
 
 
+def install_level_1_lz4_encoder() -> None:
+    """Make aiokafka's record batch builders compress lz4 with :func:`lz4_encode` (level 1) in
+    place of their level-9 encoder, in this process. Idempotent."""
+    for name in _BATCH_BUILDERS:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        # A test checks the batches aiokafka builds, should a release rename the encoder.
+        if hasattr(module, "lz4_encode"):
+            vars(module)["lz4_encode"] = lz4_encode
+
+
 def producer_compression(settings: Settings) -> str | None:
     """``settings.kafka_compression`` as aiokafka's producers take it, with lz4 made fast.
 
@@ -50,12 +63,5 @@ def producer_compression(settings: Settings) -> str | None:
     """
     codec = settings.kafka_compression_type
     if codec == "lz4":
-        for name in _BATCH_BUILDERS:
-            try:
-                module = importlib.import_module(name)
-            except ImportError:
-                continue
-            # A test checks the batches aiokafka builds, should a release rename the encoder.
-            if hasattr(module, "lz4_encode"):
-                vars(module)["lz4_encode"] = lz4_encode
+        install_level_1_lz4_encoder()
     return codec

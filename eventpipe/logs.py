@@ -16,13 +16,12 @@ from typing import Any, Final
 
 import orjson
 
-from eventpipe.settings import Settings, SettingsError
+from eventpipe.settings import Settings
 
 # The id of the request the current task is handling; set by the gateway for each request. A
 # context variable follows the request through every await without being passed around.
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-LOG_FORMATS: Final = ("text", "json")
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 # What every LogRecord carries; anything else on a record came in through ``extra=``, except
@@ -73,10 +72,6 @@ def logging_config(settings: Settings) -> dict[str, Any]:
     A dictionary rather than a function call, because uvicorn and Faust each (re)configure logging
     in the processes they start and accept such a dictionary to do it with.
     """
-    if settings.log_format not in LOG_FORMATS:
-        raise SettingsError(
-            f"EVENTPIPE_LOG_FORMAT={settings.log_format!r} is not one of {', '.join(LOG_FORMATS)}"
-        )
     formatter = JsonFormatter if settings.log_format == "json" else TextFormatter
     return {
         "version": 1,
@@ -90,7 +85,7 @@ def logging_config(settings: Settings) -> dict[str, Any]:
                 "stream": "ext://sys.stderr",
             }
         },
-        "root": {"level": settings.log_level.upper(), "handlers": ["stderr"]},
+        "root": {"level": settings.log_level, "handlers": ["stderr"]},
     }
 
 

@@ -15,12 +15,18 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal, get_args, get_origin, get_type_hints
 
 import msgspec
 
 ENV_PREFIX = "EVENTPIPE_"
-KAFKA_COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
+
+# The settings that take one of a few words. A value is matched ignoring case and surrounding
+# blanks, and stored as spelled here.
+KafkaCompression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["text", "json"]
+RedisFailureMode = Literal["open", "closed"]
 
 
 class SettingsError(ValueError):
@@ -42,7 +48,7 @@ class KafkaSettings:
     # Codec of the messages the gateway produces: none, gzip, snappy, lz4 or zstd. Events are
     # repetitive JSON; lz4 costs the gateway little and spares the broker and the processor
     # most of the bytes.
-    kafka_compression: str = "lz4"
+    kafka_compression: KafkaCompression = "lz4"
     # How long the gateway waits for the broker to acknowledge a request before answering 503.
     produce_timeout_seconds: float = 5.0
     # Bytes of not-yet-acknowledged messages the gateway holds before it answers 503.
@@ -154,9 +160,9 @@ class ExportSettings:
 class ObservabilitySettings:
     """Logs and Prometheus endpoints (docs/operations.md, "Observability")."""
 
-    log_level: str = "INFO"
+    log_level: LogLevel = "INFO"
     # "text" for people at a terminal, "json" (one object per line) for log collectors.
-    log_format: str = "text"
+    log_format: LogFormat = "text"
     # Port of the process's Prometheus endpoint (GET /metrics on http_host), a worker's or a
     # gateway's (all its processes together); 0 serves none. Never the API's port.
     metrics_port: int = 9108
@@ -178,7 +184,7 @@ class SharedStateSettings:
     rate_limit_redis_url: str = field(default="", repr=False)
     # What a request gets while Redis cannot be reached: "open" admits it unlimited, "closed"
     # answers 503 with Retry-After.
-    rate_limit_redis_failure: str = "open"
+    rate_limit_redis_failure: RedisFailureMode = "open"
     # How long one Redis round trip may take before it counts as an outage.
     rate_limit_redis_timeout_seconds: float = 0.5
     # Start of every key the limits keep in Redis: deployments sharing one Redis need their own.
@@ -251,6 +257,12 @@ class Settings(
     # Where the embedded stack keeps users, tokens, the embedded ClickHouse and exported files.
     data_dir: Path = Path("./data")
 
+    def __post_init__(self) -> None:
+        # Also where settings are built in code or overridden by a flag, not only from the
+        # environment: a wrong word fails here, naming the variable, not later in a component.
+        for name, choices in _CHOICE_FIELDS.items():
+            object.__setattr__(self, name, _choice(name, getattr(self, name), choices))
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``EVENTPIPE_*`` variables, then apply non-None ``overrides``."""
@@ -260,6 +272,9 @@ class Settings(
             for f in fields(cls)
             if (name := ENV_PREFIX + f.name.upper()) in env
         }
+        for name, choices in _CHOICE_FIELDS.items():
+            if name in raw:
+                raw[name] = _choice(name, raw[name], choices)
         try:
             # Lax mode: msgspec reads numbers and booleans from their text.
             settings = msgspec.convert(raw, cls, strict=False, dec_hook=_decode_path)
@@ -309,13 +324,7 @@ class Settings(
     @property
     def kafka_compression_type(self) -> str | None:
         """``kafka_compression`` as aiokafka takes it: None for no compression."""
-        codec = self.kafka_compression.strip().lower()
-        if codec not in KAFKA_COMPRESSIONS:
-            raise SettingsError(
-                f"{ENV_PREFIX}KAFKA_COMPRESSION={self.kafka_compression!r} is not one of "
-                f"{', '.join(KAFKA_COMPRESSIONS)}"
-            )
-        return None if codec == "none" else codec
+        return None if self.kafka_compression == "none" else self.kafka_compression
 
     @property
     def embedded_clickhouse(self) -> bool:
@@ -342,6 +351,16 @@ def _bool_fields() -> frozenset[str]:
 
 
 _BOOL_FIELDS: Final = _bool_fields()
+
+
+def _choice_fields() -> dict[str, tuple[str, ...]]:
+    hints = get_type_hints(Settings)
+    literal = [f.name for f in fields(Settings) if get_origin(hints[f.name]) is Literal]
+    return {name: get_args(hints[name]) for name in literal}
+
+
+# Each ``Literal`` setting's words, in the order its type lists them.
+_CHOICE_FIELDS: Final = _choice_fields()
 # msgspec's errors end with the field's path: "Expected `int`, got `str` - at `$.http_port`".
 _ERROR_FIELD: Final = re.compile(r"^(?P<reason>.*) - at `\$\.(?P<field>\w+)`$")
 
@@ -349,6 +368,17 @@ _ERROR_FIELD: Final = re.compile(r"^(?P<reason>.*) - at `\$\.(?P<field>\w+)`$")
 def _bool_word(raw: str) -> str:
     lowered = raw.strip().lower()
     return _BOOL_WORDS.get(lowered, lowered)
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """``value`` spelled as one of ``choices``, whatever its case; else an error naming the
+    variable and every choice."""
+    if isinstance(value, str):
+        wanted = value.strip().lower()
+        for choice in choices:
+            if choice.lower() == wanted:
+                return choice
+    raise SettingsError(f"{ENV_PREFIX}{name.upper()}={value!r} is not one of {', '.join(choices)}")
 
 
 def _decode_path(kind: type, value: object) -> object:

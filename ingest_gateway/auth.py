@@ -23,6 +23,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -68,6 +69,7 @@ class Authenticator:
         jwt_verifier: JwtVerifier | None = None,
         cvat: CvatIdentityProvider | None = None,
         max_entries: int = MAX_CACHED_CREDENTIALS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._jwt = jwt_verifier
@@ -76,7 +78,7 @@ class Authenticator:
         self._throttle = throttle or LoginThrottle(free_failures=0, backoff_seconds=0)
         # Concurrent checks of one header share one lookup; only users found are kept.
         self._users: SingleFlightCache[bytes, User | None] = SingleFlightCache(
-            cache_seconds, max_entries
+            cache_seconds, max_entries, clock
         )
 
     @classmethod

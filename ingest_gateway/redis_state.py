@@ -21,12 +21,11 @@ import redis.asyncio as redis
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 
-from eventpipe.settings import SettingsError, SharedStateSettings
+from eventpipe.settings import SharedStateSettings
 from ingest_gateway.errors import unavailable
 
 T = TypeVar("T")
 
-FAILURE_MODES: Final = ("open", "closed")
 PAUSE_SECONDS: Final = 1.0
 
 log = logging.getLogger(__name__)
@@ -55,12 +54,6 @@ class SharedState:
         """None when ``rate_limit_redis_url`` is empty: limits stay in process memory."""
         if not settings.rate_limit_redis_url:
             return None
-        mode = settings.rate_limit_redis_failure.strip().lower()
-        if mode not in FAILURE_MODES:
-            raise SettingsError(
-                f"EVENTPIPE_RATE_LIMIT_REDIS_FAILURE={settings.rate_limit_redis_failure!r} is "
-                f"not one of {', '.join(FAILURE_MODES)}"
-            )
         timeout = settings.rate_limit_redis_timeout_seconds
         client = redis.Redis.from_url(
             settings.rate_limit_redis_url,
@@ -72,7 +65,7 @@ class SharedState:
         )
         return cls(
             client,
-            fail_open=mode == "open",
+            fail_open=settings.rate_limit_redis_failure == "open",
             key_prefix=settings.rate_limit_redis_prefix.encode(),
         )
 

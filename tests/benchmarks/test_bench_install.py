@@ -3,16 +3,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from eventpipe_cli.cli import main
-
-ROOT = Path(__file__).parents[2]
-PRODUCT = ("eventpipe", "eventpipe_cli", "ingest_gateway", "stream_processors", "exporter")
+from tests.support.absent_packages import IMPORT_EVERY_MODULE, run_without
 
 
 def test_bench_without_the_benchmarks_installed_ends_with_a_one_line_error(
@@ -27,24 +23,5 @@ def test_bench_without_the_benchmarks_installed_ends_with_a_one_line_error(
 
 
 def test_every_product_module_imports_without_the_benchmarks_or_their_plotting_library() -> None:
-    # In a fresh interpreter, so that no module this test session loaded hides an import.
-    program = f"""
-import importlib, pkgutil, sys
-from importlib.abc import MetaPathFinder
-
-class Absent(MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("benchmarks", "matplotlib"):
-            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
-        return None
-
-sys.meta_path.insert(0, Absent())
-for package in {PRODUCT!r}:
-    module = importlib.import_module(package)
-    for found in pkgutil.walk_packages(module.__path__, package + "."):
-        importlib.import_module(found.name)
-"""
-    finished = subprocess.run(
-        [sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+    finished = run_without(("benchmarks", "matplotlib"), IMPORT_EVERY_MODULE)
     assert finished.returncode == 0, finished.stderr[-3000:]

@@ -16,10 +16,10 @@ import pytest
 from cvat_sdk.api_client import ApiClient, Configuration, exceptions, models
 from cvat_sdk.core.helpers import make_request_headers
 
-from benchmarks.stack import LocalPipeline
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
+from eventpipe_cli.testing.pipeline import LocalPipeline
 from tests.integration.gateway_support import running_gateway
 
 pytestmark = pytest.mark.slow

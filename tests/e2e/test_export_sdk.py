@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from cvat_sdk.api_client import ApiClient, Configuration, models
 
-from benchmarks.stack import LocalPipeline
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
+from eventpipe_cli.testing.pipeline import LocalPipeline
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,10 @@ import httpx
 import orjson
 import pytest
 
-from benchmarks.stack import LocalPipeline
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
+from eventpipe_cli.testing.pipeline import LocalPipeline
 
 pytestmark = pytest.mark.slow
 

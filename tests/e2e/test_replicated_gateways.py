@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from benchmarks.stack import start_eventpipe, stop_processes, wait_ready
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
+from eventpipe_cli.testing.pipeline import start_eventpipe, stop_processes, wait_ready
 
 pytestmark = pytest.mark.slow
 

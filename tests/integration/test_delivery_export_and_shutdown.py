@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.stack import LocalPipeline
 from eventpipe_cli.embedded_broker import EmbeddedBroker
+from eventpipe_cli.testing.pipeline import LocalPipeline
 from tests.integration.delivery_support import (
     Poster,
     add_exporter_admin,

@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.ingest import gateway_like_producer, ingest_messages, produce_all
-from benchmarks.workload import request_body
 from eventpipe.settings import Settings
+from eventpipe_cli.testing.traffic import (
+    gateway_like_producer,
+    ingest_messages,
+    produce_all,
+    request_body,
+)
 from tests.integration.delivery_support import (
     events_table_dir,
     unwritable,

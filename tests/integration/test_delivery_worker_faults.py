@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.stack import LocalPipeline
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
+from eventpipe_cli.testing.pipeline import LocalPipeline
 from tests.conformance.cvat_source import run_cvat_init
 from tests.integration.delivery_support import (
     Poster,

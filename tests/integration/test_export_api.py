@@ -21,10 +21,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from benchmarks.stack import LocalPipeline
 from eventpipe.events_table import EXPORT_COLUMNS
 from eventpipe.identity import IdentityStore, Org
 from eventpipe_cli.embedded_broker import EmbeddedBroker
+from eventpipe_cli.testing.pipeline import LocalPipeline
 from tests.integration.export_api_support import (
     ALICE,
     BOB,

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks.stack import LocalPipeline
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port
+from eventpipe_cli.testing.pipeline import LocalPipeline
 from tests.integration.export_api_support import (
     ExportClient,
     event,

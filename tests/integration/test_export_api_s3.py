@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from benchmarks.stack import LocalPipeline
 from eventpipe.identity import IdentityStore
 from eventpipe_cli.embedded_broker import EmbeddedBroker
+from eventpipe_cli.testing.pipeline import LocalPipeline
 from tests.integration.export_api_support import (
     ALICE,
     ExportClient,

@@ -14,11 +14,11 @@ from urllib.parse import parse_qsl, urlencode
 import httpx
 import pytest
 
-from benchmarks.stack import LocalPipeline
 from eventpipe.export_records import new_status, record_new_export
 from eventpipe.identity import IdentityStore
 from eventpipe.stores import FilesystemStore
 from eventpipe_cli.embedded_broker import EmbeddedBroker
+from eventpipe_cli.testing.pipeline import LocalPipeline
 from tests.integration.export_api_support import (
     ALICE,
     BOB,

@@ -17,7 +17,6 @@ import orjson
 import pytest
 from prometheus_client import REGISTRY
 
-from benchmarks.stack import start_eventpipe, stop_processes, wait_ready
 from eventpipe.contracts import (
     DEAD_LETTER_DETAIL_HEADER,
     DEAD_LETTER_REASON_HEADER,
@@ -25,6 +24,7 @@ from eventpipe.contracts import (
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings, SettingsError
 from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port
+from eventpipe_cli.testing.pipeline import start_eventpipe, stop_processes, wait_ready
 from ingest_gateway.intake import check_intake_settings
 from ingest_gateway.intake_records import INVALID_EVENT_REASON
 from ingest_gateway.intake_server import intake_running

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.stack import wait_until_committed
 from eventpipe.contracts import (
     DEAD_LETTER_DETAIL_HEADER,
     DEAD_LETTER_REASON_HEADER,
 )
 from eventpipe.settings import Settings
+from eventpipe_cli.testing.pipeline import wait_until_committed
 from ingest_gateway.intake_records import TOO_LARGE_KEPT_BYTES, TOO_LARGE_REASON
 from tests.integration.gateway_support import topic_records
 from tests.integration.intake_support import (

@@ -18,12 +18,12 @@ import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
-from benchmarks.stack import wait_until_committed
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import IngestMessage, ingest_message_encoder
 from eventpipe.settings import Settings
 from eventpipe.table_rows import request_rows
 from eventpipe_cli.embedded_broker import free_port
+from eventpipe_cli.testing.pipeline import wait_until_committed
 from eventpipe_cli.worker import run_worker
 from stream_processors.faust_app import COMMIT_INTERVAL_SECONDS
 from stream_processors.ingest_agent import INSERT_BACKOFF

@@ -13,10 +13,10 @@ import httpx
 import orjson
 from prometheus_client.samples import Sample
 
-from benchmarks.stack import wait_until_committed
 from eventpipe.contracts import ingest_message_encoder
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
+from eventpipe_cli.testing.pipeline import wait_until_committed
 from eventpipe_cli.worker import MAX_NICE
 from stream_processors.consumer_lag import read_lag
 from tests.integration.delivery_support import wait_for_log

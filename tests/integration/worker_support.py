@@ -15,11 +15,11 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
-from benchmarks.stack import group_observer, offsets_by_partition
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import Event, Identity, IngestMessage
 from eventpipe.settings import Settings
 from eventpipe.topics import ensure_topics
+from eventpipe_cli.testing.pipeline import group_observer, offsets_by_partition
 from tests import messages
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, 250000, tzinfo=UTC)

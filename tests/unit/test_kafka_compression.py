@@ -12,10 +12,9 @@ import cramjam
 import pytest
 from aiokafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 
-from benchmarks.ingest import ingest_messages
-from benchmarks.workload import request_body
 from eventpipe.kafka_compression import LZ4_LEVEL, producer_compression
 from eventpipe.settings import Settings
+from eventpipe_cli.testing.traffic import ingest_messages, request_body
 
 # Where the records start in a batch of the v2 format: after the 61-byte header.
 RECORDS_OFFSET = 61

@@ -11,13 +11,7 @@ from eventpipe.identity import IdentityStore
 from ingest_gateway.auth import Authenticator
 from ingest_gateway.errors import ApiError
 from ingest_gateway.login_throttle import MAX_LOCKOUT_SECONDS, LoginThrottle
-
-
-class Clock:
-    now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 async def locked_for(throttle: LoginThrottle, key: tuple[str, str]) -> int | None:
@@ -32,7 +26,7 @@ async def locked_for(throttle: LoginThrottle, key: tuple[str, str]) -> int | Non
 
 
 async def test_lockouts_start_after_the_allowance_and_double() -> None:
-    clock = Clock()
+    clock = ManualClock()
     throttle = LoginThrottle(3, 2.0, clock=clock)
     key = ("10.0.0.1", "alice")
     for _ in range(2):
@@ -50,7 +44,7 @@ async def test_lockouts_start_after_the_allowance_and_double() -> None:
 
 
 async def test_lockouts_are_capped_expire_and_reset_on_success() -> None:
-    clock = Clock()
+    clock = ManualClock()
     throttle = LoginThrottle(1, 1.0, clock=clock)
     key = ("10.0.0.1", "alice")
     for _ in range(40):

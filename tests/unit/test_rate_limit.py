@@ -7,13 +7,7 @@ import pytest
 from eventpipe.settings import Settings
 from ingest_gateway.errors import ApiError
 from ingest_gateway.rate_limit import TenantRateLimiter
-
-
-class Clock:
-    now = 50.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 def retry_after(limiter: TenantRateLimiter, tenant: bytes) -> int | None:
@@ -27,7 +21,7 @@ def retry_after(limiter: TenantRateLimiter, tenant: bytes) -> int | None:
 
 
 async def test_a_tenant_gets_its_burst_then_its_rate() -> None:
-    clock = Clock()
+    clock = ManualClock(50.0)
     limiter = TenantRateLimiter(100, 300, clock=clock)
     for _ in range(3):
         assert retry_after(limiter, b"org:1") is None
@@ -44,7 +38,7 @@ async def test_a_tenant_gets_its_burst_then_its_rate() -> None:
 
 
 async def test_a_request_larger_than_what_is_left_is_paid_back_before_the_next() -> None:
-    clock = Clock()
+    clock = ManualClock(50.0)
     limiter = TenantRateLimiter(100, 100, clock=clock)
     limiter.admit(b"user:1")
     await limiter.take(b"user:1", 1000)  # 900 events of debt: 9 s at 100 events/s
@@ -56,7 +50,7 @@ async def test_a_request_larger_than_what_is_left_is_paid_back_before_the_next()
 
 
 async def test_each_process_enforces_its_share() -> None:
-    clock = Clock()
+    clock = ManualClock(50.0)
     limiter = TenantRateLimiter(100, 400, processes=4, clock=clock)
     await limiter.take(b"org:1", 100)
     assert retry_after(limiter, b"org:1") == 1
@@ -70,7 +64,7 @@ async def test_settings_build_the_limiter_and_zero_disables_it() -> None:
 
 
 async def test_full_buckets_are_forgotten_when_there_are_too_many_tenants() -> None:
-    clock = Clock()
+    clock = ManualClock(50.0)
     limiter = TenantRateLimiter(10, 10, clock=clock, max_tenants=3)
     await limiter.take(b"busy", 20)
     for tenant in (b"a", b"b", b"c", b"d"):
@@ -81,6 +75,6 @@ async def test_full_buckets_are_forgotten_when_there_are_too_many_tenants() -> N
 
 @pytest.mark.parametrize("rate", [0.5, 3.0])
 async def test_retry_after_is_at_least_one_second(rate: float) -> None:
-    limiter = TenantRateLimiter(rate, 1, clock=Clock())
+    limiter = TenantRateLimiter(rate, 1, clock=ManualClock(50.0))
     await limiter.take(b"t", 2)  # one event of debt
     assert retry_after(limiter, b"t") == {0.5: 2, 3.0: 1}[rate]

@@ -69,9 +69,34 @@ def test_kafka_compression_maps_to_the_client_codec(value: str, codec: str | Non
 
 
 def test_an_unknown_kafka_compression_names_the_variable_and_the_choices() -> None:
-    settings = Settings.from_env({"EVENTPIPE_KAFKA_COMPRESSION": "brotli"})
     with pytest.raises(SettingsError, match=r"EVENTPIPE_KAFKA_COMPRESSION='brotli'.*lz4, zstd"):
-        assert settings.kafka_compression_type is None
+        Settings.from_env({"EVENTPIPE_KAFKA_COMPRESSION": "brotli"})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "choices"),
+    [
+        ("EVENTPIPE_LOG_FORMAT", "xml", "text, json"),
+        ("EVENTPIPE_LOG_LEVEL", "loud", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("EVENTPIPE_RATE_LIMIT_REDIS_FAILURE", "sometimes", "open, closed"),
+    ],
+)
+def test_a_word_outside_a_settings_choices_is_refused_naming_them(
+    variable: str, value: str, choices: str
+) -> None:
+    expected = f"{variable}='{value}' is not one of {choices}"
+    with pytest.raises(SettingsError) as from_env:
+        Settings.from_env({variable: value})
+    assert str(from_env.value) == expected
+    # Settings built in code (or changed by a command-line flag) are held to the same words.
+    with pytest.raises(SettingsError) as built:
+        Settings().with_overrides(**{variable.removeprefix("EVENTPIPE_").lower(): value})
+    assert str(built.value) == expected
+
+
+def test_a_choice_is_read_whatever_its_case_and_stored_as_documented() -> None:
+    settings = Settings.from_env({"EVENTPIPE_LOG_LEVEL": " debug", "EVENTPIPE_LOG_FORMAT": "JSON"})
+    assert (settings.log_level, settings.log_format) == ("DEBUG", "json")
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from ingest_gateway.single_flight import SingleFlightCache
-
-
-class Clock:
-    now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 class Loader:
@@ -103,7 +97,7 @@ async def test_a_load_whose_only_waiter_is_cancelled_still_fills_the_cache() -> 
 
 
 async def test_a_shorter_ttl_per_get_is_honoured() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache: SingleFlightCache[str, str | None] = SingleFlightCache(60, 10, clock=clock)
     loader = Loader()
     assert await cache.get("short", loader, ttl_seconds=5) == "value"
@@ -121,7 +115,7 @@ async def test_a_shorter_ttl_per_get_is_honoured() -> None:
 
 
 async def test_a_longer_ttl_per_get_is_capped_at_the_caches() -> None:
-    clock = Clock()
+    clock = ManualClock()
     cache: SingleFlightCache[str, str | None] = SingleFlightCache(60, 10, clock=clock)
     loader = Loader()
     assert await cache.get("key", loader, ttl_seconds=600) == "value"

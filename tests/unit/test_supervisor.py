@@ -119,7 +119,7 @@ def test_output_is_forwarded_by_name_and_an_exit_reports_the_last_lines(
 def test_a_child_that_keeps_crashing_is_restarted_with_growing_delays(
     log: Recorder, start: Start
 ) -> None:
-    supervisor = start(CRASHER, Backoff(initial=0.05, factor=2), reset_after=60)
+    supervisor = start(CRASHER, Backoff(initial=0.05, factor=2, jitter=0), reset_after=60)
     first_pid = supervisor.pids()["crasher"]
 
     assert supervisor.restart_later(pump_until_exit(supervisor)) == 0.05
@@ -130,7 +130,7 @@ def test_a_child_that_keeps_crashing_is_restarted_with_growing_delays(
 
 
 def test_a_child_that_ran_long_enough_restarts_after_the_initial_delay(start: Start) -> None:
-    supervisor = start(CRASHER, Backoff(initial=0.05), reset_after=0)
+    supervisor = start(CRASHER, Backoff(initial=0.05, jitter=0), reset_after=0)
 
     for _ in range(3):
         assert supervisor.restart_later(pump_until_exit(supervisor)) == 0.05

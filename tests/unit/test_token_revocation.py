@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from eventpipe.identity import IdentityStore, UnknownTokenError
 from eventpipe_cli.cli import main
 from ingest_gateway.auth import Authenticator
 from ingest_gateway.errors import ApiError
+from tests.support.clock import ManualClock
 
 
 @pytest.fixture
@@ -97,12 +97,14 @@ async def test_a_revoked_token_stops_working_within_the_token_cache_time(
     store: IdentityStore,
 ) -> None:
     token = store.create_token("alice")
-    auth = Authenticator(store, cache_seconds=60, token_cache_seconds=0.2)
+    clock = ManualClock()
+    auth = Authenticator(store, cache_seconds=60, token_cache_seconds=0.2, clock=clock)
     assert (await auth.authenticate(f"Token {token}")).username == "alice"
     store.revoke_token(token)
     # Still cached for a moment: the price of not reading the database on every request.
+    clock.now += 0.19
     assert (await auth.authenticate(f"Token {token}")).username == "alice"
-    await asyncio.sleep(0.25)
+    clock.now += 0.02
     with pytest.raises(ApiError) as caught:
         await auth.authenticate(f"Bearer {token}")
     assert caught.value.status == 401

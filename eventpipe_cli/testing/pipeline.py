@@ -18,7 +18,6 @@ from typing import IO, Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from clickhouse_connect.driver.client import Client
 
-from benchmarks.progress import progress
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.errors import CommandError
 from eventpipe.identity import IdentityStore
@@ -189,8 +188,9 @@ class LocalPipeline:
                 wait_ready(pipeline.url, 60, pipeline.processes)
                 yield pipeline
             except BaseException:
+                # On standard error: a benchmark's standard output carries only its report.
                 lines = log_path.read_text(errors="replace").splitlines()[-30:]
-                progress("the pipeline's last log lines:", *(f"  {line}" for line in lines))
+                print("the pipeline's last log lines:", *lines, sep="\n  ", file=sys.stderr)
                 raise
             finally:
                 pipeline.stop()
