@@ -22,6 +22,7 @@ from typing import Any
 
 from benchmarks.host_cpu import CpuTicks, steal_percent
 from benchmarks.load_generator import LoadResult, build_post, run_load
+from benchmarks.process_cpu import cpu_seconds, listening_process, micros_per_event
 from benchmarks.progress import progress
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import (
@@ -161,6 +162,10 @@ def _stored_client_events(pipeline: LocalPipeline) -> int:
     return int(count)
 
 
+def broker_port(settings: Settings) -> int:
+    return int(settings.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1])
+
+
 def _posts(url: str, tokens: list[str], bodies: list[bytes]) -> list[bytes]:
     return [
         build_post(f"{url}/api/events", body, {"Authorization": f"Token {tokens[i % len(tokens)]}"})
@@ -192,6 +197,8 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
     events_total = len(messages) * options.batch
     end_to_end: float | None = None
     stored: int | None = None
+    # Of the local pipeline's processes (not measured against a remote --url).
+    cpu_per_event: dict[str, float] = {}
 
     # Our own broker serves the raw produce baseline, and the pipeline unless --url is given.
     with (
@@ -221,12 +228,21 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
                 _warm_up(pipeline.url, posts[0])
                 # The worker joins its group and stores the warm-up before the clock starts.
                 pipeline.wait_until_stored(120, messages=1)
+                roles = {
+                    "gateway": pipeline.gateway.pid,
+                    "worker": pipeline.worker.pid,
+                    "broker": listening_process(broker_port(settings)),
+                }
+                cpu_before = cpu_seconds(roles)
                 ticks_before = CpuTicks.now()
                 load = _load(pipeline.url, posts[1:], options.concurrency)
                 progress("waiting until every event is in ClickHouse ...")
                 # From the start of the load; each acknowledged request is one message.
                 committed_at = pipeline.wait_until_stored(600, messages=load.count(201) + 1)
                 ticks_after = CpuTicks.now()
+                cpu_per_event = micros_per_event(
+                    cpu_before, cpu_seconds(roles), load.count(201) * options.batch
+                )
                 end_to_end = committed_at - load.started
                 stored = _stored_client_events(pipeline) - options.batch
         after = _measure_baselines(settings, Path(scratch), messages, batches, events_total)
@@ -255,6 +271,7 @@ def run_ingest_bench(base: Settings, options: IngestBenchOptions) -> dict[str, A
         "ratio_end_to_end_to_raw_insert": round(e2e_rate / raw_insert, 3) if e2e_rate else None,
         # Of the machine's CPU time while the pipeline was measured: what its host took.
         "host_steal_percent": steal_percent(ticks_before, ticks_after),
+        "cpu_us_per_event": cpu_per_event,
     }
 
 
@@ -283,4 +300,7 @@ def format_ingest_report(report: dict[str, Any]) -> str:
         lines.append(f"  ratio end-to-end / raw insert: {report['ratio_end_to_end_to_raw_insert']}")
     if report["host_steal_percent"] is not None:
         lines.append(f"  CPU time the host took (steal) meanwhile: {report['host_steal_percent']}%")
+    if report.get("cpu_us_per_event"):
+        lines.append("  CPU per acknowledged event (µs, from /proc, load until stored):")
+        lines += [f"    {role:<15} {us:>7.2f}" for role, us in report["cpu_us_per_event"].items()]
     return "\n".join(lines)
