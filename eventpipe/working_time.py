@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Final
+from typing import Final, cast
+
+from msgspec import UNSET
 
 from eventpipe.contracts import WORKING_TIME_SCOPE, Event, IngestMessage
 from eventpipe.cvat_json import server_payload
@@ -33,6 +35,15 @@ COMPRESSED_SCOPES: Final = frozenset({"change:frame"})
 DERIVED_SOURCE: Final = "server"
 
 Ids = tuple[int | None, int | None, int | None]
+
+
+def _ids(event: Event) -> Ids:
+    ids: tuple[object, ...] = (event.job_id, event.task_id, event.project_id)
+    if UNSET in ids:
+        # An id the client left out (a request's events as the gateway decoded them) is no id,
+        # as a null one is: both fall into one bucket.
+        ids = tuple(None if value is UNSET else value for value in ids)
+    return cast(Ids, ids)
 
 
 def _end_us(event: Event, start_us: int) -> int:
@@ -57,10 +68,10 @@ def working_time_events(
     previous = message.previous_event
     if previous is not None:
         prev_end = _end_us(previous, epoch_micros(previous.timestamp))
-        prev_ids: Ids = (previous.job_id, previous.task_id, previous.project_id)
+        prev_ids = _ids(previous)
     else:
         prev_end = event_micros[0]
-        prev_ids = (events[0].job_id, events[0].task_id, events[0].project_id)
+        prev_ids = _ids(events[0])
 
     # Per bucket: the total in microseconds and the timestamp of the first event added.
     totals: dict[Ids, int] = {}
@@ -80,7 +91,7 @@ def working_time_events(
         else:
             totals[prev_ids] = worked
             opened[prev_ids] = event.timestamp
-        prev_ids = (event.job_id, event.task_id, event.project_id)
+        prev_ids = _ids(event)
 
     identity = message.identity
     # CVAT's payload names the request the time came with (its id and the client's User-Agent);

@@ -139,7 +139,8 @@ class IngestProcessor:
 
         refused = await retry_until_done(attempt, INSERT_BACKOFF, failed)
         if failed_attempts:
-            log.info("insert of %d rows ended on attempt %d", len(rows), failed_attempts + 1)
+            outcome = "succeeded" if refused is None else "was refused"
+            log.info("insert of %d rows %s on attempt %d", len(rows), outcome, failed_attempts + 1)
         return refused
 
 
