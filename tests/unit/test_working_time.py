@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import orjson
 
-from eventpipe.contracts import Event, Identity
+from eventpipe.contracts import ClientEventsRequest, Event, Identity
 from eventpipe.working_time import working_time_events
 from tests.messages import ingest_message
 
@@ -171,3 +172,27 @@ def test_a_bucket_under_a_millisecond_is_recorded_as_zero() -> None:
     )
     [derived] = working_time_events(message)
     assert (derived.duration, orjson.loads(derived.payload or "")["working_time"]) == (0, 0)
+
+
+def test_ids_left_out_and_null_ids_are_one_bucket() -> None:
+    # The gateway derives the working time from the events as it decoded them, where an id the
+    # client left out is msgspec's UNSET; the previous event's missing ids are None.
+    body = orjson.dumps(
+        {
+            "events": [
+                {"scope": "click:element", "timestamp": "2026-01-01T00:00:10Z"},
+                {"scope": "click:element", "timestamp": "2026-01-01T00:00:30Z"},
+            ],
+            "previous_event": {"scope": "load:job", "timestamp": "2026-01-01T00:00:00Z"},
+            "timestamp": "2026-01-01T00:00:30Z",
+        }
+    )
+    decoded = msgspec.json.decode(body, type=ClientEventsRequest)
+    message = ingest_message(
+        Identity(user_id=1, user_name="ann"),
+        decoded.events,
+        received_at=T0,
+        previous_event=decoded.previous_event,
+    )
+    [derived] = working_time_events(message)
+    assert (derived.duration, derived.job_id, derived.task_id) == (30_000, None, None)
