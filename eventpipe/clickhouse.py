@@ -19,6 +19,8 @@ from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
 # The DSN's database of each client clickhouse_client opened; the client itself defaults to the
 # events database from then on.
 _home_databases: weakref.WeakKeyDictionary[Client, str] = weakref.WeakKeyDictionary()
+# The clients clickhouse_client opened on an embedded engine (chdb://) rather than a server.
+_embedded: weakref.WeakSet[Client] = weakref.WeakSet()
 
 
 def clickhouse_client(settings: Settings) -> Client:
@@ -47,7 +49,14 @@ def clickhouse_client(settings: Settings) -> Client:
     client.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}")
     client.database = database
     _home_databases[client] = home
+    if settings.resolved_clickhouse_dsn.startswith("chdb:"):
+        _embedded.add(client)
     return client
+
+
+def is_embedded(client: Client) -> bool:
+    """Whether a client :func:`clickhouse_client` opened runs the engine in this process."""
+    return client in _embedded
 
 
 def home_database(client: Client) -> str:

@@ -9,14 +9,18 @@ worker stops between its insert and its offset commit, or when CVAT's handler re
 Two copies within one batch are cut to one as well.
 
 Rows go in as ``JSONEachRow`` through a plain statement, which carries the one setting that lets
-an insert write the pipeline's hidden columns (see :mod:`eventpipe.events_table`); the embedded
-engine's bulk insert path has no place for it.
+an insert write the pipeline's hidden columns (see :mod:`eventpipe.events_table`). A server
+receives the rows as the request's body. The embedded engine would take inline rows only pasted
+into the statement's text, at three times the CPU of reading them from a file (10.8 against 3.2
+µs a row, 50,000 rows of 460 bytes): there the rows go through a temporary file that the
+statement reads with ``file()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import tempfile
 import time
 from typing import Final
 
@@ -24,7 +28,8 @@ from clickhouse_connect.driver import options
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from eventpipe.events_table import COLUMNS, TABLE
+from eventpipe.clickhouse import is_embedded
+from eventpipe.events_table import COLUMN_TYPES, COLUMNS, TABLE
 from stream_processors import metrics
 from stream_processors.rows import RowKey, Rows
 
@@ -47,10 +52,23 @@ _INSERT_SETTINGS: Final = (
 
 
 def insert_statement(table: str) -> str:
-    """The statement that inserts a :meth:`Rows.body` into ``table``."""
+    """The statement that inserts a :meth:`Rows.body`, sent as its data, into ``table``."""
     return (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}) SETTINGS {_INSERT_SETTINGS} FORMAT JSONEachRow"
     )
+
+
+def file_insert_statement(table: str, path: str) -> str:
+    """The statement that inserts the rows of the file at ``path`` (the embedded engine's)."""
+    structure = ", ".join(f"{name} {COLUMN_TYPES[name]}" for name in COLUMNS)
+    return (
+        f"INSERT INTO {table} ({', '.join(COLUMNS)}) SETTINGS {_INSERT_SETTINGS}"
+        f" SELECT * FROM file({_literal(path)}, 'JSONEachRow', {_literal(structure)})"
+    )
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class InsertRefused(Exception):
@@ -69,6 +87,7 @@ class ClickHouseSink:
         self.client = client
         self.table = table
         self._insert_sql = insert_statement(table)
+        self._embedded = is_embedded(client)
         self._lookup_sql = (
             f"SELECT request_id, event_seq FROM {table}"
             " WHERE timestamp >= fromUnixTimestamp64Milli({earliest:Int64}, 'UTC')"
@@ -109,8 +128,15 @@ class ClickHouseSink:
         stored = self._stored_keys(rows)
         if stored or rows.has_copies():
             rows = rows.without(stored)
-        if rows.chunks:
+        if not rows.chunks:
+            return 0
+        if not self._embedded:
             self.client.command(self._insert_sql, data=rows.body())
+            return len(rows)
+        with tempfile.NamedTemporaryFile(prefix="eventpipe-rows-", suffix=".jsonl") as file:
+            file.write(rows.body())
+            file.flush()
+            self.client.command(file_insert_statement(self.table, file.name))
         return len(rows)
 
     def _stored_keys(self, rows: Rows) -> set[RowKey]:
