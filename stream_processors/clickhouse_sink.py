@@ -153,5 +153,5 @@ class ClickHouseSink:
                     "ids": ids[start : start + LOOKUP_CHUNK],
                 },
             )
-            stored.update((request_id, seq) for request_id, seq in result.result_rows)
+            stored.update((str(request_id), seq) for request_id, seq in result.result_rows)
         return stored

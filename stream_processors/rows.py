@@ -12,7 +12,6 @@ rows read one by one, to keep each key once (:meth:`Rows.without`).
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -23,11 +22,12 @@ import msgspec
 from eventpipe.contracts import IngestMessage, IntakeMessage
 from eventpipe.table_rows import RenderedRows, RowsHeader, intake_rows, request_rows
 
-RowKey = tuple[uuid.UUID, int]
+# A row's request id (as text) and event_seq.
+RowKey = tuple[str, int]
 
 
 class _Key(msgspec.Struct):
-    request_id: uuid.UUID
+    request_id: str
     event_seq: int
 
 
@@ -50,7 +50,7 @@ class Chunk:
     """The rows of one message."""
 
     body: bytes
-    ids: list[uuid.UUID]
+    ids: list[str]
     rows: int
     earliest_ms: int
     latest_ms: int
@@ -82,7 +82,7 @@ class Rows:
     def latest_ms(self) -> int | None:
         return max((chunk.latest_ms for chunk in self.chunks), default=None)
 
-    def ids(self) -> list[uuid.UUID]:
+    def ids(self) -> list[str]:
         """Every request id of the rows' keys, once."""
         return list(dict.fromkeys(id_ for chunk in self.chunks for id_ in chunk.ids))
 

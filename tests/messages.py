@@ -77,7 +77,7 @@ class DecodedRows:
 
     @property
     def request_id(self) -> uuid.UUID:
-        return self.header.ids[0]
+        return uuid.UUID(self.header.ids[0])
 
     @property
     def events(self) -> list[ServerEvent]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,7 +24,7 @@ from eventpipe.contracts import (
 from eventpipe.contracts import ingest_message_encoder as encoder
 from eventpipe.events_table import COLUMNS, EVENT_COLUMNS
 from eventpipe.message_decoding import Undecodable
-from eventpipe.table_rows import request_rows
+from eventpipe.table_rows import INTAKE_EVENT_NAMESPACE, content_key, request_rows
 from stream_processors.decoding import decode_ingest_message
 from stream_processors.rows import Rows, RowsMessage, build_rows
 from tests.messages import ingest_message
@@ -165,7 +166,7 @@ def test_without_drops_stored_keys_and_copies_within_the_batch() -> None:
     first, second = message(0, 2), message(1)
     rows = build_rows([first, second, first])
     assert rows.has_copies()
-    kept = rows.without({(second.request_id, 0)})
+    kept = rows.without({(str(second.request_id), 0)})
     keys = [(row["request_id"], row["event_seq"]) for row in as_rows(kept)]
     assert keys == [(first.request_id, 0), (first.request_id, 1), (first.request_id, 2)]
     assert not kept.has_copies()
@@ -177,7 +178,7 @@ def test_a_rows_message_decodes_to_its_header_and_rows_as_they_came() -> None:
     decoded = decode_ingest_message(rendered.message())
     assert isinstance(decoded, RowsMessage)
     assert decoded.header.rows == 4 and decoded.body == b"".join(rendered.lines)
-    assert decoded.header.ids == [sent.request_id]
+    assert decoded.header.ids == [str(sent.request_id)]
     # The same rows as a worker renders from the request's format-1 message.
     old_format = ingest_message_decoder.decode(encoder.encode(sent))
     assert build_rows([decoded]).body() == build_rows([old_format]).body()
@@ -197,3 +198,10 @@ def test_a_rows_message_that_cannot_be_read_says_why(tamper: Any, reason: str, d
     with pytest.raises(Undecodable) as caught:
         decode_ingest_message(raw)
     assert caught.value.reason == reason and detail in caught.value.detail
+
+
+@pytest.mark.parametrize("encoded", [b"{}", b'{"scope":"create:task","n":1}', bytes(range(256))])
+def test_an_intake_events_key_is_the_version_5_uuid_of_its_content(encoded: bytes) -> None:
+    # The same keys as uuid.UUID makes them: those of rows stored before are found again.
+    digest = hashlib.sha1(INTAKE_EVENT_NAMESPACE.bytes + encoded, usedforsecurity=False).digest()
+    assert content_key(encoded) == str(uuid.UUID(bytes=digest[:16], version=5))
