@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from eventpipe.contracts import CLIENT_SCOPES, ClientEvents, ClientEventsRequest
-from ingest_gateway.csrf import CSRF_COOKIE
-from ingest_gateway.cvat_credentials import SESSION_COOKIE
 from ingest_gateway.errors import JSON_MEDIA_TYPE
-from ingest_gateway.export_answers import ExportFailed, ExportProgress, ExportStarted
+from ingest_gateway.exports.deprecated_answers import ExportFailed, ExportProgress, ExportStarted
+from ingest_gateway.exports.request_answer import STATES, PaginatedRequestList, RequestAnswer, RqId
+from ingest_gateway.identity.csrf import CSRF_COOKIE
+from ingest_gateway.identity.cvat_credentials import SESSION_COOKIE
 from ingest_gateway.params import (
     DATE_SCHEMA,
     ID_SCHEMA,
@@ -27,7 +28,6 @@ from ingest_gateway.params import (
     choice_schema,
     int_schema,
 )
-from ingest_gateway.request_model import STATES, PaginatedRequestList, RequestAnswer, RqId
 
 _REF: Final = "#/components/schemas/{name}"
 
@@ -225,7 +225,7 @@ def _id_path(description: str) -> dict[str, Any]:
 
 
 def _requests_paths() -> dict[str, Any]:
-    """CVAT's current export flow (:mod:`ingest_gateway.export_requests`)."""
+    """CVAT's current export flow (:mod:`ingest_gateway.exports.requests_api`)."""
     export = {
         "operationId": "events_create_export",
         "summary": "Start an export of the event log as CSV (CVAT's requests flow)",

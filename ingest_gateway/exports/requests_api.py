@@ -2,16 +2,17 @@
 
 ``POST /api/events/export`` takes the filters of ``GET /api/events`` (same checks, defaults and
 forced permissions) and answers ``202 {"rq_id"}``; ``GET /api/requests/{id}`` describes the
-export as CVAT's ``Request`` (:mod:`ingest_gateway.request_model`); ``GET /api/requests`` lists
-the caller's own, filtered and ordered as CVAT's (:mod:`ingest_gateway.request_filters`) and
-paginated as CVAT paginates; ``POST /api/requests/{id}/cancel``
-stops a queued or running export; ``GET /api/events/download?rq_id=`` serves the finished file.
+export as CVAT's ``Request`` (:mod:`ingest_gateway.exports.request_answer`);
+``GET /api/requests`` lists the caller's own, filtered and ordered as CVAT's
+(:mod:`ingest_gateway.exports.request_filters`) and paginated as CVAT paginates;
+``POST /api/requests/{id}/cancel`` stops a queued or running export;
+``GET /api/events/download?rq_id=`` serves the finished file.
 
 An ``rq_id`` is CVAT's, ``action=export&target=events&id=<query_id>&user_id=<owner>``; the bare
 ``query_id`` it was before is accepted too (clients keep ids as they got them). Both flows read
 the same records, so an export started either way can be followed either way. Who may see,
-cancel or download a request is CVAT's rule (:mod:`ingest_gateway.permissions`): its owner or
-an admin, anyone else a 403; an id naming nothing is a 404 (a 400 on the download, as CVAT
+cancel or download a request is CVAT's rule (:mod:`ingest_gateway.identity.permissions`): its
+owner or an admin, anyone else a 403; an id naming nothing is a 404 (a 400 on the download, as CVAT
 answers). ``GET /api/requests`` lists the caller's own, as CVAT does even for admins.
 
 Cancelling deletes the request, as CVAT does (CVAT then answers 404 for it). CVAT refuses to
@@ -39,10 +40,8 @@ from eventpipe.export_records import (
 )
 from eventpipe.identity import User
 from eventpipe.object_store import ObjectStore
-from ingest_gateway.auth import authenticate
 from ingest_gateway.errors import ApiError, struct_response
-from ingest_gateway.export_params import parse_export_request
-from ingest_gateway.exports import (
+from ingest_gateway.exports.flow_steps import (
     download,
     export_store_of,
     live_export,
@@ -50,11 +49,8 @@ from ingest_gateway.exports import (
     start_export,
     store_errors,
 )
-from ingest_gateway.org_context import resolve_org_context
-from ingest_gateway.params import parse_id, single
-from ingest_gateway.permissions import Caller, RequestAction, check_request_access
-from ingest_gateway.request_filters import ordered, request_filter
-from ingest_gateway.request_model import (
+from ingest_gateway.exports.params import parse_export_request
+from ingest_gateway.exports.request_answer import (
     STATES,
     PaginatedRequestList,
     RequestAnswer,
@@ -64,6 +60,11 @@ from ingest_gateway.request_model import (
     parse_rq_id,
     render_rq_id,
 )
+from ingest_gateway.exports.request_filters import ordered, request_filter
+from ingest_gateway.identity.authentication import authenticate
+from ingest_gateway.identity.org_context import resolve_org_context
+from ingest_gateway.identity.permissions import Caller, RequestAction, check_request_access
+from ingest_gateway.params import parse_id, single
 
 DOWNLOAD_PATH: Final = "/api/events/download"
 # CVAT's page size, and a bound on what one page may ask for.

@@ -12,15 +12,15 @@ from starlette.responses import Response
 from eventpipe.contracts import EncodedClientEvents, Event, IngestMessage, tenant_key
 from eventpipe.settings import Settings
 from eventpipe.table_rows import encode_event, request_rows
-from ingest_gateway import request_body
-from ingest_gateway.auth import authenticate
-from ingest_gateway.caller_address import joined_header, remote_addr
 from ingest_gateway.errors import JSON_MEDIA_TYPE
-from ingest_gateway.org_context import event_identity, resolve_org_context
-from ingest_gateway.permissions import Caller, check_send_events
+from ingest_gateway.events import body as request_body
+from ingest_gateway.events.caller_address import joined_header, remote_addr
+from ingest_gateway.identity.authentication import authenticate
+from ingest_gateway.identity.org_context import event_identity, resolve_org_context
+from ingest_gateway.identity.permissions import Caller, check_send_events
+from ingest_gateway.limits.interface import tenant_limiter_of
 from ingest_gateway.producer import producer_of
-from ingest_gateway.rate_limit import tenant_limiter_of
-from ingest_gateway.request_context import count_events, message_id
+from ingest_gateway.request_middleware import count_events, message_id
 
 _response_encoder: Final = msgspec.json.Encoder()
 

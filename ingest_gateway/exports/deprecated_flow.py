@@ -9,10 +9,11 @@ starts a new export, as CVAT does: under that id when no record holds it, else u
 (ids are one space here, per user in CVAT), so ids cannot be probed.
 
 Without ``from`` and ``to`` this flow exports the last 30 days, as its original API page says
-(:mod:`ingest_gateway.export_params`).
+(:mod:`ingest_gateway.exports.params`).
 
-CVAT deprecated this flow for its requests API (:mod:`ingest_gateway.export_requests`), which
-starts, reads and serves the same exports through the functions here; like CVAT, the flow's
+CVAT deprecated this flow for its requests API (:mod:`ingest_gateway.exports.requests_api`), which
+starts, reads and serves the same exports through the same steps
+(:mod:`ingest_gateway.exports.flow_steps`); like CVAT, the flow's
 status answers carry an RFC 9745 ``Deprecation`` header with the date CVAT deprecated it.
 """
 
@@ -21,17 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Final
 from urllib.parse import urlencode
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from eventpipe.contracts import ExportFilter
 from eventpipe.export_records import (
     ExportState,
     ExportStatus,
@@ -39,34 +37,29 @@ from eventpipe.export_records import (
     read_status,
     utc_now,
 )
-from eventpipe.identity import User
-from eventpipe.settings import Settings
-from eventpipe.stores import STORE_ERRORS, ObjectNotFound, ObjectStore
-from ingest_gateway.auth import authenticate
 from ingest_gateway.errors import ApiError, struct_response
-from ingest_gateway.export_answers import (
+from ingest_gateway.exports.deprecated_answers import (
     PROGRESS_STATES,
     ExportFailed,
     ExportProgress,
     ExportStarted,
 )
-from ingest_gateway.export_jobs import (
-    default_export_filename,
-    get_export_status,
-    open_export_download,
-    presign_export,
-    submit_export,
+from ingest_gateway.exports.flow_steps import (
+    download,
+    export_store_of,
+    live_export,
+    start_export,
+    store_errors,
 )
-from ingest_gateway.export_params import (
+from ingest_gateway.exports.jobs import (
+    presign_export,
+)
+from ingest_gateway.exports.params import (
     DOWNLOAD,
-    ExportQuery,
-    content_disposition,
     parse_export_query,
 )
-from ingest_gateway.export_store import ExportStoreHandle
-from ingest_gateway.org_context import OrgContext, resolve_org_context
-from ingest_gateway.permissions import Caller, authorize_export
-from ingest_gateway.producer import producer_of, unavailable
+from ingest_gateway.identity.authentication import authenticate
+from ingest_gateway.identity.org_context import resolve_org_context
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +67,6 @@ log = logging.getLogger(__name__)
 _MAX_PRESIGN: Final = timedelta(days=7)
 # RFC 9745: "@" and the Unix time CVAT deprecated the flow, 2025-03-17T00:00:00Z.
 DEPRECATION: Final = {"Deprecation": "@1742169600"}
-
-
-def export_store_of(request: Request) -> ObjectStore:
-    """The export store, or a 503 while the gateway cannot reach it yet."""
-    handle: ExportStoreHandle = request.app.state.export_store
-    return handle.get()
 
 
 async def get_events(request: Request) -> Response:
@@ -107,35 +94,6 @@ async def get_events(request: Request) -> Response:
     return struct_response(202, ExportStarted(query_id=query_id), DEPRECATION)
 
 
-async def start_export(
-    request: Request,
-    user: User,
-    context: OrgContext,
-    query: ExportQuery,
-    now: datetime,
-    *,
-    query_id: uuid.UUID | None = None,
-) -> uuid.UUID:
-    """Check the caller may export what ``query`` asks for, then record and queue the export
-    (under ``query_id``, else a new id)."""
-    allowed = authorize_export(Caller.of(user, context), query.requested)
-    export_filter = ExportFilter(
-        since=query.since, until=query.until, **msgspec.structs.asdict(allowed)
-    )
-    settings: Settings = request.app.state.settings
-    with store_errors():
-        return await submit_export(
-            settings,
-            export_store_of(request),
-            producer_of(request),
-            user.id,
-            export_filter,
-            query.filename or default_export_filename(now),
-            owner_username=user.username,
-            query_id=query_id,
-        )
-
-
 async def _id_is_free(request: Request, query_id: uuid.UUID) -> bool:
     """Whether no record holds ``query_id`` and no cancel marker: ids are one space here, so an
     id someone else's export (or an expired one not yet swept) holds is never reused."""
@@ -146,12 +104,6 @@ async def _id_is_free(request: Request, query_id: uuid.UUID) -> bool:
 
     with store_errors():
         return await asyncio.to_thread(free)
-
-
-async def live_export(request: Request, query_id: uuid.UUID, now: datetime) -> ExportStatus | None:
-    """The export's record while it lives, whoever owns it."""
-    with store_errors():
-        return await get_export_status(export_store_of(request), query_id, now)
 
 
 async def _report(request: Request, status: ExportStatus, now: datetime) -> Response:
@@ -185,39 +137,3 @@ async def _download_url(request: Request, status: ExportStatus, valid_for: timed
         return url
     query = urlencode({"query_id": str(status.query_id), "action": DOWNLOAD})
     return str(request.url.replace(query=query))
-
-
-async def download(request: Request, status: ExportStatus, filename: str, field: str) -> Response:
-    """The finished export's CSV as an attachment named ``filename``; a 404 naming ``field``
-    if it expired meanwhile."""
-    with store_errors():
-        try:
-            chunks = await open_export_download(export_store_of(request), status)
-        except ObjectNotFound:
-            # Swept between reading the record and opening the file: it just expired.
-            raise no_such_export(field) from None
-    return StreamingResponse(
-        chunks,
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": content_disposition(filename),
-            "Content-Length": str(status.size),
-        },
-    )
-
-
-def no_such_export(field: str) -> ApiError:
-    return ApiError(
-        404,
-        f"you have no export with this {field} (exports expire a while after they end)",
-        field=field,
-    )
-
-
-@contextmanager
-def store_errors() -> Iterator[None]:
-    try:
-        yield
-    except STORE_ERRORS as exc:
-        log.warning("the export store failed: %r", exc)
-        raise unavailable("the export storage is unavailable; retry shortly") from None

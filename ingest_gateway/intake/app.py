@@ -38,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
-from ingest_gateway import health, request_body
+from ingest_gateway import health
 from ingest_gateway.errors import (
     EXCEPTION_HANDLERS,
     JSON_MEDIA_TYPE,
@@ -46,15 +46,16 @@ from ingest_gateway.errors import (
     json_response,
     struct_response,
 )
+from ingest_gateway.events import body as request_body
 from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
-from ingest_gateway.intake_batch import decode_batch
-from ingest_gateway.intake_delivery import IntakeDelivery
-from ingest_gateway.intake_openapi import IntakeAnswer, intake_schema_document
-from ingest_gateway.intake_records import batch_entry
-from ingest_gateway.intake_spool import IntakeSpool
+from ingest_gateway.intake.batch import decode_batch
+from ingest_gateway.intake.delivery import IntakeDelivery
+from ingest_gateway.intake.openapi import IntakeAnswer, intake_schema_document
+from ingest_gateway.intake.records import batch_entry
+from ingest_gateway.intake.spool import IntakeSpool
 from ingest_gateway.metrics import intake_events
 from ingest_gateway.producer import RETRY_AFTER_SECONDS, EventProducer, producer_of
-from ingest_gateway.request_context import RequestContext
+from ingest_gateway.request_middleware import RequestMiddleware
 
 _CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="eventpipe intake"'}
 
@@ -172,7 +173,9 @@ def create_intake_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext, routes=frozenset(route.path for route in routes))],
+        middleware=[
+            Middleware(RequestMiddleware, routes=frozenset(route.path for route in routes))
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
