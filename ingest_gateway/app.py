@@ -4,7 +4,7 @@ Endpoints reach the services through ``request.app.state`` with the typed access
 modules (:func:`ingest_gateway.identity.authentication.authenticate`,
 :func:`ingest_gateway.identity.org_context.resolve_org_context`,
 :func:`ingest_gateway.producer.producer_of`). New endpoints go in
-:func:`routes`; a second route on the same path with other methods is fine.
+:func:`ingest_gateway.routes.routes`, each handler with its OpenAPI operation.
 """
 
 from __future__ import annotations
@@ -15,17 +15,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from eventpipe import metrics
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
-from ingest_gateway import health, openapi
+from ingest_gateway import openapi
 from ingest_gateway.errors import EXCEPTION_HANDLERS
 from ingest_gateway.events.body import PayloadLimits
-from ingest_gateway.events.endpoint import post_events
-from ingest_gateway.exports import requests_api
-from ingest_gateway.exports.deprecated_flow import get_events
 from ingest_gateway.exports.store import ExportStoreHandle
 from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
 from ingest_gateway.identity.authentication import Authenticator
@@ -38,21 +35,7 @@ from ingest_gateway.limits.interface import Throttle
 from ingest_gateway.limits.redis_client import RedisClient
 from ingest_gateway.producer import EventProducer
 from ingest_gateway.request_middleware import RequestMiddleware
-
-
-def routes() -> list[BaseRoute]:
-    return [
-        Route("/api/events", post_events, methods=["POST"]),
-        Route("/api/events", get_events, methods=["GET"]),
-        Route("/api/events/export", requests_api.create_export, methods=["POST"]),
-        Route("/api/events/download", requests_api.download_result, methods=["GET"]),
-        Route("/api/requests", requests_api.list_requests, methods=["GET"]),
-        Route("/api/requests/{id}", requests_api.get_request, methods=["GET"]),
-        Route("/api/requests/{id}/cancel", requests_api.cancel_request, methods=["POST"]),
-        Route("/api/schema", openapi.get_schema, methods=["GET"]),
-        Route("/health/live", health.live, methods=["GET"]),
-        Route("/health/ready", health.ready, methods=["GET"]),
-    ]
+from ingest_gateway.routes import routes
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -110,4 +93,6 @@ def create_app(settings: Settings) -> Starlette:
     app.state.authenticator = Authenticator.from_settings(identity, settings, throttle, cvat)
     app.state.org_resolver = OrgResolver(identity, settings.auth_cache_seconds)
     app.state.payload_limits = PayloadLimits.from_settings(settings)
+    # Encoded before the first request: a route that declares no operation stops the start.
+    app.state.schema = openapi.encoded_document(cvat is not None)
     return app

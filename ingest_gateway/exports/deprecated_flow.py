@@ -23,7 +23,7 @@ import asyncio
 import logging
 import uuid
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlencode
 
 import msgspec
@@ -37,7 +37,7 @@ from eventpipe.export_records import (
     read_status,
     utc_now,
 )
-from ingest_gateway.errors import ApiError, struct_response
+from ingest_gateway.errors import JSON_MEDIA_TYPE, ApiError, struct_response
 from ingest_gateway.exports.deprecated_answers import (
     PROGRESS_STATES,
     ExportFailed,
@@ -56,10 +56,22 @@ from ingest_gateway.exports.jobs import (
 )
 from ingest_gateway.exports.params import (
     DOWNLOAD,
+    export_parameters,
     parse_export_query,
 )
 from ingest_gateway.identity.authentication import authenticate
 from ingest_gateway.identity.org_context import resolve_org_context
+from ingest_gateway.identity.org_selection import ORG_PARAMETERS
+from ingest_gateway.operations import (
+    REF,
+    Operation,
+    documented,
+    error_answers,
+    json_content,
+    link,
+    query_parameter,
+)
+from ingest_gateway.params import ID_SCHEMA, UUID_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +81,83 @@ _MAX_PRESIGN: Final = timedelta(days=7)
 DEPRECATION: Final = {"Deprecation": "@1742169600"}
 
 
+_DEPRECATION_HEADER: Final[dict[str, Any]] = {
+    "Deprecation": {
+        "description": "RFC 9745: the date CVAT deprecated this flow, as '@' and Unix time",
+        "schema": {"type": "string"},
+    }
+}
+# The export a 202 names is the one to poll.
+_POLL_EXPORT: Final = {
+    "PollExport": link(
+        "events_list",
+        "query_id",
+        "query_id",
+        "poll the export, or download it with action=download once it is ready",
+    )
+}
+
+
+@documented(
+    Operation(
+        operation_id="events_list",
+        summary="Export the event log as CSV (asynchronous; deprecated by CVAT)",
+        deprecated=True,
+        parameters=[
+            *ORG_PARAMETERS,
+            *export_parameters(
+                "without from and to, the last 30 days; with only to, everything before it"
+            ),
+            query_parameter(
+                "action", {"type": "string", "enum": [DOWNLOAD]}, "serve the finished CSV"
+            ),
+            query_parameter(
+                "query_id",
+                UUID_SCHEMA,
+                "the export to poll or download; empty starts one, and so does one naming none"
+                " of the caller's exports (under that id when it is free, else under a new one)",
+            ),
+            # CVAT's deprecated flow never exported to a cloud storage, and says so.
+            query_parameter(
+                "location", {"type": "string"}, "cloud_storage is refused (400); others are ignored"
+            ),
+            query_parameter("cloud_storage_id", ID_SCHEMA, "refused (400)"),
+        ],
+        responses={
+            "200": {
+                "description": "the CSV file (action=download)",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            "201": {
+                "description": "the export is ready",
+                "headers": _DEPRECATION_HEADER,
+                **json_content("ExportProgress"),
+            },
+            "202": {
+                "description": "an export started (query_id) or still running",
+                "headers": _DEPRECATION_HEADER,
+                "links": _POLL_EXPORT,
+                "content": {
+                    JSON_MEDIA_TYPE: {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": REF.format(name="ExportStarted")},
+                                {"$ref": REF.format(name="ExportProgress")},
+                            ]
+                        }
+                    }
+                },
+            },
+            "500": {
+                "description": "the export failed",
+                "headers": _DEPRECATION_HEADER,
+                **json_content("ExportFailed"),
+            },
+            **error_answers(400, 401, 403, 404, 429, 502, 503),
+        },
+        schemas=(ExportStarted, ExportProgress, ExportFailed),
+    )
+)
 async def get_events(request: Request) -> Response:
     user = await authenticate(request)
     now = utc_now()

@@ -49,7 +49,7 @@ from ingest_gateway.exports.flow_steps import (
     start_export,
     store_errors,
 )
-from ingest_gateway.exports.params import parse_export_request
+from ingest_gateway.exports.params import export_parameters, parse_export_request
 from ingest_gateway.exports.request_answer import (
     STATES,
     PaginatedRequestList,
@@ -63,15 +63,66 @@ from ingest_gateway.exports.request_answer import (
 from ingest_gateway.exports.request_filters import ordered, request_filter
 from ingest_gateway.identity.authentication import authenticate
 from ingest_gateway.identity.org_context import resolve_org_context
+from ingest_gateway.identity.org_selection import ORG_PARAMETERS
 from ingest_gateway.identity.permissions import Caller, RequestAction, check_request_access
-from ingest_gateway.params import parse_id, single
+from ingest_gateway.operations import (
+    Operation,
+    documented,
+    error_answer,
+    error_answers,
+    json_content,
+    link,
+    query_parameter,
+)
+from ingest_gateway.params import ID_SCHEMA, choice_schema, int_schema, parse_id, single
 
 DOWNLOAD_PATH: Final = "/api/events/download"
 # CVAT's page size, and a bound on what one page may ask for.
 PAGE_SIZE: Final = 10
 MAX_PAGE_SIZE: Final = 1000
 
+_NO_REQUEST: Final = "no request with this id (or it expired or was cancelled)"
+_ID_PARAMETER: Final = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "the request's rq_id",
+}
+# The request a 202 names is the one to follow.
+_FOLLOW_REQUEST: Final = {
+    "RetrieveRequest": link(
+        "requests_retrieve", "id", "rq_id", "the export's progress, as CVAT's Request"
+    ),
+    "CancelRequest": link("requests_create_cancel", "id", "rq_id", "cancel the export"),
+}
 
+
+@documented(
+    Operation(
+        operation_id="events_create_export",
+        summary="Start an export of the event log as CSV (CVAT's requests flow)",
+        parameters=[
+            *ORG_PARAMETERS,
+            *export_parameters("default is the minimal time"),
+            query_parameter(
+                "location",
+                choice_schema("local", "cloud_storage"),
+                "only 'local': exports are kept in this service's own store (cloud_storage: 400)",
+            ),
+            query_parameter("cloud_storage_id", ID_SCHEMA, "not supported (400)"),
+        ],
+        responses={
+            "202": {
+                "description": "the export is queued: follow rq_id",
+                "links": _FOLLOW_REQUEST,
+                **json_content("RqId"),
+            },
+            **error_answers(400, 401, 403, 404, 429, 502, 503),
+        },
+        schemas=(RqId,),
+    )
+)
 async def create_export(request: Request) -> Response:
     user = await authenticate(request)
     now = utc_now()
@@ -81,12 +132,38 @@ async def create_export(request: Request) -> Response:
     return struct_response(202, RqId(rq_id=render_rq_id(query_id, user.id)))
 
 
+@documented(
+    Operation(
+        operation_id="requests_retrieve",
+        summary="One export request, as CVAT's Request",
+        parameters=[_ID_PARAMETER],
+        responses={
+            "200": {"description": "the request", **json_content("RequestAnswer")},
+            "404": error_answer(404, _NO_REQUEST),
+            **error_answers(401, 403, 429, 502, 503),
+        },
+        schemas=(RequestAnswer,),
+    )
+)
 async def get_request(request: Request) -> Response:
     user = await authenticate(request)
     status = await _reachable(request, user, request.path_params["id"], "id", "view")
     return struct_response(200, _describe(request, status))
 
 
+@documented(
+    Operation(
+        operation_id="requests_create_cancel",
+        summary="Cancel a queued or started export; the request is deleted",
+        parameters=[_ID_PARAMETER],
+        responses={
+            "200": {"description": "cancelled: the request is gone"},
+            "400": error_answer(400, "the request has already ended"),
+            "404": error_answer(404, _NO_REQUEST),
+            **error_answers(401, 403, 429, 502, 503),
+        },
+    )
+)
 async def cancel_request(request: Request) -> Response:
     user = await authenticate(request)
     status = await _reachable(request, user, request.path_params["id"], "id", "cancel")
@@ -101,6 +178,48 @@ async def cancel_request(request: Request) -> Response:
     return Response(status_code=200)
 
 
+@documented(
+    Operation(
+        operation_id="requests_list",
+        summary="The caller's export requests, newest first",
+        parameters=[
+            query_parameter("page", int_schema(1), "the page, from 1"),
+            query_parameter("page_size", int_schema(1), "requests per page"),
+            query_parameter("status", choice_schema(*STATES.values()), "only these"),
+            query_parameter(
+                "target", {"type": "string"}, "only this target (every request: 'events')"
+            ),
+            query_parameter(
+                "action", {"type": "string"}, "only this action (every request: 'export')"
+            ),
+            *(
+                query_parameter(
+                    name, {"type": "string"}, "none of an events export's (any value: none)"
+                )
+                for name in ("subresource", "format", "org")
+            ),
+            *(
+                query_parameter(name, ID_SCHEMA, "none of an events export's (any value: none)")
+                for name in ("project_id", "task_id", "job_id", "org_id")
+            ),
+            query_parameter(
+                "filter", {"type": "string"}, "CVAT's JSON Logic over the fields above"
+            ),
+            query_parameter(
+                "sort",
+                {"type": "string"},
+                "created_date, status or action, '-' first for descending (-created_date)",
+            ),
+        ],
+        responses={
+            "200": {"description": "one page of requests", **json_content("PaginatedRequestList")},
+            "400": error_answer(400),
+            "404": error_answer(404, "the page is past the last one"),
+            **error_answers(401, 429, 502, 503),
+        },
+        schemas=(PaginatedRequestList,),
+    )
+)
 async def list_requests(request: Request) -> Response:
     user = await authenticate(request)
     params = request.query_params
@@ -123,6 +242,26 @@ async def list_requests(request: Request) -> Response:
     return struct_response(200, answer)
 
 
+@documented(
+    Operation(
+        operation_id="events_download_file",
+        summary="Download a finished export (a request's result_url)",
+        parameters=[
+            {
+                **query_parameter("rq_id", {"type": "string", "minLength": 1}, "the request's id"),
+                "required": True,
+            }
+        ],
+        responses={
+            "200": {
+                "description": "the CSV file, as an attachment",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            "400": error_answer(400, "no rq_id, an unknown one, or the request has not finished"),
+            **error_answers(401, 403, 429, 502, 503),
+        },
+    )
+)
 async def download_result(request: Request) -> Response:
     """``result_url``: the finished export's CSV, as ``GET /api/events?action=download``."""
     user = await authenticate(request)

@@ -7,10 +7,12 @@ identity store or a JWT, :mod:`ingest_gateway.identity.cvat_provider` from CVAT.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from eventpipe.identity import Org, OrgRole
 from ingest_gateway.errors import ApiError
-from ingest_gateway.params import parse_id, parse_slug
+from ingest_gateway.operations import query_parameter
+from ingest_gateway.params import ID_SCHEMA, SLUG_SCHEMA, parse_id, parse_slug
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +71,32 @@ def parse_org_selector(
         return OrgSelector("org" if org else "X-Organization", slug=slug)
     selected_id = parse_id(org_id, "org_id")
     return None if selected_id is None else OrgSelector("org_id", org_id=selected_id)
+
+
+# CVAT's rules for naming the organization, which a schema's parameters cannot express alone:
+# org_id beside org or X-Organization is a 400 (even when one is empty), so is an org that
+# disagrees with X-Organization; an empty or absent selector means the personal sandbox.
+_ORG_RULES: Final = (
+    "Not together with org_id (400); an empty value or none means the personal sandbox."
+)
+# The parameters parse_org_selector reads, as every operation acting in an organization takes them.
+ORG_PARAMETERS: Final = [
+    {
+        "name": "X-Organization",
+        "in": "header",
+        "required": False,
+        "schema": SLUG_SCHEMA,
+        "description": f"the organization slug to act in. {_ORG_RULES}",
+    },
+    query_parameter(
+        "org",
+        SLUG_SCHEMA,
+        "the organization slug (instead of X-Organization; if both are sent they must be "
+        f"equal, else 400). {_ORG_RULES}",
+    ),
+    query_parameter(
+        "org_id",
+        ID_SCHEMA,
+        "the organization id; not together with org or X-Organization, even an empty one (400)",
+    ),
+]

@@ -41,7 +41,6 @@ from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
 from ingest_gateway import health
 from ingest_gateway.errors import (
     EXCEPTION_HANDLERS,
-    JSON_MEDIA_TYPE,
     ApiError,
     json_response,
     struct_response,
@@ -54,6 +53,7 @@ from ingest_gateway.intake.openapi import IntakeAnswer, intake_schema_document
 from ingest_gateway.intake.records import batch_entry
 from ingest_gateway.intake.spool import IntakeSpool
 from ingest_gateway.metrics import intake_events
+from ingest_gateway.operations import serve_document
 from ingest_gateway.producer import RETRY_AFTER_SECONDS, EventProducer, producer_of
 from ingest_gateway.request_middleware import RequestMiddleware
 
@@ -105,11 +105,6 @@ async def post_batch(request: Request) -> Response:
     intake_events("accepted", accepted)
     intake_events("dead_lettered", dead_lettered)
     return struct_response(200, IntakeAnswer(accepted=accepted, dead_lettered=dead_lettered))
-
-
-async def get_schema(request: Request) -> Response:
-    schema: bytes = request.app.state.schema
-    return Response(schema, media_type=JSON_MEDIA_TYPE)
 
 
 async def ready(request: Request) -> Response:
@@ -167,7 +162,7 @@ def create_intake_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/", post_batch, methods=["POST"]),
-        Route("/api/schema", get_schema, methods=["GET"]),
+        Route("/api/schema", serve_document, methods=["GET"]),
         Route("/health/live", health.live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
     ]
