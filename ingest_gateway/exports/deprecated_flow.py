@@ -20,7 +20,6 @@ status answers carry an RFC 9745 ``Deprecation`` header with the date CVAT depre
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -72,8 +71,6 @@ from ingest_gateway.operations import (
     query_parameter,
 )
 from ingest_gateway.params import ID_SCHEMA, UUID_SCHEMA
-
-log = logging.getLogger(__name__)
 
 # The longest validity S3 allows a presigned URL.
 _MAX_PRESIGN: Final = timedelta(days=7)
