@@ -6,14 +6,15 @@ server process counts only 200 as delivered and otherwise sends the batch again 
 workers' synchronous handler drops a batch that is not answered 200. So:
 
 - 200 once the batch's records are in Kafka or in the intake's spool on disk
-  (:mod:`intake_delivery`): valid events, a dead-letter copy of each invalid one and the head of
-  each event too large for a Kafka message (else one bad event would come back for ever and hold
-  up everything queued behind it);
+  (:mod:`ingest_gateway.intake.delivery`): valid events, a dead-letter copy of each invalid one
+  and the head of each event too large for a Kafka message (else one bad event would come back
+  for ever and hold up everything queued behind it);
 - 503 with Retry-After only while the broker is away and the spool is full;
 - 400 for a body that is not a JSON array of objects, 413 over the size limits, 401 without the
   configured credentials.
 
-``GET /api/schema`` serves the OpenAPI document of these answers (:mod:`intake_openapi`).
+``GET /api/schema`` serves the OpenAPI document of these answers
+(:mod:`ingest_gateway.intake.openapi`).
 
 It is a Starlette app of its own, served on ``Settings.intake_port``, never on the public port.
 """

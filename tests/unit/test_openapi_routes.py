@@ -1,19 +1,23 @@
 """The events API's OpenAPI document is assembled from the app's routes: every route the app
 serves is in it, except the three left out on purpose, and a route whose handler declares no
-operation stops the document (and so the app) from being made."""
+operation stops the document (and so the app) from being made. The intake's document, written
+from its settings, covers its routes the same way."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from eventpipe.settings import Settings
 from ingest_gateway.app import create_app
+from ingest_gateway.intake.app import create_intake_app
 from ingest_gateway.openapi import assemble
 from ingest_gateway.operations import (
     Operation,
@@ -44,8 +48,11 @@ def documented_paths(document: dict[str, object]) -> set[tuple[str, str]]:
     return {(path, method) for path, operations in paths.items() for method in operations}
 
 
-def test_the_served_document_describes_every_route_of_the_app(tmp_path: Path) -> None:
-    app = create_app(Settings(data_dir=tmp_path))
+@pytest.mark.parametrize("make_app", [create_app, create_intake_app], ids=["api", "intake"])
+def test_the_served_document_describes_every_route_of_the_app(
+    make_app: Callable[[Settings], Starlette], tmp_path: Path
+) -> None:
+    app = make_app(Settings(data_dir=tmp_path))
     document = json.loads(app.state.schema)
     assert documented_paths(document) == served(app.routes) - UNPUBLISHED
     assert served(app.routes) >= UNPUBLISHED
