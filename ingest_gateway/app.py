@@ -72,11 +72,14 @@ def create_app(settings: Settings) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    identity = IdentityStore.from_settings(settings)
     app.state.settings = settings
     # JWTs first, then CVAT when configured, else the store (docs/security.md).
     cvat = CvatIdentityProvider.from_settings(settings)
     app.state.cvat = cvat
+    # Encoded before the identity store opens its connections, and before the first request: a
+    # route that declares no operation stops the app from being made.
+    app.state.schema = openapi.encoded_document(cvat is not None)
+    identity = IdentityStore.from_settings(settings)
     app.state.trusted_origins = TrustedOrigins.from_settings(settings)
     # Limits in Redis when configured: exact across replicas.
     shared = RedisClient.from_settings(settings)
@@ -93,6 +96,4 @@ def create_app(settings: Settings) -> Starlette:
     app.state.authenticator = Authenticator.from_settings(identity, settings, throttle, cvat)
     app.state.org_resolver = OrgResolver(identity, settings.auth_cache_seconds)
     app.state.payload_limits = PayloadLimits.from_settings(settings)
-    # Encoded before the first request: a route that declares no operation stops the start.
-    app.state.schema = openapi.encoded_document(cvat is not None)
     return app
