@@ -34,7 +34,7 @@ from eventpipe_cli.testing.pipeline import (
     stop_processes,
     wait_ready,
 )
-from ingest_gateway.intake_batch import decode_batch
+from ingest_gateway.intake.batch import decode_batch
 
 _SERVER_SCOPES = ("create:shapes", "update:shapes", "update:job", "send:working_time")
 _CLIENT_SCOPE = "change:frame"

@@ -26,7 +26,7 @@ from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port, start_broker
 from eventpipe_cli.supervisor import ChildSpec, Supervisor
-from ingest_gateway.intake import check_intake_settings
+from ingest_gateway.intake.app import check_intake_settings
 
 READY_TIMEOUT_SECONDS = 120.0
 STOP_GRACE_SECONDS = 10.0

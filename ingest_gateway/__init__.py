@@ -14,7 +14,19 @@
 - a 201 means the broker acknowledged the request's single message (acks=all). After a 503 the
   message may still arrive, so a client's retry can store a request twice (at-least-once).
 
-Modules: ``app`` (routes, lifespan), ``auth`` (who is calling), ``org_context`` (in which
-organization), ``request_body`` (read, decode, validate, enrich), ``events`` (the endpoint),
-``producer`` (Kafka), ``health`` (probes), ``errors`` (JSON errors), ``server`` (uvicorn).
+Layout: a small HTTP core beside one sub-package per concept. Each imports the core, its own
+sub-package and those listed before it, never those after (tests/unit/test_layers.py checks it,
+and that no modules import each other in a circle):
+
+- core: ``errors`` (JSON errors), ``params`` (parameter parsers), ``metrics``, ``producer``
+  (Kafka), ``health`` (probes), ``request_middleware`` (request ids and counters),
+  ``http_protocol`` (uvicorn's protocol with a head deadline), ``ttl_cache`` and
+  ``single_flight`` (caches), ``operations`` (how a handler declares its OpenAPI operation);
+- ``limits``: the tenant rate limiter and the login throttle, in memory or in Redis;
+- ``identity``: who is calling, in which organization, what they may do;
+- ``events``: ``POST /api/events``;
+- ``exports``: both export flows and the requests API;
+- ``intake``: the intake for CVAT's server, on its own port;
+- the assembly: ``routes`` (every route and its handler), ``openapi`` (the document, assembled
+  from the routes), ``app`` (the app, its services and lifespan), ``server`` (uvicorn).
 """

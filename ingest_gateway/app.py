@@ -1,9 +1,10 @@
 """The Starlette application: routes, shared services and the producer's lifespan.
 
 Endpoints reach the services through ``request.app.state`` with the typed accessors of their
-modules (:func:`ingest_gateway.auth.authenticate`, :func:`ingest_gateway.org_context
-.resolve_org_context`, :func:`ingest_gateway.producer.producer_of`). New endpoints go in
-:func:`routes`; a second route on the same path with other methods is fine.
+modules (:func:`ingest_gateway.identity.authentication.authenticate`,
+:func:`ingest_gateway.identity.org_context.resolve_org_context`,
+:func:`ingest_gateway.producer.producer_of`). New endpoints go in
+:func:`ingest_gateway.routes.routes`, each handler with its OpenAPI operation.
 """
 
 from __future__ import annotations
@@ -14,44 +15,27 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from eventpipe import metrics
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
-from ingest_gateway import export_requests, health, openapi
-from ingest_gateway.auth import Authenticator
-from ingest_gateway.csrf import TrustedOrigins
-from ingest_gateway.cvat_identity import CvatIdentityProvider
+from ingest_gateway import openapi
 from ingest_gateway.errors import EXCEPTION_HANDLERS
-from ingest_gateway.events import post_events
-from ingest_gateway.export_store import ExportStoreHandle
-from ingest_gateway.exports import get_events
+from ingest_gateway.events.body import PayloadLimits
+from ingest_gateway.exports.store import ExportStoreHandle
 from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
-from ingest_gateway.login_throttle import LoginThrottle, Throttle
-from ingest_gateway.org_context import OrgResolver
+from ingest_gateway.identity.authentication import Authenticator
+from ingest_gateway.identity.csrf import TrustedOrigins
+from ingest_gateway.identity.cvat_provider import CvatIdentityProvider
+from ingest_gateway.identity.org_context import OrgResolver
+from ingest_gateway.limits.in_memory import LoginThrottle, TenantRateLimiter
+from ingest_gateway.limits.in_redis import RedisLoginThrottle, RedisTenantRateLimiter
+from ingest_gateway.limits.interface import Throttle
+from ingest_gateway.limits.redis_client import RedisClient
 from ingest_gateway.producer import EventProducer
-from ingest_gateway.rate_limit import TenantRateLimiter
-from ingest_gateway.redis_login_throttle import RedisLoginThrottle
-from ingest_gateway.redis_rate_limit import RedisTenantRateLimiter
-from ingest_gateway.redis_state import SharedState
-from ingest_gateway.request_body import PayloadLimits
-from ingest_gateway.request_context import RequestContext
-
-
-def routes() -> list[BaseRoute]:
-    return [
-        Route("/api/events", post_events, methods=["POST"]),
-        Route("/api/events", get_events, methods=["GET"]),
-        Route("/api/events/export", export_requests.create_export, methods=["POST"]),
-        Route("/api/events/download", export_requests.download_result, methods=["GET"]),
-        Route("/api/requests", export_requests.list_requests, methods=["GET"]),
-        Route("/api/requests/{id}", export_requests.get_request, methods=["GET"]),
-        Route("/api/requests/{id}/cancel", export_requests.cancel_request, methods=["POST"]),
-        Route("/api/schema", openapi.get_schema, methods=["GET"]),
-        Route("/health/live", health.live, methods=["GET"]),
-        Route("/health/ready", health.ready, methods=["GET"]),
-    ]
+from ingest_gateway.request_middleware import RequestMiddleware
+from ingest_gateway.routes import routes
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -84,18 +68,21 @@ def create_app(settings: Settings) -> Starlette:
     paths = frozenset(route.path for route in served if isinstance(route, Route))
     app = Starlette(
         routes=served,
-        middleware=[Middleware(RequestContext, routes=paths)],
+        middleware=[Middleware(RequestMiddleware, routes=paths)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-    identity = IdentityStore.from_settings(settings)
     app.state.settings = settings
     # JWTs first, then CVAT when configured, else the store (docs/security.md).
     cvat = CvatIdentityProvider.from_settings(settings)
     app.state.cvat = cvat
+    # Encoded before the identity store opens its connections, and before the first request: a
+    # route that declares no operation stops the app from being made.
+    app.state.schema = openapi.encoded_document(cvat is not None)
+    identity = IdentityStore.from_settings(settings)
     app.state.trusted_origins = TrustedOrigins.from_settings(settings)
     # Limits in Redis when configured: exact across replicas.
-    shared = SharedState.from_settings(settings)
+    shared = RedisClient.from_settings(settings)
     if shared is None:
         throttle: Throttle = LoginThrottle(
             settings.login_failure_limit, settings.login_backoff_seconds

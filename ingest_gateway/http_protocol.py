@@ -5,7 +5,7 @@ request line or trickles its headers: such a client holds a connection for as lo
 and enough of them use up every connection the server can take (a slow loris). This protocol
 answers 408 and closes the connection when a head is not complete within
 ``settings.header_read_timeout_seconds`` of the connection opening or of the request's first
-byte. The body has a deadline of its own (:func:`ingest_gateway.request_body.read_body`).
+byte. The body has a deadline of its own (:func:`ingest_gateway.events.body.read_body`).
 
 uvicorn has no such deadline and no public hook for one, so this subclasses its
 ``HttpToolsProtocol``: uvicorn is pinned in pyproject.toml to the release this was written

@@ -79,7 +79,7 @@ class EventProducer:
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         """:meth:`produce` to any topic; named like aiokafka's, so that code written for an
-        ``AIOKafkaProducer`` (``export_jobs.submit_export``) gets these bounds too."""
+        ``AIOKafkaProducer`` (``exports.jobs.submit_export``) gets these bounds too."""
         producer = self._producer
         if producer is None or not self.ready:
             raise unavailable("the event broker is unavailable; retry shortly")

@@ -14,7 +14,7 @@ from eventpipe.logs import logging_config
 from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
 from ingest_gateway.app import create_app
 from ingest_gateway.http_protocol import UVICORN_PROTOCOLS
-from ingest_gateway.intake_server import intake_running
+from ingest_gateway.intake.server import intake_running
 
 
 def app_from_env() -> Starlette:
@@ -24,7 +24,7 @@ def app_from_env() -> Starlette:
 
 def serve(settings: Settings, workers: int = 1) -> int:
     if workers > 1 and settings.gateway_processes == 1:
-        # Each worker enforces its share of the tenant rate limits (ingest_gateway.rate_limit).
+        # Each worker enforces its share of the tenant rate limits (ingest_gateway.limits).
         settings = settings.with_overrides(gateway_processes=workers)
     check_metrics_port(settings)
     os.environ.update(settings.to_env())

@@ -22,7 +22,7 @@ import yaml
 
 from eventpipe.settings import Settings
 from eventpipe_cli.cli import build_parser
-from ingest_gateway.intake import check_intake_settings
+from ingest_gateway.intake.app import check_intake_settings
 from tests.conformance.cvat_source import cvat_file, cvat_source
 from tests.integration.deploy_support import (
     CVAT_HELM_VALUES,

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 from openapi_schema_validator import OAS30Validator
 
-from ingest_gateway.request_model import (
+from ingest_gateway.exports.request_answer import (
     PaginatedRequestList,
     RequestOwner,
     RqId,

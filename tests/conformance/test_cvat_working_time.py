@@ -19,7 +19,7 @@ from eventpipe.contracts import Event, Identity, encode_events
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from eventpipe.working_time import working_time_events
-from ingest_gateway import request_body
+from ingest_gateway.events import body as request_body
 from tests.conformance.cvat_working_time import Case, Request, cvat_cases, recorded
 from tests.integration.delivery_support import wait_until_processed
 from tests.integration.gateway_support import running_gateway

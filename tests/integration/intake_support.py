@@ -16,7 +16,7 @@ from prometheus_client import REGISTRY
 
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
-from ingest_gateway.intake_server import intake_running
+from ingest_gateway.intake.server import intake_running
 from tests.server_processes import wait_until
 
 T0 = datetime(2026, 3, 2, 9, 0, 0, 123000, tzinfo=UTC)

@@ -34,7 +34,7 @@ from eventpipe.stores import ObjectStore, open_store
 from exporter.consumer import ExportConsumer
 from exporter.export_job import JobOptions
 from exporter.service import connection_factory, run_exporter
-from ingest_gateway.export_jobs import (
+from ingest_gateway.exports.jobs import (
     get_export_status,
     open_export_download,
     presign_export,

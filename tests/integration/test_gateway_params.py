@@ -14,8 +14,8 @@ from jsonschema import Draft202012Validator
 
 from eventpipe.settings import Settings
 from ingest_gateway.errors import ApiError
+from ingest_gateway.events.body import decode
 from ingest_gateway.openapi import schema_document
-from ingest_gateway.request_body import decode
 from tests.integration.gateway_support import events_topic_size
 from tests.integration.security_support import World, serving
 

@@ -25,9 +25,9 @@ from eventpipe.errors import CommandError
 from eventpipe.settings import Settings, SettingsError
 from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port
 from eventpipe_cli.testing.pipeline import start_eventpipe, stop_processes, wait_ready
-from ingest_gateway.intake import check_intake_settings
-from ingest_gateway.intake_records import INVALID_EVENT_REASON
-from ingest_gateway.intake_server import intake_running
+from ingest_gateway.intake.app import check_intake_settings
+from ingest_gateway.intake.records import INVALID_EVENT_REASON
+from ingest_gateway.intake.server import intake_running
 from tests.conftest import isolated_settings
 from tests.integration.gateway_support import events_topic_size, topic_records
 from tests.integration.intake_support import (

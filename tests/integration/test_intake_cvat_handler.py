@@ -24,7 +24,7 @@ from eventpipe.contracts import (
 )
 from eventpipe.settings import Settings
 from eventpipe_cli.testing.pipeline import wait_until_committed
-from ingest_gateway.intake_records import TOO_LARGE_KEPT_BYTES, TOO_LARGE_REASON
+from ingest_gateway.intake.records import TOO_LARGE_KEPT_BYTES, TOO_LARGE_REASON
 from tests.integration.gateway_support import topic_records
 from tests.integration.intake_support import (
     cvat_vector_logger,

@@ -15,14 +15,13 @@ import redis
 from eventpipe.settings import Settings, SettingsError
 from eventpipe_cli.embedded_broker import free_port
 from ingest_gateway.errors import ApiError
-from ingest_gateway.redis_login_throttle import RedisLoginThrottle
-from ingest_gateway.redis_rate_limit import RedisTenantRateLimiter
-from ingest_gateway.redis_state import SharedState
+from ingest_gateway.limits.in_redis import RedisLoginThrottle, RedisTenantRateLimiter
+from ingest_gateway.limits.redis_client import RedisClient
 from tests.server_processes import redis_server
 
 
-def shared(url: str, failure: str = "open", prefix: str = "eventpipe:") -> SharedState:
-    state = SharedState.from_settings(
+def shared(url: str, failure: str = "open", prefix: str = "eventpipe:") -> RedisClient:
+    state = RedisClient.from_settings(
         Settings(
             rate_limit_redis_url=url,
             rate_limit_redis_failure=failure,

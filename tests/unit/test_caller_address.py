@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest_gateway.caller_address import caller_address
+from ingest_gateway.events.caller_address import caller_address
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from ingest_gateway.csrf import TrustedOrigins
-from ingest_gateway.cvat_credentials import cvat_credential
 from ingest_gateway.errors import ApiError
+from ingest_gateway.identity.csrf import TrustedOrigins
+from ingest_gateway.identity.cvat_credentials import cvat_credential
 
 SECRET = "abcdefghijklmnopqrstuvwxyzABCDEF"
 # SECRET masked with the mask "bbbb...": each character moved one place on in Django's alphabet.

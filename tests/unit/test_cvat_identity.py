@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eventpipe.settings import CvatSettings, SettingsError
-from ingest_gateway.cvat_identity import CvatIdentityProvider
+from ingest_gateway.identity.cvat_provider import CvatIdentityProvider
 
 
 @pytest.mark.parametrize("url", ["cvat.example.com", "ftp://cvat.example.com", "//cvat.test"])

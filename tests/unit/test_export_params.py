@@ -12,7 +12,7 @@ from eventpipe.contracts import EventFilter
 from eventpipe.events_table import EARLIEST_TIMESTAMP as EARLIEST
 from eventpipe.events_table import LATEST_TIMESTAMP as LATEST
 from ingest_gateway.errors import ApiError
-from ingest_gateway.export_params import (
+from ingest_gateway.exports.params import (
     content_disposition,
     parse_export_query,
     parse_export_request,

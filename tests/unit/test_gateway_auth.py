@@ -9,15 +9,10 @@ from pathlib import Path
 import pytest
 
 from eventpipe.identity import IdentityStore, Org, User
-from ingest_gateway.auth import Authenticator, parse_basic
 from ingest_gateway.errors import ApiError
-from ingest_gateway.org_context import (
-    OrgContext,
-    OrgResolver,
-    OrgSelector,
-    event_identity,
-    parse_org_selector,
-)
+from ingest_gateway.identity.authentication import Authenticator, parse_basic
+from ingest_gateway.identity.org_context import OrgResolver, event_identity
+from ingest_gateway.identity.org_selection import OrgContext, OrgSelector, parse_org_selector
 from ingest_gateway.ttl_cache import TtlCache
 
 

@@ -11,8 +11,8 @@ from eventpipe.contracts import (
     ServerEvent,
 )
 from eventpipe.settings import Settings
-from ingest_gateway.intake_batch import IntakeBatch
-from ingest_gateway.intake_records import TOO_LARGE_KEPT_BYTES, TOO_LARGE_REASON, batch_entry
+from ingest_gateway.intake.batch import IntakeBatch
+from ingest_gateway.intake.records import TOO_LARGE_KEPT_BYTES, TOO_LARGE_REASON, batch_entry
 from tests.messages import decode_rows
 
 RECEIVED = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from eventpipe.errors import CommandError
-from ingest_gateway import intake_spool
-from ingest_gateway.intake_spool import IntakeSpool, SpooledRecord, SpoolEntry, SpoolFull
+from ingest_gateway.intake import spool as intake_spool
+from ingest_gateway.intake.spool import IntakeSpool, SpooledRecord, SpoolEntry, SpoolFull
 
 
 def entry(n: int, size: int = 100) -> SpoolEntry:

@@ -19,10 +19,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from eventpipe.identity import IdentityStore, Membership, Org
 from eventpipe.settings import Settings, SettingsError
-from ingest_gateway.auth import Authenticator
 from ingest_gateway.errors import ApiError
-from ingest_gateway.jwt_tokens import InvalidJwtError, JwtVerifier, looks_like_jwt
-from ingest_gateway.org_context import OrgResolver, OrgSelector
+from ingest_gateway.identity.authentication import Authenticator
+from ingest_gateway.identity.jwt_tokens import InvalidJwtError, JwtVerifier, looks_like_jwt
+from ingest_gateway.identity.org_context import OrgResolver
+from ingest_gateway.identity.org_selection import OrgSelector
 
 SECRET = "s" * 32
 ISSUER = "https://idp.example"

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from eventpipe.identity import IdentityStore
-from ingest_gateway.auth import Authenticator
 from ingest_gateway.errors import ApiError
-from ingest_gateway.login_throttle import MAX_LOCKOUT_SECONDS, LoginThrottle
+from ingest_gateway.identity.authentication import Authenticator
+from ingest_gateway.limits.in_memory import LoginThrottle
+from ingest_gateway.limits.interface import MAX_LOCKOUT_SECONDS
 from tests.support.clock import ManualClock
 
 

@@ -10,7 +10,7 @@ import pytest
 from eventpipe.contracts import EventFilter
 from eventpipe.identity import ORG_ROLES, AccessToken, Privilege
 from ingest_gateway.errors import ApiError
-from ingest_gateway.permissions import (
+from ingest_gateway.identity.permissions import (
     Caller,
     RequestAction,
     authorize_export,

@@ -6,7 +6,7 @@ import pytest
 
 from eventpipe.settings import Settings
 from ingest_gateway.errors import ApiError
-from ingest_gateway.rate_limit import TenantRateLimiter
+from ingest_gateway.limits.in_memory import TenantRateLimiter
 from tests.support.clock import ManualClock
 
 

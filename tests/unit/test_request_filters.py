@@ -10,7 +10,7 @@ from starlette.datastructures import QueryParams
 
 from eventpipe.export_records import ExportState, ExportStatus, new_status
 from ingest_gateway.errors import ApiError
-from ingest_gateway.request_filters import ordered, request_filter
+from ingest_gateway.exports.request_filters import ordered, request_filter
 
 QUEUED = new_status(uuid.uuid4(), 7, "a.csv")
 FINISHED = new_status(uuid.uuid4(), 7, "b.csv").ended(ExportState.FINISHED, timedelta(hours=1))

@@ -14,7 +14,7 @@ from cvat_sdk.api_client import ApiClient, models
 
 from eventpipe.contracts import ExportFilter
 from eventpipe.export_records import ExportState, ExportStatus, new_status
-from ingest_gateway.request_model import RequestOwner, describe, parse_rq_id
+from ingest_gateway.exports.request_answer import RequestOwner, describe, parse_rq_id
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 FILTER = ExportFilter(since=T0, until=T0 + timedelta(days=1), org_id=3, user_id=7, job_id=9)

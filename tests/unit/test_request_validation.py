@@ -8,8 +8,8 @@ import orjson
 import pytest
 
 from eventpipe.contracts import ClientEventsRequest, Identity
-from ingest_gateway import request_body
 from ingest_gateway.errors import ApiError
+from ingest_gateway.events import body as request_body
 
 IDENTITY = Identity(
     user_id=7, user_name="alice", user_email="alice@example.com", org_id=3, org_slug="acme"

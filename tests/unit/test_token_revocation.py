@@ -9,8 +9,8 @@ import pytest
 
 from eventpipe.identity import IdentityStore, UnknownTokenError
 from eventpipe_cli.cli import main
-from ingest_gateway.auth import Authenticator
 from ingest_gateway.errors import ApiError
+from ingest_gateway.identity.authentication import Authenticator
 from tests.support.clock import ManualClock
 
 

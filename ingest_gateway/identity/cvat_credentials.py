@@ -17,7 +17,7 @@ from typing import Final
 
 from starlette.requests import Request
 
-from ingest_gateway.csrf import CSRF_COOKIE, CSRF_HEADER, TrustedOrigins, check_csrf
+from ingest_gateway.identity.csrf import CSRF_COOKIE, CSRF_HEADER, TrustedOrigins, check_csrf
 
 SESSION_COOKIE: Final = "sessionid"
 
@@ -58,7 +58,7 @@ def header_credential(authorization: str, login: str = "") -> CvatCredential:
 def session_credential(request: Request) -> CvatCredential | None:
     """The web UI's session; None without a session cookie. A session failing Django's CSRF
     check on a request that changes something is a 403, as CVAT answers it
-    (:mod:`ingest_gateway.csrf`)."""
+    (:mod:`ingest_gateway.identity.csrf`)."""
     session = request.cookies.get(SESSION_COOKIE)
     if not session:
         return None

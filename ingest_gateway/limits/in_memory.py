@@ -1,6 +1,7 @@
-"""Events per second per tenant (an organization, or a user's personal sandbox), with a burst.
+"""The limits in process memory: each gateway process keeps its own state.
 
-One token bucket per tenant, in process memory: a bucket holds up to ``burst`` events and refills
+Tenant rate: events per second per tenant (an organization, or a user's personal sandbox), with
+a burst. One token bucket per tenant: a bucket holds up to ``burst`` events and refills
 at ``events_per_second``. A request is admitted while its tenant's bucket is not empty, before its
 body is decoded, so a refusal costs no decoding, enrichment or Kafka round trip: about a fifth of
 the CPU of an accepted request, most of it the socket work of a body the client sends anyway
@@ -12,20 +13,31 @@ Without a shared store each gateway process enforces ``1 / processes`` of the ra
 (``settings.gateway_processes``). With connections spread evenly over processes a tenant gets its
 whole limit; a tenant that keeps one connection to one process gets only that process's share, never
 more than the limit. With ``rate_limit_redis_url`` the buckets live in Redis and every process takes
-from the same one (:mod:`ingest_gateway.redis_rate_limit`). See docs/security.md.
+from the same one (:mod:`ingest_gateway.limits.in_redis`). See docs/security.md.
+
+Login throttle: slow down password and token guessing. Per client and username, failed logins
+past a free allowance lock that pair out for a time that doubles with every further failure.
+The key is (client address, username) so that one client guessing cannot lock a user out for
+everyone else, and one user's typo on one machine does not lock their other machines. Kept per
+gateway process, a guesser gets at most N times the allowance with N processes, still a few
+guesses per doubling lockout instead of thousands per second.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Protocol
-
-from starlette.requests import Request
+from dataclasses import KW_ONLY, dataclass, field
 
 from eventpipe.settings import LimitSettings
-from ingest_gateway.errors import ApiError
+from ingest_gateway.limits.interface import (
+    MAX_LOCKOUT_SECONDS,
+    ClientKey,
+    locked_out,
+    rate_exhausted,
+)
 
 
 class TenantRateLimiter:
@@ -65,7 +77,7 @@ class TenantRateLimiter:
     async def take(self, tenant: Hashable, events: int) -> None:
         """Take a decoded request's events from the tenant's bucket (it may go negative).
 
-        Asynchronous for the shared limiter (:mod:`ingest_gateway.redis_rate_limit`), whose
+        Asynchronous for the shared limiter (:mod:`ingest_gateway.limits.in_redis`), whose
         bucket lives in Redis; this one never waits."""
         self._refill(tenant)
         self._buckets[tenant][0] -= events
@@ -91,25 +103,53 @@ class TenantRateLimiter:
         }
 
 
-def rate_exhausted(limit: str, wait_seconds: float) -> ApiError:
-    """The 429 of a tenant over ``limit``, to retry after ``wait_seconds`` (at least 1 s)."""
-    seconds = max(math.ceil(wait_seconds), 1)
-    return ApiError(
-        429,
-        f"this tenant's event rate limit ({limit}) is exhausted; retry in {seconds} s",
-        field="events",
-        headers={"Retry-After": str(seconds)},
-    )
+@dataclass(slots=True)
+class _Failures:
+    count: int
+    last_failure: float
+    locked_until: float
 
 
-class TenantLimiter(Protocol):
-    """What the events endpoint needs of a limiter, in process memory or in Redis."""
+@dataclass(eq=False)
+class LoginThrottle:
+    """Each pair's failures in this process's memory, at most ``max_clients`` pairs."""
 
-    def admit(self, tenant: bytes) -> None: ...
+    free_failures: int
+    backoff_seconds: float
+    _: KW_ONLY
+    clock: Callable[[], float] = time.monotonic
+    max_clients: int = 100_000
+    # Least recently failed first.
+    _failures: OrderedDict[ClientKey, _Failures] = field(default_factory=OrderedDict, init=False)
 
-    async def take(self, tenant: bytes, events: int) -> None: ...
+    # Asynchronous for the shared throttle (ingest_gateway.limits.in_redis); these never wait.
+    async def check(self, key: ClientKey) -> None:
+        """A 429 :class:`ApiError` with ``Retry-After`` while ``key`` is locked out."""
+        failures = self._failures.get(key)
+        if failures is None:
+            return
+        wait = failures.locked_until - self.clock()
+        if wait > 0:
+            seconds = math.ceil(wait)
+            raise locked_out(seconds)
 
+    async def failed(self, key: ClientKey) -> None:
+        if self.free_failures <= 0:
+            return
+        now = self.clock()
+        failures = self._failures.pop(key, None)
+        if failures is None or now - failures.last_failure > MAX_LOCKOUT_SECONDS:
+            failures = _Failures(0, now, now)
+        failures.count += 1
+        failures.last_failure = now
+        beyond = failures.count - self.free_failures
+        if beyond >= 0:
+            lockout = min(self.backoff_seconds * 2 ** min(beyond, 32), MAX_LOCKOUT_SECONDS)
+            failures.locked_until = now + lockout
+        self._failures[key] = failures
+        # Oldest first: a flood of made-up usernames pushes out only stale entries.
+        while len(self._failures) > self.max_clients:
+            self._failures.popitem(last=False)
 
-def tenant_limiter_of(request: Request) -> TenantLimiter | None:
-    limiter: TenantLimiter | None = request.app.state.tenant_limiter
-    return limiter
+    async def succeeded(self, key: ClientKey) -> None:
+        self._failures.pop(key, None)

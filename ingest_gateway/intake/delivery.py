@@ -26,8 +26,8 @@ from typing import Final
 from eventpipe.settings import Settings
 from ingest_gateway import errors
 from ingest_gateway.errors import ApiError
-from ingest_gateway.intake_records import TOO_LARGE_KEPT_BYTES, TOO_LARGE_REASON, dead_letter
-from ingest_gateway.intake_spool import IntakeSpool, SpooledRecord, SpoolEntry, SpoolFull
+from ingest_gateway.intake.records import TOO_LARGE_KEPT_BYTES, TOO_LARGE_REASON, dead_letter
+from ingest_gateway.intake.spool import IntakeSpool, SpooledRecord, SpoolEntry, SpoolFull
 from ingest_gateway.producer import RETRY_AFTER_SECONDS, EventProducer
 
 log = logging.getLogger(__name__)

@@ -4,13 +4,13 @@ forwarded to CVAT, which says who they are and what they may see.
 - Who: ``GET /api/users/self`` gives the id, username, email and privilege (CVAT's ``groups``:
   the highest of admin, user, worker; none without one, whatever ``is_superuser`` says). For an
   access token (``Authorization: Bearer``), ``GET /api/auth/access_tokens/self`` says which one
-  and whether it is read-only: :mod:`ingest_gateway.permissions` lets it do less.
-- Where: an org selector (:mod:`ingest_gateway.org_context`, CVAT's own rules) is looked up with
-  ``GET /api/organizations?slug=…`` or ``GET /api/organizations/{id}``, and the caller's role
-  with ``GET /api/memberships?org=…&user=…``. Every call carries the caller's own credentials,
-  so CVAT decides what the caller may see: an organization it does not show, or a membership it
-  does not list (or an invitation not yet accepted), is a 403 here, except for admins; one
-  that does not exist is CVAT's 404.
+  and whether it is read-only: :mod:`ingest_gateway.identity.permissions` lets it do less.
+- Where: an org selector (:mod:`ingest_gateway.identity.org_selection`, CVAT's own rules) is
+  looked up with ``GET /api/organizations?slug=…`` or ``GET /api/organizations/{id}``, and the
+  caller's role with ``GET /api/memberships?org=…&user=…``. Every call carries the caller's own
+  credentials, so CVAT decides what the caller may see: an organization it does not show, or a
+  membership it does not list (or an invitation not yet accepted), is a 403 here, except for
+  admins; one that does not exist is CVAT's 404.
 
 CVAT's 401 is a 401 here and its 403 a 403. CVAT unreachable, answering 5xx, or not answering
 within ``cvat_timeout_seconds`` (for each lookup: the user, then the org context with all its
@@ -34,9 +34,9 @@ import msgspec
 
 from eventpipe.identity import ORG_ROLES, AccessToken, Org, OrgRole, User, privilege_of
 from eventpipe.settings import CvatSettings, SettingsError
-from ingest_gateway.cvat_credentials import CvatCredential
 from ingest_gateway.errors import ApiError, unauthorized, unavailable
-from ingest_gateway.org_context import OrgContext, OrgSelector
+from ingest_gateway.identity.cvat_credentials import CvatCredential
+from ingest_gateway.identity.org_selection import OrgContext, OrgSelector
 from ingest_gateway.single_flight import SingleFlightCache
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,8 @@ class CvatIdentityProvider:
 
     async def user(self, credential: CvatCredential) -> User | None:
         """The CVAT user the credential proves; None when CVAT answers 401. The authenticator
-        caches and shares this lookup like its others (:mod:`ingest_gateway.auth`)."""
+        caches and shares this lookup like its others
+        (:mod:`ingest_gateway.identity.authentication`)."""
         return await self._bounded(self._fetch_user(credential))
 
     async def org_context(

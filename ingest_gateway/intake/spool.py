@@ -3,8 +3,8 @@
 CVAT's workers ship with python-logstash-async's synchronous handler, which keeps nothing: a batch
 the intake refuses is lost. So while the broker is away the intake writes each batch's records
 here, answers 200 once they are on disk, and sends them on in the order they came when the broker
-is back (:mod:`intake_drain`). Bounded by ``intake_spool_max_bytes``: a full spool is the only
-time the intake answers 503 for the broker.
+is back (:meth:`ingest_gateway.intake.delivery.IntakeDelivery.drain`). Bounded by
+``intake_spool_max_bytes``: a full spool is the only time the intake answers 503 for the broker.
 
 On disk: numbered segment files of frames ``[length u32][crc32 u32][entry]``, appended to and
 rolled over at ``SEGMENT_BYTES``, and a ``cursor`` file naming the first frame not yet sent. An

@@ -18,7 +18,7 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 from urllib.parse import quote
 
 from starlette.datastructures import QueryParams
@@ -26,7 +26,15 @@ from starlette.datastructures import QueryParams
 from eventpipe.contracts import ID_FILTERS, EventFilter
 from eventpipe.events_table import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from ingest_gateway.errors import ApiError
-from ingest_gateway.params import parse_date, parse_id, parse_uuid, single
+from ingest_gateway.operations import query_parameter
+from ingest_gateway.params import (
+    DATE_SCHEMA,
+    ID_SCHEMA,
+    parse_date,
+    parse_id,
+    parse_uuid,
+    single,
+)
 
 # The deprecated flow's window without from and to (its original API page).
 DEPRECATED_FLOW_WINDOW: Final = timedelta(days=30)
@@ -150,3 +158,19 @@ def content_disposition(filename: str) -> str:
     if fallback != filename:
         header += f"; filename*=UTF-8''{quote(filename, safe='')}"
     return header
+
+
+def export_parameters(without_from: str) -> list[dict[str, Any]]:
+    """The filters of an export, as the document names them; ``without_from`` says where an
+    export starts without ``from`` (each flow's own default)."""
+    return [
+        *(
+            query_parameter(name, ID_SCHEMA, f"only events with this {name}")
+            for name in ("project_id", "task_id", "job_id", "user_id")
+        ),
+        query_parameter("from", DATE_SCHEMA, f"events at or after (ISO-8601); {without_from}"),
+        query_parameter(
+            "to", DATE_SCHEMA, "events at or before (ISO-8601; default now); not before from (400)"
+        ),
+        query_parameter("filename", {"type": "string"}, "the downloaded file's name"),
+    ]

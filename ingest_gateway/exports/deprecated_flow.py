@@ -9,29 +9,26 @@ starts a new export, as CVAT does: under that id when no record holds it, else u
 (ids are one space here, per user in CVAT), so ids cannot be probed.
 
 Without ``from`` and ``to`` this flow exports the last 30 days, as its original API page says
-(:mod:`ingest_gateway.export_params`).
+(:mod:`ingest_gateway.exports.params`).
 
-CVAT deprecated this flow for its requests API (:mod:`ingest_gateway.export_requests`), which
-starts, reads and serves the same exports through the functions here; like CVAT, the flow's
+CVAT deprecated this flow for its requests API (:mod:`ingest_gateway.exports.requests_api`), which
+starts, reads and serves the same exports through the same steps
+(:mod:`ingest_gateway.exports.flow_steps`); like CVAT, the flow's
 status answers carry an RFC 9745 ``Deprecation`` header with the date CVAT deprecated it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlencode
 
 import msgspec
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
-from eventpipe.contracts import ExportFilter
 from eventpipe.export_records import (
     ExportState,
     ExportStatus,
@@ -39,36 +36,41 @@ from eventpipe.export_records import (
     read_status,
     utc_now,
 )
-from eventpipe.identity import User
-from eventpipe.settings import Settings
-from eventpipe.stores import STORE_ERRORS, ObjectNotFound, ObjectStore
-from ingest_gateway.auth import authenticate
-from ingest_gateway.errors import ApiError, struct_response
-from ingest_gateway.export_answers import (
+from ingest_gateway.errors import JSON_MEDIA_TYPE, ApiError, struct_response
+from ingest_gateway.exports.deprecated_answers import (
     PROGRESS_STATES,
     ExportFailed,
     ExportProgress,
     ExportStarted,
 )
-from ingest_gateway.export_jobs import (
-    default_export_filename,
-    get_export_status,
-    open_export_download,
-    presign_export,
-    submit_export,
+from ingest_gateway.exports.flow_steps import (
+    download,
+    export_store_of,
+    live_export,
+    start_export,
+    store_errors,
 )
-from ingest_gateway.export_params import (
+from ingest_gateway.exports.jobs import (
+    presign_export,
+)
+from ingest_gateway.exports.params import (
     DOWNLOAD,
-    ExportQuery,
-    content_disposition,
+    export_parameters,
     parse_export_query,
 )
-from ingest_gateway.export_store import ExportStoreHandle
-from ingest_gateway.org_context import OrgContext, resolve_org_context
-from ingest_gateway.permissions import Caller, authorize_export
-from ingest_gateway.producer import producer_of, unavailable
-
-log = logging.getLogger(__name__)
+from ingest_gateway.identity.authentication import authenticate
+from ingest_gateway.identity.org_context import resolve_org_context
+from ingest_gateway.identity.org_selection import ORG_PARAMETERS
+from ingest_gateway.operations import (
+    REF,
+    Operation,
+    documented,
+    error_answers,
+    json_content,
+    link,
+    query_parameter,
+)
+from ingest_gateway.params import ID_SCHEMA, UUID_SCHEMA
 
 # The longest validity S3 allows a presigned URL.
 _MAX_PRESIGN: Final = timedelta(days=7)
@@ -76,12 +78,83 @@ _MAX_PRESIGN: Final = timedelta(days=7)
 DEPRECATION: Final = {"Deprecation": "@1742169600"}
 
 
-def export_store_of(request: Request) -> ObjectStore:
-    """The export store, or a 503 while the gateway cannot reach it yet."""
-    handle: ExportStoreHandle = request.app.state.export_store
-    return handle.get()
+_DEPRECATION_HEADER: Final[dict[str, Any]] = {
+    "Deprecation": {
+        "description": "RFC 9745: the date CVAT deprecated this flow, as '@' and Unix time",
+        "schema": {"type": "string"},
+    }
+}
+# The export a 202 names is the one to poll.
+_POLL_EXPORT: Final = {
+    "PollExport": link(
+        "events_list",
+        "query_id",
+        "query_id",
+        "poll the export, or download it with action=download once it is ready",
+    )
+}
 
 
+@documented(
+    Operation(
+        operation_id="events_list",
+        summary="Export the event log as CSV (asynchronous; deprecated by CVAT)",
+        deprecated=True,
+        parameters=[
+            *ORG_PARAMETERS,
+            *export_parameters(
+                "without from and to, the last 30 days; with only to, everything before it"
+            ),
+            query_parameter(
+                "action", {"type": "string", "enum": [DOWNLOAD]}, "serve the finished CSV"
+            ),
+            query_parameter(
+                "query_id",
+                UUID_SCHEMA,
+                "the export to poll or download; empty starts one, and so does one naming none"
+                " of the caller's exports (under that id when it is free, else under a new one)",
+            ),
+            # CVAT's deprecated flow never exported to a cloud storage, and says so.
+            query_parameter(
+                "location", {"type": "string"}, "cloud_storage is refused (400); others are ignored"
+            ),
+            query_parameter("cloud_storage_id", ID_SCHEMA, "refused (400)"),
+        ],
+        responses={
+            "200": {
+                "description": "the CSV file (action=download)",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            "201": {
+                "description": "the export is ready",
+                "headers": _DEPRECATION_HEADER,
+                **json_content("ExportProgress"),
+            },
+            "202": {
+                "description": "an export started (query_id) or still running",
+                "headers": _DEPRECATION_HEADER,
+                "links": _POLL_EXPORT,
+                "content": {
+                    JSON_MEDIA_TYPE: {
+                        "schema": {
+                            "oneOf": [
+                                {"$ref": REF.format(name="ExportStarted")},
+                                {"$ref": REF.format(name="ExportProgress")},
+                            ]
+                        }
+                    }
+                },
+            },
+            "500": {
+                "description": "the export failed",
+                "headers": _DEPRECATION_HEADER,
+                **json_content("ExportFailed"),
+            },
+            **error_answers(400, 401, 403, 404, 429, 502, 503),
+        },
+        schemas=(ExportStarted, ExportProgress, ExportFailed),
+    )
+)
 async def get_events(request: Request) -> Response:
     user = await authenticate(request)
     now = utc_now()
@@ -107,35 +180,6 @@ async def get_events(request: Request) -> Response:
     return struct_response(202, ExportStarted(query_id=query_id), DEPRECATION)
 
 
-async def start_export(
-    request: Request,
-    user: User,
-    context: OrgContext,
-    query: ExportQuery,
-    now: datetime,
-    *,
-    query_id: uuid.UUID | None = None,
-) -> uuid.UUID:
-    """Check the caller may export what ``query`` asks for, then record and queue the export
-    (under ``query_id``, else a new id)."""
-    allowed = authorize_export(Caller.of(user, context), query.requested)
-    export_filter = ExportFilter(
-        since=query.since, until=query.until, **msgspec.structs.asdict(allowed)
-    )
-    settings: Settings = request.app.state.settings
-    with store_errors():
-        return await submit_export(
-            settings,
-            export_store_of(request),
-            producer_of(request),
-            user.id,
-            export_filter,
-            query.filename or default_export_filename(now),
-            owner_username=user.username,
-            query_id=query_id,
-        )
-
-
 async def _id_is_free(request: Request, query_id: uuid.UUID) -> bool:
     """Whether no record holds ``query_id`` and no cancel marker: ids are one space here, so an
     id someone else's export (or an expired one not yet swept) holds is never reused."""
@@ -146,12 +190,6 @@ async def _id_is_free(request: Request, query_id: uuid.UUID) -> bool:
 
     with store_errors():
         return await asyncio.to_thread(free)
-
-
-async def live_export(request: Request, query_id: uuid.UUID, now: datetime) -> ExportStatus | None:
-    """The export's record while it lives, whoever owns it."""
-    with store_errors():
-        return await get_export_status(export_store_of(request), query_id, now)
 
 
 async def _report(request: Request, status: ExportStatus, now: datetime) -> Response:
@@ -185,39 +223,3 @@ async def _download_url(request: Request, status: ExportStatus, valid_for: timed
         return url
     query = urlencode({"query_id": str(status.query_id), "action": DOWNLOAD})
     return str(request.url.replace(query=query))
-
-
-async def download(request: Request, status: ExportStatus, filename: str, field: str) -> Response:
-    """The finished export's CSV as an attachment named ``filename``; a 404 naming ``field``
-    if it expired meanwhile."""
-    with store_errors():
-        try:
-            chunks = await open_export_download(export_store_of(request), status)
-        except ObjectNotFound:
-            # Swept between reading the record and opening the file: it just expired.
-            raise no_such_export(field) from None
-    return StreamingResponse(
-        chunks,
-        media_type="text/csv",
-        headers={
-            "Content-Disposition": content_disposition(filename),
-            "Content-Length": str(status.size),
-        },
-    )
-
-
-def no_such_export(field: str) -> ApiError:
-    return ApiError(
-        404,
-        f"you have no export with this {field} (exports expire a while after they end)",
-        field=field,
-    )
-
-
-@contextmanager
-def store_errors() -> Iterator[None]:
-    try:
-        yield
-    except STORE_ERRORS as exc:
-        log.warning("the export store failed: %r", exc)
-        raise unavailable("the export storage is unavailable; retry shortly") from None

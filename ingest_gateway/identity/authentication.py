@@ -1,7 +1,8 @@
 """Who is calling: HTTP Basic, ``Authorization: Token <key>`` or ``Authorization: Bearer <key>``,
-where a Bearer credential is a JWT (:mod:`ingest_gateway.jwt_tokens`, when configured) or else an
-API token. With ``cvat_url`` every credential but a JWT, and the web UI's session cookie, is
-checked by CVAT instead of the local store (:mod:`ingest_gateway.cvat_identity`).
+where a Bearer credential is a JWT (:mod:`ingest_gateway.identity.jwt_tokens`, when configured)
+or else an API token. With ``cvat_url`` every credential but a JWT, and the web UI's session
+cookie, is checked by CVAT instead of the local store
+(:mod:`ingest_gateway.identity.cvat_provider`).
 
 Checking a password runs scrypt (about 0.1 s of CPU), so successful verifications are cached for
 ``settings.auth_cache_seconds`` under a SHA-256 of the header, never the secret itself. API tokens
@@ -10,7 +11,7 @@ working. Cache misses run in a worker thread so the event loop keeps serving, an
 for the same header share one lookup. Failures are not cached: a fixed password or a new token
 works at once.
 
-Failed checks count against the client address and username (:mod:`ingest_gateway.login_throttle`):
+Failed checks count against the client address and username (:mod:`ingest_gateway.limits`):
 past the allowance the pair gets 429 with ``Retry-After`` before any hash is computed. JWT
 failures are not counted: signatures cannot be guessed, and a client retrying with an expired token
 must not be locked out once it has a fresh one. A verified JWT is cached until it expires, at most
@@ -32,11 +33,16 @@ from starlette.requests import Request
 
 from eventpipe.identity import IdentityStore, User
 from eventpipe.settings import Settings
-from ingest_gateway.cvat_credentials import CvatCredential, header_credential, session_credential
-from ingest_gateway.cvat_identity import CvatIdentityProvider
 from ingest_gateway.errors import unauthorized
-from ingest_gateway.jwt_tokens import InvalidJwtError, JwtVerifier, looks_like_jwt
-from ingest_gateway.login_throttle import LoginThrottle, Throttle
+from ingest_gateway.identity.cvat_credentials import (
+    CvatCredential,
+    header_credential,
+    session_credential,
+)
+from ingest_gateway.identity.cvat_provider import CvatIdentityProvider
+from ingest_gateway.identity.jwt_tokens import InvalidJwtError, JwtVerifier, looks_like_jwt
+from ingest_gateway.limits.in_memory import LoginThrottle
+from ingest_gateway.limits.interface import Throttle
 from ingest_gateway.single_flight import SingleFlightCache
 
 # Verified credentials kept at once per gateway process (EVENTPIPE_CVAT_CACHE_ENTRIES with CVAT).

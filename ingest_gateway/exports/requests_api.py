@@ -2,16 +2,17 @@
 
 ``POST /api/events/export`` takes the filters of ``GET /api/events`` (same checks, defaults and
 forced permissions) and answers ``202 {"rq_id"}``; ``GET /api/requests/{id}`` describes the
-export as CVAT's ``Request`` (:mod:`ingest_gateway.request_model`); ``GET /api/requests`` lists
-the caller's own, filtered and ordered as CVAT's (:mod:`ingest_gateway.request_filters`) and
-paginated as CVAT paginates; ``POST /api/requests/{id}/cancel``
-stops a queued or running export; ``GET /api/events/download?rq_id=`` serves the finished file.
+export as CVAT's ``Request`` (:mod:`ingest_gateway.exports.request_answer`);
+``GET /api/requests`` lists the caller's own, filtered and ordered as CVAT's
+(:mod:`ingest_gateway.exports.request_filters`) and paginated as CVAT paginates;
+``POST /api/requests/{id}/cancel`` stops a queued or running export;
+``GET /api/events/download?rq_id=`` serves the finished file.
 
 An ``rq_id`` is CVAT's, ``action=export&target=events&id=<query_id>&user_id=<owner>``; the bare
 ``query_id`` it was before is accepted too (clients keep ids as they got them). Both flows read
 the same records, so an export started either way can be followed either way. Who may see,
-cancel or download a request is CVAT's rule (:mod:`ingest_gateway.permissions`): its owner or
-an admin, anyone else a 403; an id naming nothing is a 404 (a 400 on the download, as CVAT
+cancel or download a request is CVAT's rule (:mod:`ingest_gateway.identity.permissions`): its
+owner or an admin, anyone else a 403; an id naming nothing is a 404 (a 400 on the download, as CVAT
 answers). ``GET /api/requests`` lists the caller's own, as CVAT does even for admins.
 
 Cancelling deletes the request, as CVAT does (CVAT then answers 404 for it). CVAT refuses to
@@ -39,10 +40,8 @@ from eventpipe.export_records import (
 )
 from eventpipe.identity import User
 from eventpipe.object_store import ObjectStore
-from ingest_gateway.auth import authenticate
 from ingest_gateway.errors import ApiError, struct_response
-from ingest_gateway.export_params import parse_export_request
-from ingest_gateway.exports import (
+from ingest_gateway.exports.flow_steps import (
     download,
     export_store_of,
     live_export,
@@ -50,11 +49,8 @@ from ingest_gateway.exports import (
     start_export,
     store_errors,
 )
-from ingest_gateway.org_context import resolve_org_context
-from ingest_gateway.params import parse_id, single
-from ingest_gateway.permissions import Caller, RequestAction, check_request_access
-from ingest_gateway.request_filters import ordered, request_filter
-from ingest_gateway.request_model import (
+from ingest_gateway.exports.params import export_parameters, parse_export_request
+from ingest_gateway.exports.request_answer import (
     STATES,
     PaginatedRequestList,
     RequestAnswer,
@@ -64,13 +60,69 @@ from ingest_gateway.request_model import (
     parse_rq_id,
     render_rq_id,
 )
+from ingest_gateway.exports.request_filters import ordered, request_filter
+from ingest_gateway.identity.authentication import authenticate
+from ingest_gateway.identity.org_context import resolve_org_context
+from ingest_gateway.identity.org_selection import ORG_PARAMETERS
+from ingest_gateway.identity.permissions import Caller, RequestAction, check_request_access
+from ingest_gateway.operations import (
+    Operation,
+    documented,
+    error_answer,
+    error_answers,
+    json_content,
+    link,
+    query_parameter,
+)
+from ingest_gateway.params import ID_SCHEMA, choice_schema, int_schema, parse_id, single
 
 DOWNLOAD_PATH: Final = "/api/events/download"
 # CVAT's page size, and a bound on what one page may ask for.
 PAGE_SIZE: Final = 10
 MAX_PAGE_SIZE: Final = 1000
 
+_NO_REQUEST: Final = "no request with this id (or it expired or was cancelled)"
+_ID_PARAMETER: Final = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "the request's rq_id",
+}
+# The request a 202 names is the one to follow.
+_FOLLOW_REQUEST: Final = {
+    "RetrieveRequest": link(
+        "requests_retrieve", "id", "rq_id", "the export's progress, as CVAT's Request"
+    ),
+    "CancelRequest": link("requests_create_cancel", "id", "rq_id", "cancel the export"),
+}
 
+
+@documented(
+    Operation(
+        operation_id="events_create_export",
+        summary="Start an export of the event log as CSV (CVAT's requests flow)",
+        parameters=[
+            *ORG_PARAMETERS,
+            *export_parameters("default is the minimal time"),
+            query_parameter(
+                "location",
+                choice_schema("local", "cloud_storage"),
+                "only 'local': exports are kept in this service's own store (cloud_storage: 400)",
+            ),
+            query_parameter("cloud_storage_id", ID_SCHEMA, "not supported (400)"),
+        ],
+        responses={
+            "202": {
+                "description": "the export is queued: follow rq_id",
+                "links": _FOLLOW_REQUEST,
+                **json_content("RqId"),
+            },
+            **error_answers(400, 401, 403, 404, 429, 502, 503),
+        },
+        schemas=(RqId,),
+    )
+)
 async def create_export(request: Request) -> Response:
     user = await authenticate(request)
     now = utc_now()
@@ -80,12 +132,38 @@ async def create_export(request: Request) -> Response:
     return struct_response(202, RqId(rq_id=render_rq_id(query_id, user.id)))
 
 
+@documented(
+    Operation(
+        operation_id="requests_retrieve",
+        summary="One export request, as CVAT's Request",
+        parameters=[_ID_PARAMETER],
+        responses={
+            "200": {"description": "the request", **json_content("RequestAnswer")},
+            "404": error_answer(404, _NO_REQUEST),
+            **error_answers(401, 403, 429, 502, 503),
+        },
+        schemas=(RequestAnswer,),
+    )
+)
 async def get_request(request: Request) -> Response:
     user = await authenticate(request)
     status = await _reachable(request, user, request.path_params["id"], "id", "view")
     return struct_response(200, _describe(request, status))
 
 
+@documented(
+    Operation(
+        operation_id="requests_create_cancel",
+        summary="Cancel a queued or started export; the request is deleted",
+        parameters=[_ID_PARAMETER],
+        responses={
+            "200": {"description": "cancelled: the request is gone"},
+            "400": error_answer(400, "the request has already ended"),
+            "404": error_answer(404, _NO_REQUEST),
+            **error_answers(401, 403, 429, 502, 503),
+        },
+    )
+)
 async def cancel_request(request: Request) -> Response:
     user = await authenticate(request)
     status = await _reachable(request, user, request.path_params["id"], "id", "cancel")
@@ -100,6 +178,48 @@ async def cancel_request(request: Request) -> Response:
     return Response(status_code=200)
 
 
+@documented(
+    Operation(
+        operation_id="requests_list",
+        summary="The caller's export requests, newest first",
+        parameters=[
+            query_parameter("page", int_schema(1), "the page, from 1"),
+            query_parameter("page_size", int_schema(1), "requests per page"),
+            query_parameter("status", choice_schema(*STATES.values()), "only these"),
+            query_parameter(
+                "target", {"type": "string"}, "only this target (every request: 'events')"
+            ),
+            query_parameter(
+                "action", {"type": "string"}, "only this action (every request: 'export')"
+            ),
+            *(
+                query_parameter(
+                    name, {"type": "string"}, "none of an events export's (any value: none)"
+                )
+                for name in ("subresource", "format", "org")
+            ),
+            *(
+                query_parameter(name, ID_SCHEMA, "none of an events export's (any value: none)")
+                for name in ("project_id", "task_id", "job_id", "org_id")
+            ),
+            query_parameter(
+                "filter", {"type": "string"}, "CVAT's JSON Logic over the fields above"
+            ),
+            query_parameter(
+                "sort",
+                {"type": "string"},
+                "created_date, status or action, '-' first for descending (-created_date)",
+            ),
+        ],
+        responses={
+            "200": {"description": "one page of requests", **json_content("PaginatedRequestList")},
+            "400": error_answer(400),
+            "404": error_answer(404, "the page is past the last one"),
+            **error_answers(401, 429, 502, 503),
+        },
+        schemas=(PaginatedRequestList,),
+    )
+)
 async def list_requests(request: Request) -> Response:
     user = await authenticate(request)
     params = request.query_params
@@ -122,6 +242,26 @@ async def list_requests(request: Request) -> Response:
     return struct_response(200, answer)
 
 
+@documented(
+    Operation(
+        operation_id="events_download_file",
+        summary="Download a finished export (a request's result_url)",
+        parameters=[
+            {
+                **query_parameter("rq_id", {"type": "string", "minLength": 1}, "the request's id"),
+                "required": True,
+            }
+        ],
+        responses={
+            "200": {
+                "description": "the CSV file, as an attachment",
+                "content": {"text/csv": {"schema": {"type": "string"}}},
+            },
+            "400": error_answer(400, "no rq_id, an unknown one, or the request has not finished"),
+            **error_answers(401, 403, 429, 502, 503),
+        },
+    )
+)
 async def download_result(request: Request) -> Response:
     """``result_url``: the finished export's CSV, as ``GET /api/events?action=download``."""
     user = await authenticate(request)

@@ -23,7 +23,7 @@ from eventpipe.errors import CommandError
 from eventpipe.logs import logging_config
 from eventpipe.settings import Settings
 from ingest_gateway.http_protocol import UVICORN_PROTOCOLS
-from ingest_gateway.intake import check_intake_settings, create_intake_app
+from ingest_gateway.intake.app import check_intake_settings, create_intake_app
 
 START_TIMEOUT_SECONDS: Final = 30.0
 STOP_TIMEOUT_SECONDS: Final = 30.0

@@ -1,4 +1,4 @@
-"""Per-request context: an id for logs and answers, and the request counters.
+"""The middleware around every request: an id for logs and answers, and the request counters.
 
 Every request gets an id: the caller's ``X-Request-ID`` when it is a plausible token, else one
 made here. It is sent back in the ``X-Request-ID`` answer header and set in
@@ -65,7 +65,7 @@ def count_events(count: int) -> None:
         handling.events = count
 
 
-class RequestContext:
+class RequestMiddleware:
     """ASGI middleware: the request's ids, the ``X-Request-ID`` header and request metrics."""
 
     def __init__(self, app: ASGIApp, routes: frozenset[str]) -> None:

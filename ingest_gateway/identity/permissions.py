@@ -28,8 +28,8 @@ import msgspec
 from eventpipe.contracts import EventFilter
 from eventpipe.identity import AccessToken, OrgRole, Privilege, User
 from ingest_gateway.errors import ApiError
-from ingest_gateway.org_context import SANDBOX as SANDBOX_CONTEXT
-from ingest_gateway.org_context import OrgContext
+from ingest_gateway.identity.org_selection import SANDBOX as SANDBOX_CONTEXT
+from ingest_gateway.identity.org_selection import OrgContext
 
 ORG = "org_id"
 USER = "user_id"

@@ -1,18 +1,27 @@
-"""The tenant limiter of :mod:`ingest_gateway.rate_limit`, with its buckets in Redis so that a
-tenant gets its limit exactly once however many gateway processes and replicas run.
+"""The limits in Redis (:mod:`ingest_gateway.limits.redis_client`): every gateway process and
+replica shares one state.
 
-A bucket is a Redis hash (events left, when computed) updated by one Lua script: refill at the
+Tenant rate: a tenant gets its limit exactly once however many gateway processes and replicas
+run. A bucket is a Redis hash (events left, when computed) updated by one Lua script: refill at the
 tenant's rate by Redis's own clock (so replicas need not agree on time), refuse when empty,
 otherwise take the request's events (the bucket may go into debt, as in process memory). That is
 one round trip per accepted request, made once the body is decoded and its events counted.
-
 A refusal is remembered in the process until the debt is paid, so further requests of that
 tenant are refused before their body is read, with no round trip, as in process memory.
 Buckets expire once they would be full again: an idle tenant costs Redis nothing.
+
+Login throttle: a guesser gets the allowance once across every gateway process, not once per
+process. Per (client, username), hashed into the key so that no username or address is stored as
+it is: a failure counter that Redis forgets :data:`MAX_LOCKOUT_SECONDS` after the last failure,
+and a lockout key whose own expiry is the lockout. Each check, failure or success is one round
+trip. While Redis cannot be reached and the outage policy is ``open``, the pair is throttled by
+this process's own :class:`LoginThrottle` instead, so an outage never leaves password guessing
+unthrottled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -20,8 +29,14 @@ from typing import Final
 
 from eventpipe.settings import LimitSettings
 from ingest_gateway.errors import ApiError
-from ingest_gateway.rate_limit import rate_exhausted
-from ingest_gateway.redis_state import SharedState
+from ingest_gateway.limits.in_memory import LoginThrottle
+from ingest_gateway.limits.interface import (
+    MAX_LOCKOUT_SECONDS,
+    ClientKey,
+    locked_out,
+    rate_exhausted,
+)
+from ingest_gateway.limits.redis_client import RedisClient
 from ingest_gateway.ttl_cache import TtlCache
 
 # KEYS[1]: the bucket. ARGV: rate (events/s), burst, events to take.
@@ -52,7 +67,7 @@ return {taken, tostring(left)}
 class RedisTenantRateLimiter:
     def __init__(
         self,
-        state: SharedState,
+        state: RedisClient,
         events_per_second: float,
         burst_events: int,
         *,
@@ -68,7 +83,7 @@ class RedisTenantRateLimiter:
 
     @classmethod
     def from_settings(
-        cls, settings: LimitSettings, state: SharedState
+        cls, settings: LimitSettings, state: RedisClient
     ) -> RedisTenantRateLimiter | None:
         if settings.tenant_events_per_second <= 0:
             return None
@@ -98,3 +113,60 @@ class RedisTenantRateLimiter:
 
     def _exhausted(self, wait: float) -> ApiError:
         return rate_exhausted(f"{self._rate:g} events/s", wait)
+
+
+# KEYS: failures, lockout. ARGV: free failures, first lockout (ms), longest lockout (ms).
+_FAILED: Final = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local beyond = count - tonumber(ARGV[1])
+if beyond >= 0 then
+  local lockout = math.min(tonumber(ARGV[2]) * 2 ^ math.min(beyond, 32), tonumber(ARGV[3]))
+  redis.call('SET', KEYS[2], '1', 'PX', math.max(math.floor(lockout), 1))
+end
+return count
+"""
+
+
+class RedisLoginThrottle:
+    def __init__(self, state: RedisClient, free_failures: int, backoff_seconds: float) -> None:
+        self._state = state
+        self._free = free_failures
+        self._backoff_ms = backoff_seconds * 1000
+        self._failed_script = state.client.register_script(_FAILED)
+        # Used only for the calls Redis cannot answer (RedisClient.call gives None for them).
+        self._local = LoginThrottle(free_failures, backoff_seconds)
+
+    async def check(self, key: ClientKey) -> None:
+        """A 429 with ``Retry-After`` while ``key`` is locked out."""
+        if self._free <= 0:
+            return
+        _, lockout = self._keys(key)
+        left_ms = await self._state.call(lambda: self._state.client.pttl(lockout))
+        if left_ms is None:
+            await self._local.check(key)
+        elif left_ms > 0:
+            raise locked_out(math.ceil(left_ms / 1000))
+
+    async def failed(self, key: ClientKey) -> None:
+        if self._free <= 0:
+            return
+        count = await self._state.call(
+            lambda: self._failed_script(
+                keys=list(self._keys(key)),
+                args=[self._free, self._backoff_ms, int(MAX_LOCKOUT_SECONDS * 1000)],
+            )
+        )
+        if count is None:
+            await self._local.failed(key)
+
+    async def succeeded(self, key: ClientKey) -> None:
+        if self._free > 0:
+            await self._local.succeeded(key)
+            await self._state.call(lambda: self._state.client.delete(*self._keys(key)))
+
+    def _keys(self, key: ClientKey) -> tuple[bytes, bytes]:
+        client, login = key
+        digest = hashlib.sha256(f"{client}\0{login}".encode()).hexdigest().encode()
+        base = self._state.key_prefix + b"login:" + digest
+        return base + b":failures", base + b":lockout"

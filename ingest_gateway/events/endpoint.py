@@ -3,28 +3,77 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from eventpipe.contracts import EncodedClientEvents, Event, IngestMessage, tenant_key
+from eventpipe.contracts import (
+    CLIENT_SCOPES,
+    ClientEvents,
+    ClientEventsRequest,
+    EncodedClientEvents,
+    Event,
+    IngestMessage,
+    tenant_key,
+)
 from eventpipe.settings import Settings
 from eventpipe.table_rows import encode_event, request_rows
-from ingest_gateway import request_body
-from ingest_gateway.auth import authenticate
-from ingest_gateway.caller_address import joined_header, remote_addr
 from ingest_gateway.errors import JSON_MEDIA_TYPE
-from ingest_gateway.org_context import event_identity, resolve_org_context
-from ingest_gateway.permissions import Caller, check_send_events
+from ingest_gateway.events import body as request_body
+from ingest_gateway.events.caller_address import joined_header, remote_addr
+from ingest_gateway.identity.authentication import authenticate
+from ingest_gateway.identity.org_context import event_identity, resolve_org_context
+from ingest_gateway.identity.org_selection import ORG_PARAMETERS
+from ingest_gateway.identity.permissions import Caller, check_send_events
+from ingest_gateway.limits.interface import tenant_limiter_of
+from ingest_gateway.operations import (
+    TIMESTAMP_SCHEMA,
+    Operation,
+    documented,
+    error_answers,
+    json_content,
+)
 from ingest_gateway.producer import producer_of
-from ingest_gateway.rate_limit import tenant_limiter_of
-from ingest_gateway.request_context import count_events, message_id
+from ingest_gateway.request_middleware import count_events, message_id
 
 _response_encoder: Final = msgspec.json.Encoder()
 
 
+def _refine_event_schemas(components: dict[str, Any]) -> None:
+    """Timestamps as the body decoder reads them. The events of a request carry one of CVAT's
+    client scopes (others are a 400), unlike ``previous_event`` and the events of an answer,
+    which share the Event schema; and their payload is JSON text, stored as CVAT stores it."""
+    for name in ("Event", "ClientEvent", "ClientEventsRequest", "ClientEvents"):
+        components[name]["properties"]["timestamp"] = TIMESTAMP_SCHEMA
+    properties = components["ClientEvent"]["properties"]
+    properties["scope"] = {"type": "string", "enum": sorted(CLIENT_SCOPES)}
+    properties["payload"] = {
+        "type": "string",
+        "description": "JSON text; stored as Python's json.dumps(json.loads(payload)) writes it"
+        ', as CVAT stores it ("{}" when left out)',
+    }
+    properties["source"]["description"] = "only 'client' (the default) is accepted"
+
+
+@documented(
+    Operation(
+        operation_id="events_create",
+        summary="Log client events",
+        parameters=ORG_PARAMETERS,
+        request_body={"required": True, **json_content("ClientEventsRequest")},
+        responses={
+            "201": {
+                "description": "the enriched events, durably in Kafka",
+                **json_content("ClientEvents"),
+            },
+            **error_answers(400, 401, 403, 404, 408, 413, 415, 429, 502, 503),
+        },
+        schemas=(ClientEventsRequest, ClientEvents),
+        refine=_refine_event_schemas,
+    )
+)
 async def post_events(request: Request) -> Response:
     # The clock-skew correction measures against the moment the request arrived.
     received_at = datetime.now(UTC)

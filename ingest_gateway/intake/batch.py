@@ -19,7 +19,7 @@ import orjson
 from eventpipe.contracts import ServerEvent, as_utc
 from eventpipe.events_table import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from ingest_gateway.errors import ApiError
-from ingest_gateway.request_body import TOO_DEEP
+from ingest_gateway.events.body import TOO_DEEP
 
 _batch_decoder: Final = msgspec.json.Decoder(list[msgspec.Raw])
 _event_decoder: Final = msgspec.json.Decoder(ServerEvent, strict=False)

@@ -21,8 +21,8 @@ from eventpipe.contracts import (
 )
 from eventpipe.settings import Settings
 from eventpipe.table_rows import RenderedRows, encode_event, intake_rows
-from ingest_gateway.intake_batch import IntakeBatch, InvalidEvent
-from ingest_gateway.intake_spool import SpooledRecord, SpoolEntry
+from ingest_gateway.intake.batch import IntakeBatch, InvalidEvent
+from ingest_gateway.intake.spool import SpooledRecord, SpoolEntry
 
 INVALID_EVENT_REASON: Final = "invalid-intake-event"
 TOO_LARGE_REASON: Final = "intake-event-too-large"

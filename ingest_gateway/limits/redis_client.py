@@ -37,7 +37,7 @@ REDIS_FAILURES = Counter(
 
 
 @dataclass(eq=False)
-class SharedState:
+class RedisClient:
     """A Redis client with the deployment's outage policy."""
 
     client: redis.Redis
@@ -50,7 +50,7 @@ class SharedState:
     _paused_until: float = field(default=0.0, init=False)
 
     @classmethod
-    def from_settings(cls, settings: SharedStateSettings) -> SharedState | None:
+    def from_settings(cls, settings: SharedStateSettings) -> RedisClient | None:
         """None when ``rate_limit_redis_url`` is empty: limits stay in process memory."""
         if not settings.rate_limit_redis_url:
             return None

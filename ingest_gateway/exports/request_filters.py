@@ -21,8 +21,8 @@ from starlette.datastructures import QueryParams
 
 from eventpipe.export_records import ExportStatus
 from ingest_gateway.errors import ApiError
+from ingest_gateway.exports.request_answer import EVENTS, EXPORT, STATES
 from ingest_gateway.params import parse_id, single
-from ingest_gateway.request_model import EVENTS, EXPORT, STATES
 
 Value = str | int | None
 

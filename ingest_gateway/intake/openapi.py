@@ -15,9 +15,8 @@ import msgspec
 from eventpipe.contracts import ServerEvent
 from eventpipe.settings import ENV_PREFIX, Settings
 from ingest_gateway.errors import JSON_MEDIA_TYPE
-from ingest_gateway.openapi import TIMESTAMP_SCHEMA, Error
+from ingest_gateway.operations import REF, TIMESTAMP_SCHEMA, Error, json_content
 
-_REF: Final = "#/components/schemas/{name}"
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
@@ -49,12 +48,8 @@ _DEAD_LETTERED: Final = (
 )
 
 
-def _json(ref: str) -> dict[str, Any]:
-    return {"content": {JSON_MEDIA_TYPE: {"schema": {"$ref": _REF.format(name=ref)}}}}
-
-
 def _error(description: str, header: str | None = None, about: str = "") -> dict[str, Any]:
-    answer = {"description": description, **_json("Error")}
+    answer = {"description": description, **json_content("Error")}
     if header:
         answer["headers"] = {header: {"description": about, "schema": {"type": "string"}}}
     return answer
@@ -76,7 +71,7 @@ def _event_schema(components: dict[str, Any]) -> None:
 def intake_schema_document(settings: Settings) -> dict[str, Any]:
     """The document of an intake running with ``settings``."""
     _, components = msgspec.json.schema_components(
-        [ServerEvent, IntakeAnswer, Error], ref_template=_REF
+        [ServerEvent, IntakeAnswer, Error], ref_template=REF
     )
     _event_schema(components)
     limit = settings.intake_max_events_per_batch
@@ -85,7 +80,7 @@ def intake_schema_document(settings: Settings) -> dict[str, Any]:
         "maxItems": limit,
         "items": {
             "anyOf": [
-                {"$ref": _REF.format(name="ServerEvent")},
+                {"$ref": REF.format(name="ServerEvent")},
                 {"type": "object", "description": _DEAD_LETTERED},
             ]
         },
@@ -104,7 +99,7 @@ def intake_schema_document(settings: Settings) -> dict[str, Any]:
                 "the intake's spool holds them on disk until the broker is back. Its records are "
                 "its valid events, the dead-letter copy of every invalid one, and the head of "
                 "every event too large for a Kafka message (dead-lettered with the reason)",
-                **_json("IntakeAnswer"),
+                **json_content("IntakeAnswer"),
             },
             "400": _error("the body is not a JSON array of objects (`field` names the element)"),
             "401": _error(

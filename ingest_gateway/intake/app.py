@@ -6,14 +6,15 @@ server process counts only 200 as delivered and otherwise sends the batch again 
 workers' synchronous handler drops a batch that is not answered 200. So:
 
 - 200 once the batch's records are in Kafka or in the intake's spool on disk
-  (:mod:`intake_delivery`): valid events, a dead-letter copy of each invalid one and the head of
-  each event too large for a Kafka message (else one bad event would come back for ever and hold
-  up everything queued behind it);
+  (:mod:`ingest_gateway.intake.delivery`): valid events, a dead-letter copy of each invalid one
+  and the head of each event too large for a Kafka message (else one bad event would come back
+  for ever and hold up everything queued behind it);
 - 503 with Retry-After only while the broker is away and the spool is full;
 - 400 for a body that is not a JSON array of objects, 413 over the size limits, 401 without the
   configured credentials.
 
-``GET /api/schema`` serves the OpenAPI document of these answers (:mod:`intake_openapi`).
+``GET /api/schema`` serves the OpenAPI document of these answers
+(:mod:`ingest_gateway.intake.openapi`).
 
 It is a Starlette app of its own, served on ``Settings.intake_port``, never on the public port.
 """
@@ -38,23 +39,24 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
-from ingest_gateway import health, request_body
+from ingest_gateway import health
 from ingest_gateway.errors import (
     EXCEPTION_HANDLERS,
-    JSON_MEDIA_TYPE,
     ApiError,
     json_response,
     struct_response,
 )
+from ingest_gateway.events import body as request_body
 from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
-from ingest_gateway.intake_batch import decode_batch
-from ingest_gateway.intake_delivery import IntakeDelivery
-from ingest_gateway.intake_openapi import IntakeAnswer, intake_schema_document
-from ingest_gateway.intake_records import batch_entry
-from ingest_gateway.intake_spool import IntakeSpool
+from ingest_gateway.intake.batch import decode_batch
+from ingest_gateway.intake.delivery import IntakeDelivery
+from ingest_gateway.intake.openapi import IntakeAnswer, intake_schema_document
+from ingest_gateway.intake.records import batch_entry
+from ingest_gateway.intake.spool import IntakeSpool
 from ingest_gateway.metrics import intake_events
+from ingest_gateway.operations import serve_document
 from ingest_gateway.producer import RETRY_AFTER_SECONDS, EventProducer, producer_of
-from ingest_gateway.request_context import RequestContext
+from ingest_gateway.request_middleware import RequestMiddleware
 
 _CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="eventpipe intake"'}
 
@@ -104,11 +106,6 @@ async def post_batch(request: Request) -> Response:
     intake_events("accepted", accepted)
     intake_events("dead_lettered", dead_lettered)
     return struct_response(200, IntakeAnswer(accepted=accepted, dead_lettered=dead_lettered))
-
-
-async def get_schema(request: Request) -> Response:
-    schema: bytes = request.app.state.schema
-    return Response(schema, media_type=JSON_MEDIA_TYPE)
 
 
 async def ready(request: Request) -> Response:
@@ -166,13 +163,15 @@ def create_intake_app(settings: Settings) -> Starlette:
 
     routes = [
         Route("/", post_batch, methods=["POST"]),
-        Route("/api/schema", get_schema, methods=["GET"]),
+        Route("/api/schema", serve_document, methods=["GET"]),
         Route("/health/live", health.live, methods=["GET"]),
         Route("/health/ready", ready, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext, routes=frozenset(route.path for route in routes))],
+        middleware=[
+            Middleware(RequestMiddleware, routes=frozenset(route.path for route in routes))
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -8,84 +8,28 @@ Successful resolutions are cached like credentials; refusals are not, so a membe
 with ``eventpipe orgs add-member`` takes effect at once. A JWT caller's memberships come from its
 token (``User.memberships``); only an admin acting outside them has the org looked up in the store.
 With CVAT as the identity provider, CVAT users' contexts come from CVAT
-(:mod:`ingest_gateway.cvat_identity`).
+(:mod:`ingest_gateway.identity.cvat_provider`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
 from eventpipe.contracts import Identity
-from eventpipe.identity import IdentityStore, Membership, Org, OrgRole, User
-from ingest_gateway.cvat_credentials import cvat_credential
+from eventpipe.identity import IdentityStore, Membership, Org, User
 from ingest_gateway.errors import ApiError
-from ingest_gateway.params import parse_id, parse_slug, single
+from ingest_gateway.identity.cvat_credentials import cvat_credential
+from ingest_gateway.identity.cvat_provider import CvatIdentityProvider
+from ingest_gateway.identity.org_selection import (
+    SANDBOX,
+    OrgContext,
+    OrgSelector,
+    parse_org_selector,
+)
+from ingest_gateway.params import single
 from ingest_gateway.ttl_cache import TtlCache
-
-if TYPE_CHECKING:  # it imports this module's types
-    from ingest_gateway.cvat_identity import CvatIdentityProvider
-
-
-@dataclass(frozen=True, slots=True)
-class OrgSelector:
-    """The organization a request names, and the parameter that named it (for error messages)."""
-
-    source: str
-    slug: str | None = None
-    org_id: int | None = None
-
-    def describe(self) -> str:
-        return repr(self.slug) if self.slug is not None else f"with id {self.org_id}"
-
-    def not_a_member(self) -> ApiError:
-        """The 403 of a caller who is no member of the organization this names."""
-        return ApiError(
-            403, f"you are not a member of organization {self.describe()}", field=self.source
-        )
-
-    def does_not_exist(self) -> ApiError:
-        """CVAT's 404 for an organization that does not exist, whoever asks."""
-        return ApiError(404, f"organization {self.describe()} does not exist", field=self.source)
-
-
-@dataclass(frozen=True, slots=True)
-class OrgContext:
-    """``org`` None is the personal sandbox; ``role`` None is an admin acting in a foreign org."""
-
-    org: Org | None = None
-    role: OrgRole | None = None
-
-
-SANDBOX = OrgContext()
-
-
-def parse_org_selector(
-    header: str | None, org: str | None, org_id: str | None
-) -> OrgSelector | None:
-    """The selector the three request parameters describe, None for the sandbox, or a 400.
-
-    Which parameters are present is judged before their values, as CVAT does: ``org_id=``
-    beside ``org`` is refused even though each alone would mean the sandbox.
-    """
-    if org_id is not None and (org is not None or header is not None):
-        raise ApiError(
-            400,
-            "use either org_id or the org slug (org / X-Organization), not both",
-            field="org_id",
-        )
-    if org is not None and header is not None and org != header:
-        raise ApiError(
-            400, f"org={org!r} disagrees with X-Organization: {header!r}; send one", field="org"
-        )
-    slug = parse_slug(org, "org") or parse_slug(header, "X-Organization")
-    if slug is not None:
-        return OrgSelector("org" if org else "X-Organization", slug=slug)
-    selected_id = parse_id(org_id, "org_id")
-    return None if selected_id is None else OrgSelector("org_id", org_id=selected_id)
 
 
 class OrgResolver:
