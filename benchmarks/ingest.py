@@ -30,8 +30,6 @@ from benchmarks.progress import progress
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import (
     WORKING_TIME_SCOPE,
-    IngestMessage,
-    ingest_message_decoder,
 )
 from eventpipe.errors import CommandError
 from eventpipe.events_table import COLUMN_TYPES, COLUMNS, TABLE
@@ -44,7 +42,8 @@ from eventpipe_cli.testing.traffic import (
     produce_all,
     request_body,
 )
-from stream_processors.rows import Rows, build_rows
+from stream_processors.decoding import decode_ingest_message
+from stream_processors.rows import Message, Rows, build_rows, row_count
 
 # A baseline is the median of several runs, half of them just before the pipeline is measured and
 # half just after. A shared machine's speed drifts over tens of seconds; a baseline taken on one
@@ -102,13 +101,13 @@ Columns = list[list[Any]]
 def _insert_batches(messages: list[tuple[bytes, bytes]], batch_rows: int) -> list[Columns]:
     """The rows the processor would insert for ``messages``, in batches of its size, prepared as
     columns (not timed): the raw baseline is the engine's own cost for these rows."""
-    decoded = [ingest_message_decoder.decode(value) for _, value in messages]
+    decoded = [decode_ingest_message(value) for _, value in messages]
     batches: list[Columns] = []
-    chunk: list[IngestMessage] = []
+    chunk: list[Message] = []
     rows_in_chunk = 0
     for message in decoded:
         chunk.append(message)
-        rows_in_chunk += len(message.events)
+        rows_in_chunk += row_count(message)
         if rows_in_chunk >= batch_rows:
             batches.append(_columns(build_rows(chunk)))
             chunk, rows_in_chunk = [], 0

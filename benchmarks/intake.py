@@ -24,9 +24,9 @@ from benchmarks.host_cpu import CpuTicks, steal_percent
 from benchmarks.ingest import raw_produce_rates
 from benchmarks.load_generator import build_post, run_load
 from benchmarks.progress import progress
-from eventpipe.contracts import IntakeMessage, intake_message_encoder
 from eventpipe.errors import CommandError
 from eventpipe.settings import Settings
+from eventpipe.table_rows import intake_rows
 from eventpipe_cli.embedded_broker import free_port
 from eventpipe_cli.testing.pipeline import (
     scratch_settings,
@@ -70,9 +70,9 @@ def cvat_batch(batch_index: int, size: int, rng: random.Random) -> bytes:
                 "org_id": 3,
                 "org_slug": "acme",
                 "access_token_id": None,
-                # Keys CVAT adds that the table does not hold.
-                "request_id": "7c1fa9d4",
                 "remote_addr": "10.0.0.8",
+                # A key CVAT adds that the table does not hold.
+                "request_id": "7c1fa9d4",
             }
         )
     return orjson.dumps(events)
@@ -84,8 +84,7 @@ def intake_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
     messages = []
     for body in bodies:
         batch = decode_batch(body, Settings.intake_max_events_per_batch)
-        message = IntakeMessage(received_at=now, events=batch.valid)
-        messages.append((uuid.uuid4().bytes, intake_message_encoder.encode(message)))
+        messages.append((uuid.uuid4().bytes, intake_rows(now, batch.valid).message()))
     return messages
 
 

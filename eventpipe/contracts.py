@@ -8,7 +8,6 @@ processor. Field order follows CVAT's event schema, which is also the CSV column
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Final, Generic, Literal, TypeVar
 
@@ -67,9 +66,6 @@ class Event(msgspec.Struct, kw_only=True):
     payload: str | None = None
 
 
-_events_encoder: Final = msgspec.json.Encoder()
-
-
 class ClientEvent(Event, kw_only=True):
     """An event as a client posts it, where a field left out differs from a null, as in CVAT.
 
@@ -103,15 +99,11 @@ class ClientEventsRequest(msgspec.Struct, kw_only=True):
 
 
 # Events already encoded as a JSON array: msgspec writes a Raw value as it is. The gateway encodes
-# a request's events once, for its Kafka message and its answer.
+# each event once, for its row and its answer.
 EncodedEvents = msgspec.Raw
-# The events field of the two messages that carry a request's events: decoded (list[Event]) where
-# they are read, EncodedEvents where the gateway writes them.
+# The events of an answer: decoded (list[Event]) where they are read, EncodedEvents where the
+# gateway writes them.
 EventsT = TypeVar("EventsT", list[Event], EncodedEvents)
-
-
-def encode_events(events: Sequence[Event]) -> EncodedEvents:
-    return msgspec.Raw(_events_encoder.encode(events))
 
 
 class ClientEventsOf(msgspec.Struct, Generic[EventsT], kw_only=True):
@@ -137,31 +129,27 @@ class Identity(msgspec.Struct, kw_only=True, frozen=True):
     org_slug: str | None = None
 
 
-class IngestMessageOf(msgspec.Struct, Generic[EventsT], kw_only=True):
+class IngestMessage(msgspec.Struct, kw_only=True):
+    """One accepted ``POST /api/events`` request, as format 1 of the events topic carried it.
+
+    Gateways now send its rows instead (:mod:`eventpipe.table_rows`, rendered from this); the
+    processor still reads this format from gateways older than it. ``events`` are already
+    enriched (clock skew corrected, identity stamped, payload as CVAT stores it);
+    ``user:activity`` ones among them count for the working time and are not stored
+    (:data:`USER_ACTIVITY_SCOPE`). ``previous_event`` serves the working time only: its timestamp
+    is corrected, nothing else.
+    """
+
     version: int = CONTRACT_VERSION
     request_id: uuid.UUID
     received_at: datetime
     identity: Identity
-    events: EventsT
+    events: list[Event]
     previous_event: Event | None = None
     # The caller as CVAT's server records it on every event of the request (the ``remote_addr``
     # column), and the client software CVAT writes into its working-time events' payload.
     remote_addr: str | None = None
     user_agent: str | None = None
-
-
-class IngestMessage(IngestMessageOf[list[Event]], kw_only=True):
-    """One Kafka message on the events topic: one accepted ``POST /api/events`` request.
-
-    ``events`` are already enriched (clock skew corrected, identity stamped, payload as CVAT
-    stores it), so the processor trusts them as they are; ``user:activity`` ones among them
-    count for the working time and are not stored (:data:`USER_ACTIVITY_SCOPE`). ``previous_event``
-    serves the working time only: its timestamp is corrected, nothing else.
-    """
-
-
-class EncodedIngestMessage(IngestMessageOf[EncodedEvents], kw_only=True):
-    """An :class:`IngestMessage` as the gateway writes it, with its events already encoded."""
 
 
 class ServerEvent(Event, kw_only=True):

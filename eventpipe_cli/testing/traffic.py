@@ -19,11 +19,11 @@ from eventpipe.contracts import (
     ClientEventsRequest,
     Identity,
     IngestMessage,
-    ingest_message_encoder,
     tenant_key,
 )
 from eventpipe.kafka_compression import producer_compression
 from eventpipe.settings import Settings
+from eventpipe.table_rows import request_rows
 from ingest_gateway.producer import PRODUCER_BATCH_BYTES
 
 # The users ``ingest_messages`` spreads the messages over, ``bench0`` to ``bench7``.
@@ -88,7 +88,7 @@ def ingest_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
             events=list(request.events),
             previous_event=request.previous_event,
         )
-        messages.append((tenant_key(identity), ingest_message_encoder.encode(message)))
+        messages.append((tenant_key(identity), request_rows(message).message()))
     return messages
 
 

@@ -15,7 +15,7 @@ import msgspec
 import orjson
 import pytest
 
-from eventpipe.contracts import Event, Identity, encode_events
+from eventpipe.contracts import Event, Identity
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from eventpipe.working_time import working_time_events
@@ -37,7 +37,7 @@ def working_time_ms(request: Request) -> list[int]:
     decoded = request_body.decode(orjson.dumps({**body, "timestamp": SENT_AT.isoformat()}))
     request_body.enrich(decoded, IDENTITY, SENT_AT)
     # As the processor reads them: fields the client left out take the contract's defaults.
-    events = msgspec.json.decode(encode_events(decoded.events), type=list[Event])
+    events = msgspec.json.decode(msgspec.json.encode(decoded.events), type=list[Event])
     message = ingest_message(
         IDENTITY, events, received_at=SENT_AT, previous_event=decoded.previous_event
     )
