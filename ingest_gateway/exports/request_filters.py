@@ -157,5 +157,6 @@ def _evaluate(rule: object, fields: Mapping[str, Value]) -> object:
         return isinstance(right, list) and left in right
     if op in ("==", "!="):
         return _COMPARISONS[op](left, right)
-    # Ordering compares values of one kind only; a null field is never less or more.
-    return type(left) is type(right) and left is not None and _COMPARISONS[op](left, right)
+    # Ordering compares a text or a number with one of its kind only (lists of mixed items do not
+    # order); a null field is never less or more.
+    return type(left) is type(right) and type(left) in (str, int) and _COMPARISONS[op](left, right)

@@ -46,6 +46,8 @@ def matching(query: str) -> list[ExportStatus]:
         ('filter={"<":[{"var":"status"},5]}', []),
         ('filter={">=":[{"var":"status"},"queued"]}', [QUEUED]),
         ('filter={"in":[{"var":"org"},"acme"]}', []),
+        # Lists do not order: their items could be of kinds that do not compare.
+        ('filter={"<":[[1],["a"]]}', []),
     ],
 )
 def test_filters_match_as_cvats_do(query: str, expected: list[ExportStatus]) -> None:
