@@ -114,12 +114,6 @@ class User:
     def is_admin(self) -> bool:
         return self.privilege == "admin"
 
-    def has_privilege(self, least: Privilege) -> bool:
-        """Whether the caller holds ``least`` or a higher privilege (CVAT's ``has_perm``)."""
-        return self.privilege is not None and PRIVILEGES.index(self.privilege) <= PRIVILEGES.index(
-            least
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Org:

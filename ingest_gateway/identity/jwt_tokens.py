@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final
 
 import jwt
 import msgspec
@@ -54,7 +54,7 @@ class JwtClaims(msgspec.Struct, frozen=True):
     username: str | None = None
     email: str | None = None
     groups: list[str] | None = None
-    privilege: Literal["admin", "user", "worker"] | None = None
+    privilege: Privilege | None = None
     is_admin: bool = False
     orgs: list[OrgClaim] = msgspec.field(default_factory=list)
 
