@@ -3,7 +3,8 @@
 Each element is decoded on its own, so one bad event costs only itself: the valid ones are stored,
 each invalid one is reported with the reason. Decoding is lax where CVAT's renderings need it:
 ``timestamp`` as a string of Unix seconds (``str(datetime.timestamp())``) or ISO-8601, ids as
-numbers or numeric strings, ``payload`` as a JSON string or an object (stored as canonical JSON).
+numbers or numeric strings, ``payload`` as a JSON string or an object (stored as CVAT's server
+writes one).
 Keys the table does not hold (``request_id``, ...) are dropped.
 """
 
@@ -17,6 +18,7 @@ import msgspec
 import orjson
 
 from eventpipe.contracts import ServerEvent, as_utc
+from eventpipe.cvat_json import server_payload
 from eventpipe.events_table import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP
 from ingest_gateway.errors import ApiError
 from ingest_gateway.events.body import TOO_DEEP
@@ -139,5 +141,5 @@ def _with_object_payload(raw: bytes) -> ServerEvent:
     if not isinstance(payload, dict):
         # Not the payload's fault: decoding again reports what is.
         return _event_decoder.decode(raw)
-    fields["payload"] = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS).decode()
+    fields["payload"] = server_payload(payload)
     return msgspec.convert(fields, ServerEvent, strict=False)

@@ -36,7 +36,7 @@ _UNIX_SECONDS: Final = {
 _PAYLOAD: Final = {
     "anyOf": [
         {"type": "string", "description": "JSON text, stored as sent"},
-        {"type": "object", "description": "stored as canonical JSON text"},
+        {"type": "object", "description": "stored as JSON text, as CVAT's server writes it"},
         {"type": "null"},
     ]
 }

@@ -90,7 +90,7 @@ async def test_partly_invalid_batch_stores_the_valid_and_dead_letters_each_inval
         9,
     )
     assert first.payload == '{"request":{"id":"7c1f"}}'
-    # An object payload is stored as canonical JSON (sorted keys).
+    # An object payload is stored as CVAT's server writes one (compact, keys as sent).
     assert second.payload == '{"message":"boom","stack":"Traceback"}'
     assert second.timestamp == datetime(2026, 3, 2, 9, 0, 1, 500000, tzinfo=UTC)
 
