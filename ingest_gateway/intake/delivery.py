@@ -61,18 +61,25 @@ class IntakeDelivery:
                 return
         try:
             await self._spool.append(SpoolEntry(records=records))
-        except SpoolFull:
-            raise errors.unavailable(
+        except (SpoolFull, OSError) as refused:
+            # The sender resends the batch with records of new keys: attempts that outlived
+            # their wait are for records no longer kept anywhere.
+            for record in records:
+                self._late.pop(record.key, None)
+            raise self._unavailable(refused) from None
+
+    @staticmethod
+    def _unavailable(refused: Exception) -> errors.ApiError:
+        if isinstance(refused, SpoolFull):
+            return errors.unavailable(
                 "the event broker is unavailable and the intake's spool is full; retry shortly",
                 RETRY_AFTER_SECONDS,
-            ) from None
-        except OSError:
-            # Logged by the spool's writer; nothing the sender did wrong, and worth asking again.
-            raise errors.unavailable(
-                "the event broker is unavailable and the intake cannot write its spool; "
-                "retry shortly",
-                RETRY_AFTER_SECONDS,
-            ) from None
+            )
+        # Logged by the spool's writer; nothing the sender did wrong, and worth asking again.
+        return errors.unavailable(
+            "the event broker is unavailable and the intake cannot write its spool; retry shortly",
+            RETRY_AFTER_SECONDS,
+        )
 
     async def drain(self) -> None:
         """Send the spool's entries whenever the broker is reachable, for ever."""
