@@ -11,6 +11,8 @@ def test_defaults_without_environment() -> None:
     assert settings.kafka_idempotence is False
     assert settings.embedded_clickhouse
     assert settings.resolved_clickhouse_dsn.endswith("/data/clickhouse")
+    # CVAT's export writes cells as they are.
+    assert settings.csv_neutralize_formulas is False
 
 
 def test_environment_values_are_typed() -> None:
