@@ -58,17 +58,17 @@ def insert_statement(table: str) -> str:
     )
 
 
-def file_insert_statement(table: str, path: str) -> str:
-    """The statement that inserts the rows of the file at ``path`` (the embedded engine's)."""
-    structure = ", ".join(f"{name} {COLUMN_TYPES[name]}" for name in COLUMNS)
+def file_insert_statement(table: str) -> str:
+    """The statement that inserts the rows of the file named by its ``path`` parameter into
+    ``table`` (the embedded engine's), with :data:`FILE_STRUCTURE` as ``structure``."""
     return (
         f"INSERT INTO {table} ({', '.join(COLUMNS)}) SETTINGS {_INSERT_SETTINGS}"
-        f" SELECT * FROM file({_literal(path)}, 'JSONEachRow', {_literal(structure)})"
+        " SELECT * FROM file({path:String}, 'JSONEachRow', {structure:String})"
     )
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+# The columns of a rows file, as file() reads them.
+FILE_STRUCTURE: Final = ", ".join(f"{name} {COLUMN_TYPES[name]}" for name in COLUMNS)
 
 
 class InsertRefused(Exception):
@@ -87,6 +87,7 @@ class ClickHouseSink:
         self.client = client
         self.table = table
         self._insert_sql = insert_statement(table)
+        self._file_insert_sql = file_insert_statement(table)
         self._embedded = is_embedded(client)
         self._lookup_sql = (
             f"SELECT request_id, event_seq FROM {table}"
@@ -136,7 +137,10 @@ class ClickHouseSink:
         with tempfile.NamedTemporaryFile(prefix="eventpipe-rows-", suffix=".jsonl") as file:
             file.write(rows.body())
             file.flush()
-            self.client.command(file_insert_statement(self.table, file.name))
+            self.client.command(
+                self._file_insert_sql,
+                parameters={"path": file.name, "structure": FILE_STRUCTURE},
+            )
         return len(rows)
 
     def _stored_keys(self, rows: Rows) -> set[RowKey]:
