@@ -48,17 +48,20 @@ from ingest_gateway.errors import (
 )
 from ingest_gateway.events import body as request_body
 from ingest_gateway.http_protocol import HEAD_TIMEOUT_STATE_KEY
-from ingest_gateway.intake.batch import decode_batch
+from ingest_gateway.intake.batch import IntakeBatch, decode_batch
 from ingest_gateway.intake.delivery import IntakeDelivery
 from ingest_gateway.intake.openapi import IntakeAnswer, intake_schema_document
 from ingest_gateway.intake.records import batch_entry
-from ingest_gateway.intake.spool import IntakeSpool
+from ingest_gateway.intake.spool import IntakeSpool, SpoolEntry
 from ingest_gateway.metrics import intake_events
 from ingest_gateway.operations import serve_document
 from ingest_gateway.producer import RETRY_AFTER_SECONDS, EventProducer, producer_of
 from ingest_gateway.request_middleware import RequestMiddleware
 
 _CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="eventpipe intake"'}
+
+# A batch larger than this is decoded and rendered in a thread (CVAT's handler sends up to 100 MB).
+INLINE_BATCH_BYTES: Final = 1024 * 1024
 
 
 def check_intake_settings(settings: Settings) -> None:
@@ -86,6 +89,13 @@ def check_intake_settings(settings: Settings) -> None:
         )
 
 
+def _records(
+    body: bytes, received_at: datetime, settings: Settings
+) -> tuple[IntakeBatch, SpoolEntry]:
+    batch = decode_batch(body, settings.intake_max_events_per_batch)
+    return batch, batch_entry(batch, received_at, settings)
+
+
 async def post_batch(request: Request) -> Response:
     received_at = datetime.now(UTC)
     settings: Settings = request.app.state.settings
@@ -93,8 +103,12 @@ async def post_batch(request: Request) -> Response:
     body = await request_body.read_body(
         request, settings.intake_max_body_bytes, settings.body_read_timeout_seconds
     )
-    batch = decode_batch(body, settings.intake_max_events_per_batch)
-    entry = batch_entry(batch, received_at, settings)
+    if len(body) > INLINE_BATCH_BYTES:
+        # Decoding and rendering take a few µs an event: a batch of megabytes would hold the
+        # event loop, the spool's drain and the readiness probe with it, for that long.
+        batch, entry = await asyncio.to_thread(_records, body, received_at, settings)
+    else:
+        batch, entry = _records(body, received_at, settings)
     dead_lettered = sum(record.topic == settings.dead_letter_topic for record in entry.records)
     accepted = len(batch.valid) + len(batch.invalid) - dead_lettered
     delivery: IntakeDelivery = request.app.state.delivery
