@@ -24,6 +24,7 @@ from typing import Any, Final
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from eventpipe.logs import logging_config
 from eventpipe.settings import Settings
 
 HEAD_TIMEOUT_STATE_KEY: Final = "header_read_timeout_seconds"
@@ -87,3 +88,17 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 # How uvicorn serves the gateway, here and in the tests' in-process servers alike. No endpoint is
 # a WebSocket: an Upgrade header is then just a header.
 UVICORN_PROTOCOLS: Final[dict[str, Any]] = {"http": GatewayHttpProtocol, "ws": "none"}
+
+
+def uvicorn_options(settings: Settings, host: str, port: int) -> dict[str, Any]:
+    """How uvicorn serves the API and the intake alike, on ``host:port``."""
+    return {
+        "host": host,
+        "port": port,
+        **UVICORN_PROTOCOLS,
+        # uvicorn applies it in every worker process it starts.
+        "log_config": logging_config(settings),
+        "log_level": settings.log_level.lower(),
+        # One log line per request costs a large share of the throughput; errors are still logged.
+        "access_log": settings.log_level == "DEBUG",
+    }

@@ -10,10 +10,9 @@ import uvicorn
 from starlette.applications import Starlette
 
 from eventpipe import metrics
-from eventpipe.logs import logging_config
 from eventpipe.settings import ENV_PREFIX, Settings, SettingsError
 from ingest_gateway.app import create_app
-from ingest_gateway.http_protocol import UVICORN_PROTOCOLS
+from ingest_gateway.http_protocol import uvicorn_options
 from ingest_gateway.intake.server import intake_running
 
 
@@ -37,16 +36,8 @@ def serve(settings: Settings, workers: int = 1) -> int:
         uvicorn.run(
             "ingest_gateway.server:app_from_env",
             factory=True,
-            host=settings.http_host,
-            port=settings.http_port,
             workers=workers,
-            **UVICORN_PROTOCOLS,
-            # uvicorn applies it in every worker process it starts.
-            log_config=logging_config(settings),
-            log_level=settings.log_level.lower(),
-            # One log line per request costs a large share of the throughput; errors are still
-            # logged.
-            access_log=settings.log_level.upper() == "DEBUG",
+            **uvicorn_options(settings, settings.http_host, settings.http_port),
         )
     return 0
 

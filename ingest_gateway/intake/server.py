@@ -20,9 +20,8 @@ from typing import Any, Final
 import uvicorn
 
 from eventpipe.errors import CommandError
-from eventpipe.logs import logging_config
 from eventpipe.settings import Settings
-from ingest_gateway.http_protocol import UVICORN_PROTOCOLS
+from ingest_gateway.http_protocol import uvicorn_options
 from ingest_gateway.intake.app import check_intake_settings, create_intake_app
 
 START_TIMEOUT_SECONDS: Final = 30.0
@@ -47,14 +46,7 @@ def serve_intake(settings: Settings) -> None:
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "host": settings.intake_host,
-        "port": settings.intake_port,
-        **UVICORN_PROTOCOLS,
-        "log_config": logging_config(settings),
-        "log_level": settings.log_level.lower(),
-        "access_log": settings.log_level.upper() == "DEBUG",
-    }
+    return uvicorn_options(settings, settings.intake_host, settings.intake_port)
 
 
 @contextmanager
