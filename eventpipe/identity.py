@@ -46,6 +46,10 @@ SLUG_PATTERN: Final = r"[A-Za-z0-9_-]{1,16}"
 _SLUG = re.compile(SLUG_PATTERN)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
+# Every API token begins with this; tokens created before it existed stay valid (only digests
+# are stored, whatever the token looks like).
+TOKEN_PREFIX: Final = "ep_"
+
 # scrypt cost: about 0.1 s and 16 MiB per verification, which is why the gateway caches results.
 _SCRYPT_N: Final = 2**14
 _SCRYPT_R: Final = 8
@@ -241,7 +245,9 @@ class IdentityStore:
     def create_token(self, username: str) -> str:
         """A new API token for ``username``; only its digest is stored, so show it once."""
         user = self._require_user(username)
-        token = secrets.token_urlsafe(32)
+        # The prefix keeps a token from starting with "-", which command lines (``eventpipe
+        # tokens revoke``, curl) would read as an option, and lets secret scanners recognise it.
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._db.transaction() as db:
             db.execute(
                 "INSERT INTO tokens (digest, user_id) VALUES (?, ?)",

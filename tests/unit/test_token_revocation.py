@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
 from pathlib import Path
 
@@ -110,3 +111,17 @@ async def test_a_revoked_token_stops_working_within_the_token_cache_time(
     assert caught.value.status == 401
     with pytest.raises(ApiError):
         await auth.authenticate(f"Token {token}")
+
+
+def test_a_token_never_reads_as_an_option_on_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One random token in 64 would begin with "-"; `tokens revoke <token>` must still take it.
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda nbytes: "-" + "x" * 42)
+    data = ["--data-dir", str(tmp_path)]
+    assert main(["users", "add", "alice", "--password", "pw", *data]) == 0
+    assert main(["tokens", "create", "alice", *data]) == 0
+    token = capsys.readouterr().out.split()[-1]
+    assert not token.startswith("-")
+    assert main(["tokens", "revoke", token, *data]) == 0
+    assert "revoked token" in capsys.readouterr().out
