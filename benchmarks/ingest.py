@@ -117,8 +117,8 @@ def _insert_batches(messages: list[tuple[bytes, bytes]], batch_rows: int) -> lis
 
 
 def _columns(rows: Rows) -> Columns:
-    decoded = [orjson.loads(line) for line in rows.body().splitlines()]
-    columns: Columns = [[row[name] for row in decoded] for name in COLUMNS]
+    decoded = [orjson.loads(line) for chunk in rows.chunks for _, line in chunk.keyed_lines()]
+    columns: Columns = [[row.get(name) for row in decoded] for name in COLUMNS]
     for name in ("timestamp", "received_at"):
         index = COLUMNS.index(name)
         columns[index] = [datetime.fromisoformat(value) for value in columns[index]]

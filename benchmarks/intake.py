@@ -84,7 +84,7 @@ def intake_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
     messages = []
     for body in bodies:
         batch = decode_batch(body, Settings.intake_max_events_per_batch)
-        messages.append((uuid.uuid4().bytes, intake_rows(now, batch.valid).message()))
+        messages.append((uuid.uuid4().bytes, intake_rows(now, batch.valid).rendered().message()))
     return messages
 
 

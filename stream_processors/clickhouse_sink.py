@@ -9,11 +9,13 @@ worker stops between its insert and its offset commit, or when CVAT's handler re
 Two copies within one batch are cut to one as well.
 
 Rows go in as ``JSONEachRow`` through a plain statement, which carries the one setting that lets
-an insert write the pipeline's hidden columns (see :mod:`eventpipe.events_table`). A server
-receives the rows as the request's body. The embedded engine would take inline rows only pasted
-into the statement's text, at three times the CPU of reading them from a file (10.8 against 3.2
-µs a row, 50,000 rows of 460 bytes): there the rows go through a temporary file that the
-statement reads with ``file()``.
+an insert write the pipeline's hidden columns (see :mod:`eventpipe.events_table`). A body of
+format 3 (a line per message) is unfolded into rows by the statement itself (``ARRAY JOIN``); a
+batch with format-2 rows too (from older gateways, or rows read one by one to drop copies) takes
+a second insert for those. A server receives the rows as the request's body. The embedded engine
+would take inline rows only pasted into the statement's text, at three times the CPU of reading
+them from a file (10.8 against 3.2 µs a row, 50,000 rows of 460 bytes): there the rows go through
+a temporary file that the statement reads with ``file()``.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ import time
 from typing import Final
 
 from clickhouse_connect.driver import options
+from clickhouse_connect.driver.binding import format_query_value
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
 from eventpipe.clickhouse import is_embedded
-from eventpipe.events_table import COLUMN_TYPES, COLUMNS, TABLE
+from eventpipe.contracts import USER_ACTIVITY_SCOPE
+from eventpipe.events_table import COLUMN_TYPES, COLUMNS, CVAT_COLUMNS, TABLE
+from eventpipe.table_rows import FLAT_ROWS_VERSION, LINE_STRUCTURE, ROWS_FORMAT_VERSION, RowKey
 from stream_processors import metrics
-from stream_processors.rows import RowKey, Rows
+from stream_processors.rows import Rows
 
 # How many keys one lookup names: the parameters ride in the URL of a request to a server.
 LOOKUP_CHUNK: Final = 2_000
@@ -47,28 +52,58 @@ REFUSAL_CODES: Final = frozenset({6, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 13
 _CODE: Final = re.compile(r"Code: (\d+)\.")
 
 _INSERT_SETTINGS: Final = (
-    "insert_allow_materialized_columns = 1, date_time_input_format = 'best_effort'"
+    "insert_allow_materialized_columns = 1, date_time_input_format = 'best_effort',"
+    " input_format_json_named_tuples_as_objects = 1,"
+    " input_format_json_defaults_for_missing_elements_in_named_tuple = 1"
+)
+
+# What each column takes from a format-3 line unfolded by ``ARRAY JOIN events AS e,
+# arrayEnumerate(events) AS n``: a client request's rows share its id, address and time, and are
+# numbered in the order sent; each event of CVAT's server has its own key (``ids``) and address.
+_UNFOLDED: Final = {
+    **{name: f"tupleElement(e, '{name}')" for name in CVAT_COLUMNS},
+    "remote_addr": "if(empty(ids), remote_addr, tupleElement(e, 'remote_addr'))",
+    "request_id": "if(empty(ids), request_id, ids[n])",
+    "event_seq": "if(empty(ids), n - 1, 0)",
+    "received_at": "received_at",
+}
+_UNFOLD: Final = (
+    f"SELECT {', '.join(_UNFOLDED[name] for name in COLUMNS)} FROM {{source}}"
+    " ARRAY JOIN events AS e, arrayEnumerate(events) AS n"
+    # A client's user:activity events count for the working time only; CVAT stores none.
+    " WHERE NOT (empty(ids) AND tupleElement(e, 'scope') = %s)"
+    % format_query_value(USER_ACTIVITY_SCOPE)
 )
 
 
-def insert_statement(table: str) -> str:
-    """The statement that inserts a :meth:`Rows.body`, sent as its data, into ``table``."""
-    return (
-        f"INSERT INTO {table} ({', '.join(COLUMNS)}) SETTINGS {_INSERT_SETTINGS} FORMAT JSONEachRow"
-    )
+def _insert_into(table: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(COLUMNS)}) SETTINGS {_INSERT_SETTINGS}"
 
 
-def file_insert_statement(table: str) -> str:
-    """The statement that inserts the rows of the file named by its ``path`` parameter into
-    ``table`` (the embedded engine's), with :data:`FILE_STRUCTURE` as ``structure``."""
-    return (
-        f"INSERT INTO {table} ({', '.join(COLUMNS)}) SETTINGS {_INSERT_SETTINGS}"
-        " SELECT * FROM file({path:String}, 'JSONEachRow', {structure:String})"
-    )
+def insert_statement(table: str, version: int = ROWS_FORMAT_VERSION) -> str:
+    """The statement that inserts bodies of rows messages of format ``version``, sent as its
+    data, into ``table``."""
+    if version == FLAT_ROWS_VERSION:
+        return f"{_insert_into(table)} FORMAT JSONEachRow"
+    source = f"input({format_query_value(LINE_STRUCTURE)})"
+    return f"{_insert_into(table)} {_UNFOLD.format(source=source)} FORMAT JSONEachRow"
 
 
-# The columns of a rows file, as file() reads them.
-FILE_STRUCTURE: Final = ", ".join(f"{name} {COLUMN_TYPES[name]}" for name in COLUMNS)
+def file_insert_statement(table: str, version: int = ROWS_FORMAT_VERSION) -> str:
+    """The statement that inserts the bodies of format ``version`` in the file named by its
+    ``path`` parameter into ``table`` (the embedded engine's), with the file's structure as its
+    ``structure`` parameter (:data:`FILE_STRUCTURES`)."""
+    source = "file({path:String}, 'JSONEachRow', {structure:String})"
+    if version == FLAT_ROWS_VERSION:
+        return f"{_insert_into(table)} SELECT * FROM {source}"
+    return f"{_insert_into(table)} {_UNFOLD.format(source=source)}"
+
+
+# The structure of a file of bodies of each format, as file() reads them.
+FILE_STRUCTURES: Final = {
+    FLAT_ROWS_VERSION: ", ".join(f"{name} {COLUMN_TYPES[name]}" for name in COLUMNS),
+    ROWS_FORMAT_VERSION: LINE_STRUCTURE,
+}
 
 
 class InsertRefused(Exception):
@@ -86,8 +121,12 @@ class ClickHouseSink:
     def __init__(self, client: Client, table: str = TABLE) -> None:
         self.client = client
         self.table = table
-        self._insert_sql = insert_statement(table)
-        self._file_insert_sql = file_insert_statement(table)
+        self._insert_sql = {
+            version: insert_statement(table, version) for version in FILE_STRUCTURES
+        }
+        self._file_insert_sql = {
+            version: file_insert_statement(table, version) for version in FILE_STRUCTURES
+        }
         self._embedded = is_embedded(client)
         self._lookup_sql = (
             f"SELECT request_id, event_seq FROM {table}"
@@ -131,17 +170,21 @@ class ClickHouseSink:
             rows = rows.without(stored)
         if not rows.chunks:
             return 0
-        if not self._embedded:
-            self.client.command(self._insert_sql, data=rows.body())
-            return len(rows)
+        for version, body in rows.bodies().items():
+            if self._embedded:
+                self._insert_file(version, body)
+            else:
+                self.client.command(self._insert_sql[version], data=body)
+        return len(rows)
+
+    def _insert_file(self, version: int, body: bytes) -> None:
         with tempfile.NamedTemporaryFile(prefix="eventpipe-rows-", suffix=".jsonl") as file:
-            file.write(rows.body())
+            file.write(body)
             file.flush()
             self.client.command(
-                self._file_insert_sql,
-                parameters={"path": file.name, "structure": FILE_STRUCTURE},
+                self._file_insert_sql[version],
+                parameters={"path": file.name, "structure": FILE_STRUCTURES[version]},
             )
-        return len(rows)
 
     def _stored_keys(self, rows: Rows) -> set[RowKey]:
         if rows.earliest_ms is None or rows.latest_ms is None:

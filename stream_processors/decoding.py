@@ -1,9 +1,9 @@
 """Decode the events topic's raw Kafka values, naming what is wrong.
 
-The topic carries three kinds of message: a rows message (format 2, what gateways and intakes of
-this version write: :mod:`eventpipe.table_rows`), and, from older ones, an :class:`IngestMessage`
-(one ``POST /api/events``) or an :class:`IntakeMessage` (one batch from CVAT's server, which
-starts with its kind). Of a rows message only the header is decoded.
+The topic carries three kinds of message: a rows message (formats 2 and 3; gateways and intakes of
+this version write format 3: :mod:`eventpipe.table_rows`), and, from older ones, an
+:class:`IngestMessage` (one ``POST /api/events``) or an :class:`IntakeMessage` (one batch from
+CVAT's server, which starts with its kind). Of a rows message only the header is decoded.
 """
 
 from __future__ import annotations
@@ -18,7 +18,13 @@ from eventpipe.message_decoding import (
     decode_json,
     decode_versioned,
 )
-from eventpipe.table_rows import ROWS_FORMAT_VERSION, is_rows_message, rows_header_decoder
+from eventpipe.table_rows import (
+    FLAT_ROWS_VERSION,
+    ROWS_FORMAT_VERSION,
+    ROWS_VERSIONS,
+    is_rows_message,
+    rows_header_decoder,
+)
 from stream_processors.rows import Message, RowsMessage
 
 
@@ -36,14 +42,21 @@ def _rows_message(raw: bytes) -> RowsMessage:
     if end < 0:
         raise Undecodable(WRONG_SCHEMA, "a rows message has no header line")
     header, body = decode_json(raw[:end], rows_header_decoder), raw[end + 1 :]
-    if header.version != ROWS_FORMAT_VERSION:
+    if header.version not in ROWS_VERSIONS:
         raise Undecodable(
             UNKNOWN_VERSION,
-            f"rows format {header.version}, this processor reads {ROWS_FORMAT_VERSION}:"
-            " upgrade the processors before the gateways",
+            f"rows format {header.version}, this processor reads formats"
+            f" {FLAT_ROWS_VERSION} to {ROWS_FORMAT_VERSION}: upgrade the processors before the"
+            " gateways",
         )
-    if body.count(b"\n") != header.rows or (body and not body.endswith(b"\n")):
-        raise Undecodable(WRONG_SCHEMA, f"the header counts {header.rows} rows, the body differs")
+    if header.version == FLAT_ROWS_VERSION:
+        # A line per row.
+        if body.count(b"\n") != header.rows or (body and not body.endswith(b"\n")):
+            raise Undecodable(
+                WRONG_SCHEMA, f"the header counts {header.rows} rows, the body differs"
+            )
+    elif not body or body.find(b"\n") != len(body) - 1:
+        raise Undecodable(WRONG_SCHEMA, "the body of a rows message of format 3 is not one line")
     return RowsMessage(header, body)
 
 

@@ -1,13 +1,14 @@
 """A batch of rows for one insert, made of the messages' rows as they came.
 
-A rows message (format 2, :mod:`eventpipe.table_rows`) already holds its rows as the engine
-ingests them: its body goes into the insert as it is, and the processor reads only its header.
-A message of format 1 (a decoded request or intake batch, from a gateway older than the workers)
-is rendered here by the same code the gateway uses, so its rows are the same.
+A rows message (:mod:`eventpipe.table_rows`) already holds its rows as the engine ingests them:
+its body goes into the insert as it is, and the processor reads only its header. A message of
+format 1 (a decoded request or intake batch, from a gateway older than the workers) is rendered
+here by the same code the gateway uses, so its rows are the same.
 
 Rows are keyed by ``(request_id, event_seq)``. The sink asks the table which of a batch's request
 ids it holds; only a message whose ids it holds, or whose ids come twice in the batch, has its
-rows read one by one, to keep each key once (:meth:`Rows.without`).
+rows read one by one, to keep each key once (:meth:`Rows.without`): those are inserted in format
+2, a line per row.
 """
 
 from __future__ import annotations
@@ -20,10 +21,15 @@ from typing import Final
 import msgspec
 
 from eventpipe.contracts import IngestMessage, IntakeMessage
-from eventpipe.table_rows import RenderedRows, RowsHeader, intake_rows, request_rows
-
-# A row's request id (as text) and event_seq.
-RowKey = tuple[str, int]
+from eventpipe.table_rows import (
+    FLAT_ROWS_VERSION,
+    ROWS_FORMAT_VERSION,
+    RowKey,
+    RowsHeader,
+    flat_rows,
+    intake_rows,
+    request_rows,
+)
 
 
 class _Key(msgspec.Struct):
@@ -36,7 +42,7 @@ _key_decoder: Final = msgspec.json.Decoder(_Key)
 
 @dataclass(frozen=True)
 class RowsMessage:
-    """A decoded rows message: its header, and its rows as they came."""
+    """A decoded rows message: its header, and its body as it came."""
 
     header: RowsHeader
     body: bytes
@@ -47,19 +53,26 @@ Message = IngestMessage | IntakeMessage | RowsMessage
 
 @dataclass(frozen=True)
 class Chunk:
-    """The rows of one message."""
+    """The rows of one message, in the body of its format (2 or 3)."""
 
     body: bytes
     ids: list[str]
     rows: int
     earliest_ms: int
     latest_ms: int
+    version: int = ROWS_FORMAT_VERSION
 
     @classmethod
     def of(cls, header: RowsHeader, body: bytes) -> Chunk:
-        return cls(body, header.ids, header.rows, header.earliest_ms, header.latest_ms)
+        return cls(
+            body, header.ids, header.rows, header.earliest_ms, header.latest_ms, header.version
+        )
 
     def keyed_lines(self) -> Iterator[tuple[RowKey, bytes]]:
+        """Each row as a line of format 2, with its key."""
+        if self.version != FLAT_ROWS_VERSION:
+            yield from flat_rows(self.body)
+            return
         for line in self.body.splitlines(keepends=True):
             key = _key_decoder.decode(line)
             yield (key.request_id, key.event_seq), line
@@ -86,8 +99,12 @@ class Rows:
         """Every request id of the rows' keys, once."""
         return list(dict.fromkeys(id_ for chunk in self.chunks for id_ in chunk.ids))
 
-    def body(self) -> bytes:
-        return b"".join(chunk.body for chunk in self.chunks)
+    def bodies(self) -> dict[int, bytes]:
+        """The chunks' bodies joined, by format."""
+        by_version: dict[int, list[bytes]] = {}
+        for chunk in self.chunks:
+            by_version.setdefault(chunk.version, []).append(chunk.body)
+        return {version: b"".join(bodies) for version, bodies in by_version.items()}
 
     def has_copies(self) -> bool:
         ids = [id_ for chunk in self.chunks for id_ in chunk.ids]
@@ -114,7 +131,12 @@ class Rows:
             if lines:
                 kept.chunks.append(
                     Chunk(
-                        b"".join(lines), chunk.ids, len(lines), chunk.earliest_ms, chunk.latest_ms
+                        b"".join(lines),
+                        chunk.ids,
+                        len(lines),
+                        chunk.earliest_ms,
+                        chunk.latest_ms,
+                        FLAT_ROWS_VERSION,
                     )
                 )
         return kept
@@ -124,14 +146,16 @@ def chunk_of(message: Message) -> Chunk | None:
     """The rows of one message; None when it has none."""
     if isinstance(message, RowsMessage):
         return Chunk.of(message.header, message.body)
-    rendered: RenderedRows
     if isinstance(message, IntakeMessage):
-        rendered = intake_rows(message.received_at, message.events)
+        if not message.events:
+            return None
+        rendered = intake_rows(message.received_at, message.events).rendered()
     else:
-        rendered = request_rows(message)
-    if not rendered.lines:
-        return None
-    return Chunk.of(rendered.header(), b"".join(rendered.lines))
+        request = request_rows(message)
+        if request is None:
+            return None
+        rendered = request
+    return Chunk.of(rendered.header, rendered.body)
 
 
 def build_rows(messages: Sequence[Message]) -> Rows:

@@ -25,7 +25,7 @@ from eventpipe.contracts import (
     IngestMessage,
     ServerEvent,
 )
-from eventpipe.table_rows import RowsHeader
+from eventpipe.table_rows import FLAT_ROWS_VERSION, Rendered, RowsHeader, flat_rows, request_rows
 from stream_processors.decoding import decode_ingest_message
 from stream_processors.rows import RowsMessage
 
@@ -49,6 +49,22 @@ def ingest_message(
         remote_addr=remote_addr,
         user_agent=user_agent,
     )
+
+
+def rows_message(message: IngestMessage) -> bytes:
+    """The rows message a gateway of this version sends for an accepted request with rows."""
+    rendered = request_rows(message)
+    assert rendered is not None, "a request with rows to store"
+    return rendered.message()
+
+
+def flat_rows_message(message: IngestMessage) -> bytes:
+    """The rows message of format 2 (a line per row) a gateway of the previous version sent."""
+    rendered = request_rows(message)
+    assert rendered is not None, "a request with rows to store"
+    lines = b"".join(line for _, line in flat_rows(rendered.body))
+    header = msgspec.structs.replace(rendered.header, version=FLAT_ROWS_VERSION)
+    return Rendered(header, lines).message()
 
 
 def export_request(
@@ -114,4 +130,9 @@ def decode_rows(value: bytes | None) -> DecodedRows:
     """The rows message in a Kafka value of the events topic."""
     message = decode_ingest_message(value)
     assert isinstance(message, RowsMessage), message
-    return DecodedRows(message.header, [orjson.loads(line) for line in message.body.splitlines()])
+    lines = (
+        message.body.splitlines()
+        if message.header.version == FLAT_ROWS_VERSION
+        else [line for _, line in flat_rows(message.body)]
+    )
+    return DecodedRows(message.header, [orjson.loads(line) for line in lines])

@@ -88,7 +88,9 @@ def ingest_messages(bodies: list[bytes]) -> list[tuple[bytes, bytes]]:
             events=list(request.events),
             previous_event=request.previous_event,
         )
-        messages.append((tenant_key(identity), request_rows(message).message()))
+        rows = request_rows(message)
+        if rows is not None:
+            messages.append((tenant_key(identity), rows.message()))
     return messages
 
 

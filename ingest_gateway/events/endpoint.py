@@ -99,13 +99,12 @@ async def post_events(request: Request) -> Response:
         await limiter.take(tenant, len(events_request.events))
     request_body.enrich(events_request, identity, received_at, request.app.state.payload_limits)
 
-    # Each event is encoded once: into the answer, and as the start of its row. The rows (the
-    # working-time ones too) go to Kafka as the engine ingests them, so the processor only
-    # concatenates messages. A request without events has nothing to store (previous_event
-    # alone yields no working time), so it is answered without a round trip to the broker.
-    # user:activity events count for the working time and are echoed as CVAT echoes them; they
-    # are not stored.
-    encoded = [encode_event(event) for event in events_request.events]
+    # Each event is encoded once: the same bytes are the answer's events and the rows message's
+    # (with the working-time events appended), which the processor inserts as they are. A request
+    # with nothing to store (no events: previous_event alone yields no working time; or only
+    # user:activity, which counts for the working time and is echoed as CVAT echoes it, not
+    # stored) is answered without a round trip to the broker.
+    events_json = b",".join([encode_event(event) for event in events_request.events])
     events: list[Event] = list(events_request.events)
     message = IngestMessage(
         request_id=message_id(),
@@ -116,11 +115,11 @@ async def post_events(request: Request) -> Response:
         remote_addr=remote_addr(request, settings.num_proxies),
         user_agent=joined_header(request, "user-agent"),
     )
-    rows = request_rows(message, encoded)
-    if rows.lines:
+    rows = request_rows(message, events_json)
+    if rows is not None:
         await producer_of(request).produce(tenant, rows.message())
     # CVAT answers what its serializer validated: the caller's address is only on what it stores.
     answer = EncodedClientEvents(
-        events=msgspec.Raw(b"[%s]" % b",".join(encoded)), timestamp=events_request.timestamp
+        events=msgspec.Raw(b"[%s]" % events_json), timestamp=events_request.timestamp
     )
     return Response(_response_encoder.encode(answer), 201, media_type=JSON_MEDIA_TYPE)

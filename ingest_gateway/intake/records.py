@@ -20,7 +20,7 @@ from eventpipe.contracts import (
     ServerEvent,
 )
 from eventpipe.settings import Settings
-from eventpipe.table_rows import RenderedRows, encode_event, intake_rows
+from eventpipe.table_rows import IntakeRows, intake_rows
 from ingest_gateway.intake.batch import IntakeBatch, InvalidEvent
 from ingest_gateway.intake.spool import SpooledRecord, SpoolEntry
 
@@ -32,8 +32,8 @@ TOO_LARGE_KEPT_BYTES: Final = 64 * 1024
 _RECORD_OVERHEAD_BYTES: Final = 64 * 1024
 # The bytes a message adds around its rows: its header's other fields.
 _ENVELOPE_BYTES: Final = 256
-# A key in the header: a quoted UUID and a comma.
-_KEY_BYTES: Final = 39
+# An event's key, in the header and in the body: twice a quoted UUID and a comma.
+_KEY_BYTES: Final = 78
 
 
 def batch_entry(batch: IntakeBatch, received_at: datetime, settings: Settings) -> SpoolEntry:
@@ -47,31 +47,30 @@ def batch_entry(batch: IntakeBatch, received_at: datetime, settings: Settings) -
 
 
 def _messages(
-    rendered: RenderedRows, events: list[ServerEvent], settings: Settings, limit: int
+    rendered: IntakeRows, events: list[ServerEvent], settings: Settings, limit: int
 ) -> list[SpooledRecord]:
-    """Rows messages of at most ``limit`` bytes, in order, and a dead letter for each row that
+    """Rows messages of at most ``limit`` bytes, in order, and a dead letter for each event that
     alone exceeds it."""
     records: list[SpooledRecord] = []
-    part, part_bytes = RenderedRows(), _ENVELOPE_BYTES
+    part, part_bytes = rendered.empty(), _ENVELOPE_BYTES
 
     def close_part() -> None:
-        if part.lines:
-            records.append(_event_record(settings, part.message(), len(part.lines)))
+        if part.events:
+            value = part.rendered().message()
+            records.append(_event_record(settings, value, len(part.events)))
 
-    for line, key, micros, event in zip(
-        rendered.lines, rendered.ids, rendered.micros, events, strict=True
+    for encoded, key, micros, event in zip(
+        rendered.events, rendered.ids, rendered.micros, events, strict=True
     ):
-        # A row, and its key in the header.
-        size = len(line) + _KEY_BYTES
+        # The event and a comma, and its key.
+        size = len(encoded) + 1 + _KEY_BYTES
         if size + _ENVELOPE_BYTES > limit:
-            records.append(_too_large(event, size, limit, settings))
+            records.append(_too_large(event, encoded, size, limit, settings))
             continue
         if part_bytes + size > limit:
             close_part()
-            part, part_bytes = RenderedRows(), _ENVELOPE_BYTES
-        part.lines.append(line)
-        part.ids.append(key)
-        part.micros.append(micros)
+            part, part_bytes = rendered.empty(), _ENVELOPE_BYTES
+        part.append(encoded, key, micros)
         part_bytes += size
     close_part()
     return records
@@ -89,8 +88,9 @@ def _invalid(invalid: InvalidEvent, settings: Settings) -> SpooledRecord:
     return dead_letter(settings, invalid.raw, INVALID_EVENT_REASON, detail)
 
 
-def _too_large(event: ServerEvent, size: int, limit: int, settings: Settings) -> SpooledRecord:
-    encoded = encode_event(event)
+def _too_large(
+    event: ServerEvent, encoded: bytes, size: int, limit: int, settings: Settings
+) -> SpooledRecord:
     detail = (
         f"a {event.scope} event of {event.timestamp.isoformat()} takes {size} bytes, more than "
         f"the {limit} a message of the events topic holds (EVENTPIPE_MAX_BODY_BYTES sizes it); "

@@ -21,7 +21,6 @@ from aiokafka.errors import KafkaError
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import IngestMessage, ingest_message_encoder
 from eventpipe.settings import Settings
-from eventpipe.table_rows import request_rows
 from eventpipe_cli.embedded_broker import free_port
 from eventpipe_cli.testing.pipeline import wait_until_committed
 from eventpipe_cli.worker import run_worker
@@ -35,6 +34,7 @@ from tests.integration.worker_support import (
     query,
     running_worker,
 )
+from tests.messages import flat_rows_message, rows_message
 
 
 async def test_worker_stores_enriched_and_working_time_rows(
@@ -77,10 +77,13 @@ async def test_worker_stores_enriched_and_working_time_rows(
 async def test_during_an_upgrade_both_formats_are_stored_alike(
     settings: Settings, tmp_path: Path
 ) -> None:
-    # A gateway older than the workers still sends format 1 (the decoded request); an upgraded
-    # one sends the request's rows. The worker stores both, the same way.
-    old, new = ingest_message(31, 0, 4), ingest_message(32, 0, 4)
-    await produce(settings, [ingest_message_encoder.encode(old), request_rows(new).message()])
+    # Gateways older than the workers still send format 1 (the decoded request) or format 2 (a
+    # line per row); an upgraded one sends format 3. The worker stores them all, the same way.
+    oldest, old, new = ingest_message(31, 0, 4), ingest_message(32, 0, 4), ingest_message(33, 0, 4)
+    await produce(
+        settings,
+        [ingest_message_encoder.encode(oldest), flat_rows_message(old), rows_message(new)],
+    )
 
     with running_worker(settings, tmp_path / "worker.log"):
         await wait_until_committed(settings)
@@ -92,7 +95,7 @@ async def test_during_an_upgrade_both_formats_are_stored_alike(
     )
     assert rows == [
         (job_id, seq, scope, duration, "bob")
-        for job_id in (31, 32)
+        for job_id in (31, 32, 33)
         for seq, scope, duration in [
             (0, "click:element", 0),
             (1, "click:element", 0),
@@ -105,12 +108,10 @@ async def test_a_message_clickhouse_refuses_is_dead_lettered_and_the_others_stor
     settings: Settings, tmp_path: Path
 ) -> None:
     good = [ingest_message(job_id, 0, 1) for job_id in (41, 42, 43)]
-    refused = (
-        request_rows(ingest_message(44, 0))
-        .message()
-        .replace(b'"timestamp":"2026', b'"timestamp":"not a time 2026', 1)
+    refused = rows_message(ingest_message(44, 0)).replace(
+        b'"timestamp":"2026', b'"timestamp":"not a time 2026', 1
     )
-    values = [request_rows(message).message() for message in good]
+    values = [rows_message(message) for message in good]
     values.insert(1, refused)
     await produce(settings, values)
 

@@ -53,7 +53,8 @@ def message(*offsets_s: float, job_id: int = 11) -> IngestMessage:
 
 
 def as_rows(rows: Rows) -> list[dict[str, object]]:
-    decoded = [orjson.loads(line) for line in rows.body().splitlines()]
+    """The rows, one by one, as the processor reads them when it must drop some."""
+    decoded = [orjson.loads(line) for chunk in rows.chunks for _, line in chunk.keyed_lines()]
     for row in decoded:
         assert sorted(row) == sorted(COLUMNS)
         row["request_id"] = uuid.UUID(row["request_id"])
@@ -175,26 +176,48 @@ def test_without_drops_stored_keys_and_copies_within_the_batch() -> None:
 def test_a_rows_message_decodes_to_its_header_and_rows_as_they_came() -> None:
     sent = message(0, 2, 5)
     rendered = request_rows(sent)
+    assert rendered is not None
     decoded = decode_ingest_message(rendered.message())
     assert isinstance(decoded, RowsMessage)
-    assert decoded.header.rows == 4 and decoded.body == b"".join(rendered.lines)
+    assert decoded.header.rows == 4 and decoded.body == rendered.body
     assert decoded.header.ids == [str(sent.request_id)]
     # The same rows as a worker renders from the request's format-1 message.
     old_format = ingest_message_decoder.decode(encoder.encode(sent))
-    assert build_rows([decoded]).body() == build_rows([old_format]).body()
+    assert build_rows([decoded]).bodies() == build_rows([old_format]).bodies()
+
+
+def test_a_message_of_format_2_is_read_a_row_a_line() -> None:
+    # What gateways of the previous version send: the rows of format 3, a line each.
+    sent = build_rows([message(0, 2, 5)])
+    lines = [line for _, line in sent.chunks[0].keyed_lines()]
+    header = orjson.dumps(
+        {
+            "kind": "rows",
+            "version": 2,
+            "ids": sent.ids(),
+            "rows": 4,
+            "earliest_ms": sent.earliest_ms,
+            "latest_ms": sent.latest_ms,
+        }
+    )
+    decoded = decode_ingest_message(b"%s\n%s" % (header, b"".join(lines)))
+    assert isinstance(decoded, RowsMessage) and decoded.header.version == 2
+    assert as_rows(build_rows([decoded])) == as_rows(sent)
 
 
 @pytest.mark.parametrize(
     ("tamper", "reason", "detail"),
     [
-        (lambda raw: raw.replace(b'"version":2', b'"version":3', 1), "unknown-version", "upgrade"),
-        (lambda raw: raw[: raw.rindex(b"{")], "wrong-schema", "counts 4 rows"),
+        (lambda raw: raw.replace(b'"version":3', b'"version":4', 1), "unknown-version", "upgrade"),
+        (lambda raw: raw[: raw.rindex(b"{")], "wrong-schema", "not one line"),
         (lambda raw: raw.replace(b'"rows":4', b'"rows":"4"', 1), "wrong-schema", "rows"),
     ],
     ids=["newer format", "cut short", "bad header"],
 )
 def test_a_rows_message_that_cannot_be_read_says_why(tamper: Any, reason: str, detail: str) -> None:
-    raw = tamper(request_rows(message(0, 2, 5)).message())
+    rendered = request_rows(message(0, 2, 5))
+    assert rendered is not None
+    raw = tamper(rendered.message())
     with pytest.raises(Undecodable) as caught:
         decode_ingest_message(raw)
     assert caught.value.reason == reason and detail in caught.value.detail
