@@ -170,16 +170,17 @@ class ClickHouseSink:
             rows = rows.without(stored)
         if not rows.chunks:
             return 0
-        for version, body in rows.bodies().items():
+        for version, bodies in rows.bodies().items():
             if self._embedded:
-                self._insert_file(version, body)
+                self._insert_file(version, bodies)
             else:
-                self.client.command(self._insert_sql[version], data=body)
+                self.client.command(self._insert_sql[version], data=b"".join(bodies))
         return len(rows)
 
-    def _insert_file(self, version: int, body: bytes) -> None:
+    def _insert_file(self, version: int, bodies: list[bytes]) -> None:
         with tempfile.NamedTemporaryFile(prefix="eventpipe-rows-", suffix=".jsonl") as file:
-            file.write(body)
+            # Written one by one: joined first, they would be copied once more.
+            file.writelines(bodies)
             file.flush()
             self.client.command(
                 self._file_insert_sql[version],

@@ -99,12 +99,12 @@ class Rows:
         """Every request id of the rows' keys, once."""
         return list(dict.fromkeys(id_ for chunk in self.chunks for id_ in chunk.ids))
 
-    def bodies(self) -> dict[int, bytes]:
-        """The chunks' bodies joined, by format."""
+    def bodies(self) -> dict[int, list[bytes]]:
+        """The chunks' bodies, in order, by format."""
         by_version: dict[int, list[bytes]] = {}
         for chunk in self.chunks:
             by_version.setdefault(chunk.version, []).append(chunk.body)
-        return {version: b"".join(bodies) for version, bodies in by_version.items()}
+        return by_version
 
     def has_copies(self) -> bool:
         ids = [id_ for chunk in self.chunks for id_ in chunk.ids]

@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from eventpipe.clickhouse import clickhouse_client
-from eventpipe.contracts import Event, Identity
+from eventpipe.contracts import Event, Identity, IntakeMessage, ServerEvent
+from eventpipe.events_table import COLUMNS
 from eventpipe.settings import Settings
+from eventpipe.table_rows import FLAT_ROWS_VERSION
 from stream_processors.clickhouse_sink import ClickHouseSink
 from stream_processors.migrations import apply_migrations
-from stream_processors.rows import build_rows
+from stream_processors.rows import Chunk, Rows, build_rows
 from tests.messages import ingest_message
 
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
@@ -73,6 +75,61 @@ async def test_rows_round_trip_with_millisecond_utc_timestamps(tmp_path: Path) -
             sent.request_id,
         ),
     ]
+
+
+async def test_the_engine_unfolds_a_message_into_the_rows_read_one_by_one(tmp_path: Path) -> None:
+    """The insert unfolds a message's line into the rows the processor writes when it reads them
+    one by one: every column, the hidden ones too, for a client request and for CVAT's server."""
+    client_request = ingest_message(
+        Identity(user_id=7, user_name="ann", user_email="a@x.org", org_id=3, org_slug="lab"),
+        [
+            Event(scope="load:job", timestamp=T0, job_id=4, obj_name="job", payload='{"a": 1}'),
+            Event(scope="user:activity", timestamp=T0 + timedelta(seconds=1), job_id=4),
+            Event(scope="change:frame", timestamp=T0 + timedelta(seconds=2), duration=900),
+        ],
+        received_at=T0 + timedelta(minutes=1),
+        remote_addr="203.0.113.9",
+    )
+    server_batch = IntakeMessage(
+        received_at=T0 + timedelta(minutes=2),
+        events=[
+            ServerEvent(scope="create:task", timestamp=T0, source="server", task_id=5,
+                        access_token_id=12, remote_addr="198.51.100.4", payload="{}"),
+            ServerEvent(scope="export:dataset", timestamp=T0, source="server", count=2),
+        ],
+    )  # fmt: skip
+    unfolded = build_rows([client_request, server_batch])
+    one_by_one = Rows(
+        [
+            Chunk(line, chunk.ids, 1, chunk.earliest_ms, chunk.latest_ms, FLAT_ROWS_VERSION)
+            for chunk in unfolded.chunks
+            for _, line in chunk.keyed_lines()
+        ]
+    )
+    select = f"SELECT {', '.join(COLUMNS)} FROM {{table:Identifier}} ORDER BY request_id, event_seq"
+
+    with clickhouse_client(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}")) as client:
+        apply_migrations(client)
+        client.command("CREATE TABLE events_one_by_one AS events")
+        await ClickHouseSink(client).insert(unfolded)
+        await ClickHouseSink(client, "events_one_by_one").insert(one_by_one)
+        stored = client.query(select, parameters={"table": "events"}).result_rows
+        expected = client.query(select, parameters={"table": "events_one_by_one"}).result_rows
+
+    assert stored == expected
+    # user:activity is not stored; the working time is.
+    assert len(stored) == 2 + 1 + 2
+    by_scope = {row[0]: dict(zip(COLUMNS, row, strict=True)) for row in stored}
+    assert by_scope["load:job"]["remote_addr"] == "203.0.113.9"
+    assert by_scope["send:working_time"]["org_slug"] == "lab"
+    assert (by_scope["change:frame"]["event_seq"], by_scope["send:working_time"]["event_seq"]) == (
+        2,
+        3,
+    )
+    assert by_scope["create:task"]["access_token_id"] == 12
+    assert by_scope["create:task"]["remote_addr"] == "198.51.100.4"
+    assert by_scope["export:dataset"]["remote_addr"] is None
+    assert by_scope["create:task"]["request_id"] != by_scope["export:dataset"]["request_id"]
 
 
 # A worker restarted on an existing data path: the migrations are applied already, so nothing
