@@ -36,7 +36,7 @@ from eventpipe.contracts import USER_ACTIVITY_SCOPE
 from eventpipe.events_table import COLUMN_TYPES, COLUMNS, CVAT_COLUMNS, TABLE
 from eventpipe.table_rows import FLAT_ROWS_VERSION, LINE_STRUCTURE, ROWS_FORMAT_VERSION, RowKey
 from stream_processors import metrics
-from stream_processors.rows import Rows
+from stream_processors.rows import Rows, UnreadableRows
 
 # How many keys one lookup names: the parameters ride in the URL of a request to a server.
 LOOKUP_CHUNK: Final = 2_000
@@ -111,10 +111,13 @@ FILE_STRUCTURES: Final = {
 
 
 class InsertRefused(Exception):
-    """ClickHouse refused the rows themselves: inserting them again would fail again."""
+    """ClickHouse refused the rows themselves, or a message's rows that had to be read one by one
+    cannot be: inserting them again would fail again."""
 
 
 def is_refusal(exc: Exception) -> bool:
+    if isinstance(exc, UnreadableRows):
+        return True
     if not isinstance(exc, DatabaseError):
         return False
     found = _CODE.search(str(exc))

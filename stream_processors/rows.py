@@ -40,6 +40,10 @@ class _Key(msgspec.Struct):
 _key_decoder: Final = msgspec.json.Decoder(_Key)
 
 
+class UnreadableRows(Exception):
+    """A message's body cannot be read row by row: reading it again would fail again."""
+
+
 @dataclass(frozen=True)
 class RowsMessage:
     """A decoded rows message: its header, and its body as it came."""
@@ -69,13 +73,17 @@ class Chunk:
         )
 
     def keyed_lines(self) -> Iterator[tuple[RowKey, bytes]]:
-        """Each row as a line of format 2, with its key."""
-        if self.version != FLAT_ROWS_VERSION:
-            yield from flat_rows(self.body)
-            return
-        for line in self.body.splitlines(keepends=True):
-            key = _key_decoder.decode(line)
-            yield (key.request_id, key.event_seq), line
+        """Each row as a line of format 2, with its key; :class:`UnreadableRows` when the body
+        does not hold what its header says."""
+        try:
+            if self.version != FLAT_ROWS_VERSION:
+                yield from flat_rows(self.body)
+                return
+            for line in self.body.splitlines(keepends=True):
+                key = _key_decoder.decode(line)
+                yield (key.request_id, key.event_seq), line
+        except (msgspec.DecodeError, ValueError) as exc:
+            raise UnreadableRows(f"a message's rows cannot be read one by one: {exc}") from None
 
 
 @dataclass

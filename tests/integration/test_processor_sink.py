@@ -7,12 +7,14 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.contracts import Event, Identity, IntakeMessage, ServerEvent
 from eventpipe.events_table import COLUMNS
 from eventpipe.settings import Settings
 from eventpipe.table_rows import FLAT_ROWS_VERSION
-from stream_processors.clickhouse_sink import ClickHouseSink
+from stream_processors.clickhouse_sink import ClickHouseSink, InsertRefused
 from stream_processors.migrations import apply_migrations
 from stream_processors.rows import Chunk, Rows, build_rows
 from tests.messages import ingest_message
@@ -132,6 +134,27 @@ async def test_the_engine_unfolds_a_message_into_the_rows_read_one_by_one(tmp_pa
     assert by_scope["create:task"]["request_id"] != by_scope["export:dataset"]["request_id"]
 
 
+async def test_a_message_whose_rows_cannot_be_read_one_by_one_is_refused(tmp_path: Path) -> None:
+    """A message that must be read row by row (here: twice in its batch) but whose body does not
+    hold what its header says is refused, so that the agent dead-letters it, rather than
+    retried for ever with the partition behind it."""
+    key = "0b6f1f8e-3c1d-5a8e-9a1b-2c3d4e5f6a7b"
+    broken = Chunk(
+        # One key for two events.
+        b'{"received_at":"2026-03-02T09:00:00Z","ids":["%s"],"events":[%s,%s]}\n'
+        % (key.encode(), b'{"scope":"a","timestamp":"2026-03-02T09:00:00Z"}', b'{"scope":"b"}'),
+        [key],
+        2,
+        1772442000000,
+        1772442000000,
+    )
+    with clickhouse_client(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}")) as client:
+        apply_migrations(client)
+        with pytest.raises(InsertRefused, match="cannot be read one by one"):
+            await ClickHouseSink(client).insert(Rows([broken, broken]))
+        assert client.command("SELECT count() FROM events") == 0
+
+
 # A worker restarted on an existing data path: the migrations are applied already, so nothing
 # has inserted through the client before its first batch.
 RESTARTED_WORKER = """
@@ -139,7 +162,7 @@ import asyncio, sys, uuid
 from datetime import UTC, datetime
 from eventpipe.contracts import Event, Identity, IngestMessage
 from eventpipe.settings import Settings
-from stream_processors.clickhouse_sink import ClickHouseSink
+from stream_processors.clickhouse_sink import ClickHouseSink, InsertRefused
 from eventpipe.clickhouse import clickhouse_client
 from stream_processors.migrations import apply_migrations
 from stream_processors.rows import build_rows
