@@ -12,10 +12,12 @@ Rows go in as ``JSONEachRow`` through a plain statement, which carries the one s
 an insert write the pipeline's hidden columns (see :mod:`eventpipe.events_table`). A body of
 format 3 (a line per message) is unfolded into rows by the statement itself (``ARRAY JOIN``); a
 batch with format-2 rows too (from older gateways, or rows read one by one to drop copies) takes
-a second insert for those. A server receives the rows as the request's body. The embedded engine
-would take inline rows only pasted into the statement's text, at three times the CPU of reading
-them from a file (10.8 against 3.2 µs a row, 50,000 rows of 460 bytes): there the rows go through
-a temporary file that the statement reads with ``file()``.
+a second insert for those. A server receives the bodies as the request's data, which the
+statement reads with ``input()`` (format 3) or as the rows to insert (format 2). The embedded
+engine would take inline data only pasted into the statement's text, at three times the CPU of
+reading it from a file (10.8 against 3.2 µs a row, 50,000 rows of 460 bytes), and ``input()``
+does not read it there: on the embedded engine the bodies go through a temporary file that the
+statement reads with ``file()``.
 """
 
 from __future__ import annotations
