@@ -53,7 +53,8 @@ def client_payload(text: str) -> tuple[str, object]:
     document = text.strip()
     try:
         value = _parse(document)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeEncodeError):
+        # UnicodeEncodeError: msgspec reads text as UTF-8, which a lone surrogate is not.
         value = _python_parse(document)
     # json.dumps writes a lone string without the encoder.
     if isinstance(value, str):

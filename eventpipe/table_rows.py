@@ -162,9 +162,12 @@ class IntakeRows:
 def intake_rows(received_at: datetime, events: list[ServerEvent]) -> IntakeRows:
     """The rows of events CVAT's server sent, stored as they came, each keyed by its content."""
     encoded = list(map(_encode, events))
-    rows = IntakeRows(received_at, encoded, list(map(content_key, encoded)))
-    rows.micros = epoch_micros_of([event.timestamp for event in events])
-    return rows
+    return IntakeRows(
+        received_at,
+        encoded,
+        list(map(content_key, encoded)),
+        epoch_micros_of([event.timestamp for event in events]),
+    )
 
 
 class _Line(msgspec.Struct, kw_only=True):

@@ -23,7 +23,7 @@ import msgspec
 from eventpipe.contracts import IngestMessage, IntakeMessage
 from eventpipe.table_rows import (
     FLAT_ROWS_VERSION,
-    ROWS_FORMAT_VERSION,
+    Rendered,
     RowKey,
     RowsHeader,
     flat_rows,
@@ -64,7 +64,7 @@ class Chunk:
     rows: int
     earliest_ms: int
     latest_ms: int
-    version: int = ROWS_FORMAT_VERSION
+    version: int
 
     @classmethod
     def of(cls, header: RowsHeader, body: bytes) -> Chunk:
@@ -157,13 +157,10 @@ def chunk_of(message: Message) -> Chunk | None:
     if isinstance(message, IntakeMessage):
         if not message.events:
             return None
-        rendered = intake_rows(message.received_at, message.events).rendered()
+        rendered: Rendered | None = intake_rows(message.received_at, message.events).rendered()
     else:
-        request = request_rows(message)
-        if request is None:
-            return None
-        rendered = request
-    return Chunk.of(rendered.header, rendered.body)
+        rendered = request_rows(message)
+    return None if rendered is None else Chunk.of(rendered.header, rendered.body)
 
 
 def build_rows(messages: Sequence[Message]) -> Rows:

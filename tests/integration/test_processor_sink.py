@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from eventpipe.clickhouse import clickhouse_client
-from eventpipe.contracts import Event, Identity, IntakeMessage, ServerEvent
+from eventpipe.contracts import ClientEvent, Event, Identity, IntakeMessage, ServerEvent
 from eventpipe.events_table import COLUMNS
 from eventpipe.settings import Settings
-from eventpipe.table_rows import FLAT_ROWS_VERSION
+from eventpipe.table_rows import FLAT_ROWS_VERSION, ROWS_FORMAT_VERSION
 from stream_processors.clickhouse_sink import ClickHouseSink, InsertRefused
 from stream_processors.migrations import apply_migrations
 from stream_processors.rows import Chunk, Rows, build_rows
@@ -85,8 +85,9 @@ async def test_the_engine_unfolds_a_message_into_the_rows_read_one_by_one(tmp_pa
     client_request = ingest_message(
         Identity(user_id=7, user_name="ann", user_email="a@x.org", org_id=3, org_slug="lab"),
         [
-            Event(scope="load:job", timestamp=T0, job_id=4, obj_name="job", payload='{"a": 1}'),
-            Event(scope="user:activity", timestamp=T0 + timedelta(seconds=1), job_id=4),
+            # As the gateway decoded them: the fields a client left out are left out of the line.
+            ClientEvent(scope="load:job", timestamp=T0, job_id=4, obj_name="job", payload="{}"),
+            ClientEvent(scope="user:activity", timestamp=T0 + timedelta(seconds=1), job_id=4),
             Event(scope="change:frame", timestamp=T0 + timedelta(seconds=2), duration=900),
         ],
         received_at=T0 + timedelta(minutes=1),
@@ -134,24 +135,38 @@ async def test_the_engine_unfolds_a_message_into_the_rows_read_one_by_one(tmp_pa
     assert by_scope["create:task"]["request_id"] != by_scope["export:dataset"]["request_id"]
 
 
-async def test_a_message_whose_rows_cannot_be_read_one_by_one_is_refused(tmp_path: Path) -> None:
-    """A message that must be read row by row (here: twice in its batch) but whose body does not
-    hold what its header says is refused, so that the agent dead-letters it, rather than
-    retried for ever with the partition behind it."""
-    key = "0b6f1f8e-3c1d-5a8e-9a1b-2c3d4e5f6a7b"
-    broken = Chunk(
-        # One key for two events.
-        b'{"received_at":"2026-03-02T09:00:00Z","ids":["%s"],"events":[%s,%s]}\n'
-        % (key.encode(), b'{"scope":"a","timestamp":"2026-03-02T09:00:00Z"}', b'{"scope":"b"}'),
-        [key],
-        2,
-        1772442000000,
-        1772442000000,
-    )
+# One key for two events of CVAT's server.
+BROKEN = Chunk(
+    b'{"received_at":"2026-03-02T09:00:00Z","ids":["0b6f1f8e-3c1d-5a8e-9a1b-2c3d4e5f6a7b"],'
+    b'"events":[{"scope":"a","timestamp":"2026-03-02T09:00:00Z"},'
+    b'{"scope":"b","timestamp":"2026-03-02T09:00:00Z"}]}\n',
+    ["0b6f1f8e-3c1d-5a8e-9a1b-2c3d4e5f6a7b"],
+    2,
+    1772442000000,
+    1772442000000,
+    ROWS_FORMAT_VERSION,
+)
+
+
+@pytest.mark.parametrize(
+    ("batch", "reason"),
+    [
+        # Read by the engine: alone in its batch.
+        ([BROKEN], "do not match its events"),
+        # Read row by row: twice in its batch.
+        ([BROKEN, BROKEN], "cannot be read one by one"),
+    ],
+    ids=["unfolded", "one by one"],
+)
+async def test_a_message_whose_keys_do_not_match_its_events_is_refused(
+    tmp_path: Path, batch: list[Chunk], reason: str
+) -> None:
+    """Refused, so that the agent dead-letters it, rather than stored under keys no lookup finds
+    or retried for ever with the partition behind it; by either path."""
     with clickhouse_client(Settings(clickhouse_dsn=f"chdb://{tmp_path / 'ch'}")) as client:
         apply_migrations(client)
-        with pytest.raises(InsertRefused, match="cannot be read one by one"):
-            await ClickHouseSink(client).insert(Rows([broken, broken]))
+        with pytest.raises(InsertRefused, match=reason):
+            await ClickHouseSink(client).insert(Rows(batch))
         assert client.command("SELECT count() FROM events") == 0
 
 
@@ -162,7 +177,7 @@ import asyncio, sys, uuid
 from datetime import UTC, datetime
 from eventpipe.contracts import Event, Identity, IngestMessage
 from eventpipe.settings import Settings
-from stream_processors.clickhouse_sink import ClickHouseSink, InsertRefused
+from stream_processors.clickhouse_sink import ClickHouseSink
 from eventpipe.clickhouse import clickhouse_client
 from stream_processors.migrations import apply_migrations
 from stream_processors.rows import build_rows
