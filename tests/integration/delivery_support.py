@@ -22,7 +22,6 @@ import httpx
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
-from tests.integration.worker_support import committed_and_end
 
 PASSWORD = "poster-pw"
 # Stored key of one event: its marker, and the table's identity of it (request_id, event_seq).
@@ -132,7 +131,7 @@ class Poster:
 
 
 def stored_events(settings: Settings) -> list[StoredEvent]:
-    """The posted events in ``settings``' ClickHouse, read with FINAL as the exporter reads.
+    """The posted events in ``settings``' ClickHouse, read without FINAL, as CVAT's readers read.
 
     Open only while no worker holds the embedded engine's path.
     """
@@ -209,16 +208,3 @@ def assigned_partitions(log: Path) -> set[int]:
 
 
 _ASSIGNED = "Setting newly assigned partitions"
-
-
-async def wait_until_processed(settings: Settings, messages: int, timeout: float = 60.0) -> None:
-    """Wait until the processor group committed ``messages`` messages in all.
-
-    Counted from what the test produced, not from the topic's end offsets: the embedded broker
-    reports an end offset short of the truth after a batch of several records (seen with Tansu
-    0.6: three records at offsets 1-3 give an end offset of 2).
-    """
-    deadline = time.monotonic() + timeout
-    while (committed := (await committed_and_end(settings))[0]) < messages:
-        assert time.monotonic() < deadline, f"{committed} of {messages} committed in {timeout} s"
-        await asyncio.sleep(0.2)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from eventpipe_cli.embedded_broker import EmbeddedBroker
-from eventpipe_cli.testing.pipeline import LocalPipeline
+from eventpipe_cli.testing.pipeline import LocalPipeline, wait_until_committed
 from tests.integration.delivery_support import (
     Poster,
     add_exporter_admin,
@@ -22,7 +22,6 @@ from tests.integration.delivery_support import (
     eventually,
     unwritable,
     wait_for_log,
-    wait_until_processed,
 )
 from tests.integration.export_api_support import ExportClient, csv_rows, pipeline_settings
 from tests.integration.gateway_support import decode_message, topic_records
@@ -45,7 +44,7 @@ async def test_an_export_outlives_an_object_store_outage(
     with LocalPipeline.run(settings, log) as pipeline:
         poster = Poster(pipeline.url, add_posters(settings))
         await poster.post(30)
-        await wait_until_processed(settings, 30)
+        await wait_until_committed(settings, messages=30)
         exports = ExportClient(pipeline.url, auditor)
 
         pipeline.worker.send_signal(signal.SIGSTOP)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from eventpipe.settings import Settings
+from eventpipe_cli.testing.pipeline import wait_until_committed
 from eventpipe_cli.testing.traffic import (
     gateway_like_producer,
     ingest_messages,
@@ -24,7 +25,6 @@ from tests.integration.delivery_support import (
     events_table_dir,
     unwritable,
     wait_for_log,
-    wait_until_processed,
 )
 from tests.integration.worker_support import running_worker
 
@@ -65,7 +65,7 @@ async def test_memory_stays_bounded_while_inserts_fail(settings: Settings, tmp_p
     log = tmp_path / "worker.log"
     with running_worker(settings, log) as worker:
         await produce(settings, WARM_UP_REQUESTS)
-        await wait_until_processed(settings, WARM_UP_REQUESTS)
+        await wait_until_committed(settings, messages=WARM_UP_REQUESTS)
         before = rss_bytes(worker.pid)
         with unwritable(events_table_dir(settings)):
             backlog = await produce(settings, BACKLOG_REQUESTS, BACKLOG_COPIES)
@@ -74,8 +74,8 @@ async def test_memory_stays_bounded_while_inserts_fail(settings: Settings, tmp_p
             for attempt in range(3, 7):
                 await wait_for_log(log, f"(attempt {attempt})", worker, timeout=30)
                 samples.append(rss_bytes(worker.pid))
-        await wait_until_processed(
-            settings, WARM_UP_REQUESTS + BACKLOG_REQUESTS * BACKLOG_COPIES, timeout=180
+        await wait_until_committed(
+            settings, messages=WARM_UP_REQUESTS + BACKLOG_REQUESTS * BACKLOG_COPIES, timeout=180
         )
     growth = [sample - before for sample in samples]
     print(

@@ -19,7 +19,7 @@ import pytest
 from eventpipe.clickhouse import clickhouse_client
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import free_port
-from eventpipe_cli.testing.pipeline import LocalPipeline
+from eventpipe_cli.testing.pipeline import LocalPipeline, wait_until_committed
 from tests.conformance.cvat_source import run_cvat_init
 from tests.integration.delivery_support import (
     Poster,
@@ -32,7 +32,6 @@ from tests.integration.delivery_support import (
     stored_events,
     unwritable,
     wait_for_log,
-    wait_until_processed,
 )
 from tests.integration.export_api_support import ExportClient
 from tests.integration.gateway_support import decode_message, running_gateway, topic_records
@@ -119,7 +118,7 @@ async def test_a_worker_killed_mid_backlog_loses_and_duplicates_nothing(
     )
 
     with LocalPipeline.run(settings, tmp_path / "pipeline.log") as pipeline:
-        await wait_until_processed(settings, BACKLOG_REQUESTS)
+        await wait_until_committed(settings, messages=BACKLOG_REQUESTS)
         exported = ExportClient(pipeline.url, auditor).export_rows()
         pipeline.stop()
     assert_exactly_once([row["obj_name"] for row in exported if row["obj_name"]], acknowledged)
@@ -149,7 +148,7 @@ async def test_clickhouse_unwritable_for_a_while_then_back_loses_nothing(
         poster = Poster(gateway.url, users)
         with running_worker(settings, first_log) as first:
             await poster.post(20)
-            await wait_until_processed(settings, 20)
+            await wait_until_committed(settings, messages=20)
             fault.enter_context(unwritable(events_table_dir(settings)))
             await poster.post(40)
             await wait_for_log(first_log, "(attempt 2)", first, timeout=30)
@@ -163,7 +162,7 @@ async def test_clickhouse_unwritable_for_a_while_then_back_loses_nothing(
             # Several commit intervals passed since the first failure: nothing moved.
             assert (await committed_and_end(settings))[0] == 20
             fault.close()
-            await wait_until_processed(settings, 40, timeout=30)
+            await wait_until_committed(settings, messages=40, timeout=30)
             assert second.poll() is None, "the worker must heal without a restart"
             second.send_signal(signal.SIGTERM)
             assert second.wait(30) == 0
@@ -220,10 +219,10 @@ async def test_one_of_two_processors_killed_while_posting_loses_nothing(
             timeout=60,
         )
         # Posting goes on until the survivor has stored requests sent after the kill.
-        await wait_until_processed(settings, poster.sent + 10)
+        await wait_until_committed(settings, messages=poster.sent + 10)
         stop_posting = True
         await posting
-        await wait_until_processed(settings, poster.tally.answers["201"])
+        await wait_until_committed(settings, messages=poster.tally.answers["201"])
         assert survivor.poll() is None
     assert set(poster.tally.answers) == {"201"}, poster.tally
 

@@ -15,13 +15,13 @@ import pytest
 from eventpipe.identity import IdentityStore
 from eventpipe.settings import Settings
 from eventpipe_cli.embedded_broker import EmbeddedBroker, free_port, start_broker
+from eventpipe_cli.testing.pipeline import wait_until_committed
 from tests.integration.delivery_support import (
     Poster,
     add_posters,
     assert_exactly_once,
     eventually,
     stored_events,
-    wait_until_processed,
 )
 from tests.integration.gateway_support import (
     RunningGateway,
@@ -178,7 +178,7 @@ async def test_a_frozen_broker_gives_503_never_201_and_every_201_is_stored(
         stop_posting = True
         await posting
         arrived = await topic_records(settings, len(poster.tally.by_request), timeout=3)
-        await wait_until_processed(settings, len(arrived))
+        await wait_until_committed(settings, messages=len(arrived))
 
     while_frozen = {poster.tally.by_request[n] for n in range(frozen_from, resumed_from)}
     assert while_frozen == {"503"}, while_frozen

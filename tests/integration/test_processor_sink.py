@@ -148,15 +148,27 @@ BROKEN = Chunk(
 )
 
 
+# A client request's line without its request id.
+NO_REQUEST_ID = Chunk(
+    b'{"received_at":"2026-03-02T09:00:00Z","events":[{"scope":"a","timestamp":"2026-03-02T09:00:00Z"}]}\n',
+    ["0b6f1f8e-3c1d-5a8e-9a1b-2c3d4e5f6a7b"],
+    1,
+    1772442000000,
+    1772442000000,
+    ROWS_FORMAT_VERSION,
+)
+
+
 @pytest.mark.parametrize(
     ("batch", "reason"),
     [
         # Read by the engine: alone in its batch.
         ([BROKEN], "do not match its events"),
+        ([NO_REQUEST_ID], "do not match its events"),
         # Read row by row: twice in its batch.
         ([BROKEN, BROKEN], "cannot be read one by one"),
     ],
-    ids=["unfolded", "one by one"],
+    ids=["unfolded", "unfolded without request id", "one by one"],
 )
 async def test_a_message_whose_keys_do_not_match_its_events_is_refused(
     tmp_path: Path, batch: list[Chunk], reason: str

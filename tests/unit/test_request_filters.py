@@ -68,6 +68,7 @@ def test_sort_orders_by_cvats_fields() -> None:
         ("sort=owner", "sort"),
         ("status=running", "status"),
         ("org_id=-1", "org_id"),
+        ("filter={", "filter"),
         ("filter=[1]", "filter"),
         ('filter={"var":"owner"}', "filter"),
         ('filter={"==":[1]}', "filter"),

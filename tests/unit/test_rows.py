@@ -211,8 +211,15 @@ def test_a_message_of_format_2_is_read_a_row_a_line() -> None:
         (lambda raw: raw.replace(b'"version":3', b'"version":4', 1), "unknown-version", "upgrade"),
         (lambda raw: raw[: raw.rindex(b"{")], "wrong-schema", "not one line"),
         (lambda raw: raw.replace(b'"rows":4', b'"rows":"4"', 1), "wrong-schema", "rows"),
+        (lambda raw: raw.replace(b'"ids":', b'"ids"', 1), "bad-json", "malformed"),
+        (lambda raw: raw.replace(b"\n", b" "), "wrong-schema", "no header line"),
+        (
+            lambda raw: raw.replace(b'"version":3', b'"version":2', 1),
+            "wrong-schema",
+            "counts 4 rows, the body differs",
+        ),
     ],
-    ids=["newer format", "cut short", "bad header"],
+    ids=["newer format", "cut short", "bad header", "header not JSON", "no header", "format 2"],
 )
 def test_a_rows_message_that_cannot_be_read_says_why(tamper: Any, reason: str, detail: str) -> None:
     rendered = request_rows(message(0, 2, 5))
