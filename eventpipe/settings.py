@@ -101,8 +101,8 @@ class HttpSettings:
 
 @dataclass(frozen=True)
 class AuthSettings:
-    """How long verified credentials are trusted, the login throttle, and JWTs (README
-    "Security")."""
+    """How long verified credentials are trusted, the login throttle, and JWTs
+    (docs/security.md)."""
 
     # Seconds a verified Basic-auth password stays cached, so the slow hash runs once per client.
     auth_cache_seconds: float = 60.0
@@ -170,8 +170,8 @@ class ObservabilitySettings:
 
 @dataclass(frozen=True)
 class SharedStateSettings:
-    """What gateway replicas share: identities in PostgreSQL, limits in Redis (README
-    "Production topology")."""
+    """What gateway replicas share: identities in PostgreSQL, limits in Redis
+    (docs/operations.md, "Production topology")."""
 
     # Users, orgs, memberships and token hashes: empty keeps them in SQLite under data_dir (one
     # machine); postgresql://user:pass@host:5432/db shares them between gateway replicas.
@@ -237,7 +237,7 @@ class IntakeSettings:
     intake_spool_after_seconds: float = 1.0
 
 
-# The sections in the order the README lists them; the last base's fields come first.
+# The sections in the order docs/configuration.md lists them; the last base's fields come first.
 @dataclass(frozen=True)
 class Settings(
     IntakeSettings,

@@ -22,7 +22,8 @@ ROWS_ALREADY_STORED: Final = Counter(
     "Rows of a redelivered message (or a resent CVAT batch) that the table held already",
 )
 INSERT_FAILURES: Final = Counter(
-    "eventpipe_insert_failures", "ClickHouse inserts that failed (and are retried)"
+    "eventpipe_insert_failures",
+    "ClickHouse inserts that failed (retried, or their refused messages dead-lettered)",
 )
 DEAD_LETTERS: Final = Counter(
     "eventpipe_dead_letters", "Messages parked on the dead-letter topic, by reason", ["reason"]
