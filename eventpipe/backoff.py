@@ -4,9 +4,11 @@ The processor's inserts, the exporter's runs, the gateway's opening of the expor
 supervisor's restarts all retry something that fails until its peer is back. They share this
 schedule, so a change to how the pipeline waits (or a bug in it) is made in one place.
 
-Each wait is the schedule's delay stretched by a random fraction (the jitter): processes that
-failed together, every worker when ClickHouse went away, then do not all come back at the same
-instant. The schedule's delay stays the shortest wait, so a caller can count on it.
+A wait of :func:`retry_until_done` is the schedule's delay stretched by a random fraction (the
+jitter): processes that failed together, every worker when ClickHouse went away, then do not all
+come back at the same instant. The schedule's delay stays the shortest wait, so a caller can count
+on it. :meth:`Backoff.delays` is the bare schedule, for a loop that waits on its own terms (the
+exporter's reruns of one export, which no other process waits with).
 """
 
 from __future__ import annotations
@@ -48,7 +50,8 @@ class Backoff:
         return self.delay(failures) * (1 + self.jitter * self.uniform())
 
     def delays(self) -> Iterator[float]:
-        """The delay after each failure in a row, for as long as the failures go on."""
+        """The delay after each failure in a row, for as long as the failures go on, without
+        jitter."""
         return (self.delay(failures) for failures in itertools.count(1))
 
 

@@ -49,7 +49,7 @@ def clickhouse_client(settings: Settings) -> Client:
     client.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(database)}")
     client.database = database
     _home_databases[client] = home
-    if settings.resolved_clickhouse_dsn.startswith("chdb:"):
+    if settings.embedded_clickhouse:
         _embedded.add(client)
     return client
 

@@ -76,7 +76,8 @@ class ClientEvent(Event, kw_only=True):
     """
 
     # UNSET (left out) is not among Event's types, which mypy calls incompatible; it never
-    # leaves the gateway: an encoded event omits the field, and the processor reads the default.
+    # leaves the gateway: an encoded event omits the field, and the insert writes the column's
+    # default.
     obj_name: str | UnsetType | None = UNSET  # type: ignore[assignment]
     obj_id: UInt64 | UnsetType | None = UNSET  # type: ignore[assignment]
     obj_val: str | UnsetType | None = UNSET  # type: ignore[assignment]

@@ -94,7 +94,7 @@ def _insert_into(table: str) -> str:
     return f"INSERT INTO {table} ({', '.join(COLUMNS)}) SETTINGS {_INSERT_SETTINGS}"
 
 
-def insert_statement(table: str, version: int = ROWS_FORMAT_VERSION) -> str:
+def insert_statement(table: str, version: int) -> str:
     """The statement that inserts bodies of rows messages of format ``version``, sent as its
     data, into ``table``."""
     if version == FLAT_ROWS_VERSION:
@@ -103,7 +103,7 @@ def insert_statement(table: str, version: int = ROWS_FORMAT_VERSION) -> str:
     return f"{_insert_into(table)} {_UNFOLD.format(source=source)} FORMAT JSONEachRow"
 
 
-def file_insert_statement(table: str, version: int = ROWS_FORMAT_VERSION) -> str:
+def file_insert_statement(table: str, version: int) -> str:
     """The statement that inserts the bodies of format ``version`` in the file named by its
     ``path`` parameter into ``table`` (the embedded engine's), with the file's structure as its
     ``structure`` parameter (:data:`FILE_STRUCTURES`)."""
@@ -138,13 +138,11 @@ class ClickHouseSink:
     def __init__(self, client: Client, table: str = TABLE) -> None:
         self.client = client
         self.table = table
-        self._insert_sql = {
-            version: insert_statement(table, version) for version in FILE_STRUCTURES
-        }
-        self._file_insert_sql = {
-            version: file_insert_statement(table, version) for version in FILE_STRUCTURES
-        }
         self._embedded = is_embedded(client)
+        # The statement per body format: a server reads the bodies as the request's data, the
+        # embedded engine from a file.
+        statement = file_insert_statement if self._embedded else insert_statement
+        self._insert_sql = {version: statement(table, version) for version in FILE_STRUCTURES}
         self._lookup_sql = (
             f"SELECT request_id, event_seq FROM {table}"
             " WHERE timestamp >= fromUnixTimestamp64Milli({earliest:Int64}, 'UTC')"
@@ -200,7 +198,7 @@ class ClickHouseSink:
             file.writelines(bodies)
             file.flush()
             self.client.command(
-                self._file_insert_sql[version],
+                self._insert_sql[version],
                 parameters={"path": file.name, "structure": FILE_STRUCTURES[version]},
             )
 

@@ -22,10 +22,11 @@ from eventpipe.table_rows import (
     FLAT_ROWS_VERSION,
     ROWS_FORMAT_VERSION,
     ROWS_VERSIONS,
+    Rendered,
     is_rows_message,
     rows_header_decoder,
 )
-from stream_processors.rows import Message, RowsMessage
+from stream_processors.rows import Message
 
 
 def decode_ingest_message(raw: bytes | None) -> Message:
@@ -37,7 +38,7 @@ def decode_ingest_message(raw: bytes | None) -> Message:
     return decode_versioned(raw, ingest_message_decoder)
 
 
-def _rows_message(raw: bytes) -> RowsMessage:
+def _rows_message(raw: bytes) -> Rendered:
     end = raw.find(b"\n")
     if end < 0:
         raise Undecodable(WRONG_SCHEMA, "a rows message has no header line")
@@ -57,7 +58,7 @@ def _rows_message(raw: bytes) -> RowsMessage:
             )
     elif not body or body.find(b"\n") != len(body) - 1:
         raise Undecodable(WRONG_SCHEMA, "the body of a rows message of format 3 is not one line")
-    return RowsMessage(header, body)
+    return Rendered(header, body)
 
 
 def decode_all(values: Sequence[bytes | None]) -> list[Message | Undecodable]:

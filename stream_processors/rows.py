@@ -44,15 +44,8 @@ class UnreadableRows(Exception):
     """A message's body cannot be read row by row: reading it again would fail again."""
 
 
-@dataclass(frozen=True)
-class RowsMessage:
-    """A decoded rows message: its header, and its body as it came."""
-
-    header: RowsHeader
-    body: bytes
-
-
-Message = IngestMessage | IntakeMessage | RowsMessage
+# A decoded message of the events topic: a rows message (its header and body), or format 1.
+Message = IngestMessage | IntakeMessage | Rendered
 
 
 @dataclass(frozen=True)
@@ -152,14 +145,15 @@ class Rows:
 
 def chunk_of(message: Message) -> Chunk | None:
     """The rows of one message; None when it has none."""
-    if isinstance(message, RowsMessage):
-        return Chunk.of(message.header, message.body)
+    rendered: Rendered | None
     if isinstance(message, IntakeMessage):
-        if not message.events:
-            return None
-        rendered: Rendered | None = intake_rows(message.received_at, message.events).rendered()
-    else:
+        rendered = (
+            intake_rows(message.received_at, message.events).rendered() if message.events else None
+        )
+    elif isinstance(message, IngestMessage):
         rendered = request_rows(message)
+    else:
+        rendered = message
     return None if rendered is None else Chunk.of(rendered.header, rendered.body)
 
 
@@ -169,7 +163,8 @@ def build_rows(messages: Sequence[Message]) -> Rows:
 
 
 def row_count(message: Message) -> int:
-    """How many rows a message brings, about (working-time rows are not counted in format 1)."""
-    if isinstance(message, RowsMessage):
+    """How many rows a message brings, about: for format 1 its events, so without its
+    working-time rows and with its ``user:activity`` events, which are not stored."""
+    if isinstance(message, Rendered):
         return message.header.rows
     return len(message.events)

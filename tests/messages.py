@@ -27,7 +27,6 @@ from eventpipe.contracts import (
 )
 from eventpipe.table_rows import FLAT_ROWS_VERSION, Rendered, RowsHeader, flat_rows, request_rows
 from stream_processors.decoding import decode_ingest_message
-from stream_processors.rows import RowsMessage
 
 
 def ingest_message(
@@ -129,7 +128,7 @@ class DecodedRows:
 def decode_rows(value: bytes | None) -> DecodedRows:
     """The rows message in a Kafka value of the events topic."""
     message = decode_ingest_message(value)
-    assert isinstance(message, RowsMessage), message
+    assert isinstance(message, Rendered), message
     lines = (
         message.body.splitlines()
         if message.header.version == FLAT_ROWS_VERSION

@@ -2,8 +2,9 @@
 
 A fresh installation has none. The target may be eventpipe's table of 0002 or, when CVAT's backend
 made ``{database}.events`` first, CVAT's own: the rows carry the columns both tables have. Run
-twice (interrupted before its record), it copies every row again; 0006 keeps one of each. 0005
-drops the old table only once this is recorded.
+twice (interrupted before its record), it copies every row again: into eventpipe's table, 0006
+keeps one of each (it copies that table with ``FINAL``); into CVAT's own table, which has no key
+yet, the copies stay. 0005 drops the old table only once this is recorded.
 """
 
 from __future__ import annotations

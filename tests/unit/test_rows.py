@@ -24,9 +24,9 @@ from eventpipe.contracts import (
 from eventpipe.contracts import ingest_message_encoder as encoder
 from eventpipe.events_table import COLUMNS, EVENT_COLUMNS
 from eventpipe.message_decoding import Undecodable
-from eventpipe.table_rows import INTAKE_EVENT_NAMESPACE, content_key, request_rows
+from eventpipe.table_rows import INTAKE_EVENT_NAMESPACE, Rendered, content_key, request_rows
 from stream_processors.decoding import decode_ingest_message
-from stream_processors.rows import Rows, RowsMessage, build_rows
+from stream_processors.rows import Rows, build_rows
 from tests.messages import ingest_message
 
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
@@ -178,7 +178,7 @@ def test_a_rows_message_decodes_to_its_header_and_rows_as_they_came() -> None:
     rendered = request_rows(sent)
     assert rendered is not None
     decoded = decode_ingest_message(rendered.message())
-    assert isinstance(decoded, RowsMessage)
+    assert isinstance(decoded, Rendered)
     assert decoded.header.rows == 4 and decoded.body == rendered.body
     assert decoded.header.ids == [str(sent.request_id)]
     # The same rows as a worker renders from the request's format-1 message.
@@ -201,7 +201,7 @@ def test_a_message_of_format_2_is_read_a_row_a_line() -> None:
         }
     )
     decoded = decode_ingest_message(b"%s\n%s" % (header, b"".join(lines)))
-    assert isinstance(decoded, RowsMessage) and decoded.header.version == 2
+    assert isinstance(decoded, Rendered) and decoded.header.version == 2
     assert as_rows(build_rows([decoded])) == as_rows(sent)
 
 
