@@ -79,8 +79,9 @@ def create_app(settings: Settings) -> Starlette:
     # Encoded before the identity store opens its connections, and before the first request: a
     # route that declares no operation stops the app from being made.
     app.state.schema = openapi.encoded_document(cvat is not None)
-    identity = IdentityStore.from_settings(settings)
+    # A setting it refuses, too, stops the start before any connection is open.
     app.state.trusted_origins = TrustedOrigins.from_settings(settings)
+    identity = IdentityStore.from_settings(settings)
     # Limits in Redis when configured: exact across replicas.
     shared = RedisClient.from_settings(settings)
     if shared is None:

@@ -30,7 +30,7 @@ INTAKE_EVENTS: Final = Counter(
     "eventpipe_intake_events",
     "Events of batches CVAT's server posted to the intake, by outcome: accepted (answered 200:"
     " in Kafka or in the spool), dead_lettered (invalid or too large, on the dead-letter topic"
-    " with the reason) or refused (503: the broker away and the spool full)",
+    " with the reason) or refused (503: the broker away and the spool full or unwritable)",
     ["outcome"],
 )
 INTAKE_SPOOLED: Final = Counter(

@@ -1,8 +1,9 @@
 """The body of ``POST /api/events``: read it within limits, decode and validate it, enrich it.
 
 Decoding goes straight into the msgspec Structs of :mod:`eventpipe.contracts`; the only per-event
-Python work left is what msgspec cannot express (allowed scopes, JSON inside ``payload``) and the
-enrichment, which edits the decoded Structs in place.
+Python work left is what msgspec cannot express (allowed scopes, JSON inside ``payload``, the
+trimming and refusals of CVAT's text fields) and the enrichment, which edits the decoded Structs
+in place.
 """
 
 from __future__ import annotations
@@ -163,9 +164,10 @@ def enrich(
     """Apply CVAT's server-side enrichment (docs/client-events.md) to the request, in place.
 
     Timestamps are shifted by the client's clock skew and made UTC, and must then be in the range
-    of the events table; source, user and organization are stamped onto the events; payloads are
-    written as CVAT's serializer writes them, within ``limits``. ``previous_event`` only serves
-    the working time and, as in CVAT, gets its timestamp corrected and nothing else.
+    of the events table; source, user and organization are stamped onto the events; ``obj_name``
+    and ``obj_val`` are trimmed, and refused blank or holding NUL, as CVAT's serializer does;
+    payloads are written as CVAT's serializer writes them, within ``limits``. ``previous_event``
+    only serves the working time and, as in CVAT, gets its timestamp corrected and nothing else.
     """
     try:
         request.timestamp = as_utc(request.timestamp)

@@ -50,9 +50,7 @@ from ingest_gateway.exports.flow_steps import (
     start_export,
     store_errors,
 )
-from ingest_gateway.exports.jobs import (
-    presign_export,
-)
+from ingest_gateway.exports.jobs import presign_export
 from ingest_gateway.exports.params import (
     DOWNLOAD,
     export_parameters,
@@ -160,21 +158,21 @@ async def get_events(request: Request) -> Response:
     now = utc_now()
     query = parse_export_query(request.query_params, now)
     context = await resolve_org_context(request, user)
-    if query.query_id is not None:
-        status = await live_export(request, query.query_id, now)
-        if status is not None and status.owner_user_id == user.id:
-            if query.download and status.state is ExportState.FINISHED:
-                return await download(
-                    request, status, query.filename or status.filename, "query_id"
-                )
-            return await _report(request, status, now)
+    status = await live_export(request, query.query_id, now) if query.query_id else None
+    if status is not None and status.owner_user_id == user.id:
+        if query.download and status.state is ExportState.FINISHED:
+            return await download(request, status, query.filename or status.filename, "query_id")
+        return await _report(request, status, now)
     if request.method == "HEAD":
         # Starlette answers HEAD on GET routes; a HEAD must not start an export.
         raise ApiError(405, "HEAD only reports on an export of yours: give its query_id")
     # No query_id, or one naming none of the caller's exports (never issued, expired, another
-    # user's): CVAT starts an export under that id, its ids being the caller's own.
+    # user's): CVAT starts an export under that id, its ids being the caller's own. Another
+    # user's live export holds it; an expired record or a cancel marker may too.
     reused = (
-        query.query_id if query.query_id and await _id_is_free(request, query.query_id) else None
+        query.query_id
+        if query.query_id and status is None and await _id_is_free(request, query.query_id)
+        else None
     )
     query_id = await start_export(request, user, context, query, now, query_id=reused)
     return struct_response(202, ExportStarted(query_id=query_id), DEPRECATION)

@@ -19,9 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from eventpipe.contracts import ExportFilter
-from eventpipe.export_records import (
-    ExportStatus,
-)
+from eventpipe.export_records import ExportStatus
 from eventpipe.identity import User
 from eventpipe.settings import Settings
 from eventpipe.stores import STORE_ERRORS, ObjectNotFound, ObjectStore

@@ -26,9 +26,11 @@ from ingest_gateway.params import parse_id, single
 
 Value = str | int | None
 
-_TEXT_FIELDS: Final = ("status", "action", "target", "subresource", "format", "org")
-_ID_FIELDS: Final = ("project_id", "task_id", "job_id", "org_id")
-FILTER_FIELDS: Final = (*_TEXT_FIELDS, *_ID_FIELDS)
+# Fields an events export has no value for: a filter on them matches nothing but "none".
+EMPTY_TEXT_FIELDS: Final = ("subresource", "format", "org")
+ID_FIELDS: Final = ("project_id", "task_id", "job_id", "org_id")
+_TEXT_FIELDS: Final = ("status", "action", "target", *EMPTY_TEXT_FIELDS)
+FILTER_FIELDS: Final = (*_TEXT_FIELDS, *ID_FIELDS)
 SORT_FIELDS: Final = ("created_date", "status", "action")
 _DEFAULT_SORT: Final = "-created_date"
 
@@ -56,7 +58,7 @@ def fields_of(status: ExportStatus) -> dict[str, Value]:
         "status": STATES[status.state],
         "action": EXPORT,
         "target": EVENTS,
-        **dict.fromkeys(("subresource", "format", "org", *_ID_FIELDS)),
+        **dict.fromkeys((*EMPTY_TEXT_FIELDS, *ID_FIELDS)),
     }
 
 
@@ -78,7 +80,7 @@ def request_filter(params: QueryParams) -> RequestFilter:
     for name in FILTER_FIELDS:
         raw = single(params, name)
         if raw:
-            simple[name] = parse_id(raw, name) if name in _ID_FIELDS else raw
+            simple[name] = parse_id(raw, name) if name in ID_FIELDS else raw
     wanted = simple.get("status")
     if wanted is not None and wanted not in STATES.values():
         raise ApiError(

@@ -60,7 +60,12 @@ from ingest_gateway.exports.request_answer import (
     parse_rq_id,
     render_rq_id,
 )
-from ingest_gateway.exports.request_filters import ordered, request_filter
+from ingest_gateway.exports.request_filters import (
+    EMPTY_TEXT_FIELDS,
+    ID_FIELDS,
+    ordered,
+    request_filter,
+)
 from ingest_gateway.identity.authentication import authenticate
 from ingest_gateway.identity.org_context import resolve_org_context
 from ingest_gateway.identity.org_selection import ORG_PARAMETERS
@@ -196,11 +201,11 @@ async def cancel_request(request: Request) -> Response:
                 query_parameter(
                     name, {"type": "string"}, "none of an events export's (any value: none)"
                 )
-                for name in ("subresource", "format", "org")
+                for name in EMPTY_TEXT_FIELDS
             ),
             *(
                 query_parameter(name, ID_SCHEMA, "none of an events export's (any value: none)")
-                for name in ("project_id", "task_id", "job_id", "org_id")
+                for name in ID_FIELDS
             ),
             query_parameter(
                 "filter", {"type": "string"}, "CVAT's JSON Logic over the fields above"

@@ -55,10 +55,26 @@ def header_credential(authorization: str, login: str = "") -> CvatCredential:
     )
 
 
+# Where session_credential keeps the request's session credential.
+_SESSION_STATE: Final = "cvat_session_credential"
+
+
 def session_credential(request: Request) -> CvatCredential | None:
     """The web UI's session; None without a session cookie. A session failing Django's CSRF
     check on a request that changes something is a 403, as CVAT answers it
-    (:mod:`ingest_gateway.identity.csrf`)."""
+    (:mod:`ingest_gateway.identity.csrf`).
+
+    Built once per request: authentication and the organization context both ask for it.
+    """
+    if hasattr(request.state, _SESSION_STATE):
+        known: CvatCredential | None = getattr(request.state, _SESSION_STATE)
+        return known
+    credential = _session_credential(request)
+    setattr(request.state, _SESSION_STATE, credential)
+    return credential
+
+
+def _session_credential(request: Request) -> CvatCredential | None:
     session = request.cookies.get(SESSION_COOKIE)
     if not session:
         return None

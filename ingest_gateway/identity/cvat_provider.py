@@ -204,7 +204,7 @@ class CvatIdentityProvider:
                 found = _decode(answer, _CvatOrganization)
                 return Org(found.id, found.slug)
             if answer.status_code not in (403, 404):
-                _decode(answer, _CvatOrganization)  # raises: CVAT's 401, or an unexpected answer
+                raise _not_ok(answer)
             context = {"org_id": str(selector.org_id)}
         else:
             assert selector.slug is not None  # a selector names an id or a slug
@@ -253,14 +253,20 @@ class CvatIdentityProvider:
 
 
 def _decode(answer: httpx.Response, kind: type[S]) -> S:
-    if answer.status_code == 401:
-        raise unauthorized(_NO_LONGER_ACCEPTED)
     if answer.status_code != 200:
-        raise _unexpected(answer)
+        raise _not_ok(answer)
     try:
         return msgspec.json.decode(answer.content, type=kind)
     except msgspec.DecodeError:  # ValidationError included
         raise _unexpected(answer) from None
+
+
+def _not_ok(answer: httpx.Response) -> ApiError:
+    """What an answer other than 200 means: CVAT's 401, the credential no longer accepted; any
+    other, CVAT answering unexpectedly."""
+    if answer.status_code == 401:
+        return unauthorized(_NO_LONGER_ACCEPTED)
+    return _unexpected(answer)
 
 
 def _unexpected(answer: httpx.Response) -> ApiError:

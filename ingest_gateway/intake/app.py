@@ -9,7 +9,7 @@ workers' synchronous handler drops a batch that is not answered 200. So:
   (:mod:`ingest_gateway.intake.delivery`): valid events, a dead-letter copy of each invalid one
   and the head of each event too large for a Kafka message (else one bad event would come back
   for ever and hold up everything queued behind it);
-- 503 with Retry-After only while the broker is away and the spool is full;
+- 503 with Retry-After only while the broker is away and the spool is full or cannot be written;
 - 400 for a body that is not a JSON array of objects, 413 over the size limits, 401 without the
   configured credentials.
 

@@ -53,7 +53,7 @@ class IntakeDelivery:
 
     async def deliver(self, entry: SpoolEntry) -> None:
         """Return once the entry's records are in Kafka or on disk; a 503 when the spool is
-        full."""
+        full or cannot be written."""
         records = entry.records
         if self._spool.empty and self._producer.ready:
             records = await self._send(records, self._settings.intake_spool_after_seconds)

@@ -15,7 +15,7 @@ import msgspec
 from eventpipe.contracts import ServerEvent
 from eventpipe.settings import ENV_PREFIX, Settings
 from ingest_gateway.errors import JSON_MEDIA_TYPE
-from ingest_gateway.operations import REF, TIMESTAMP_SCHEMA, Error, json_content
+from ingest_gateway.operations import REF, TIMESTAMP_SCHEMA, Error, error_answer, json_content
 
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
@@ -46,13 +46,6 @@ _DEAD_LETTERED: Final = (
     "the dead-letter topic with the reason, and the batch is still answered 200: the sender "
     "counts anything else as undelivered and would send the same bad event again for ever."
 )
-
-
-def _error(description: str, header: str | None = None, about: str = "") -> dict[str, Any]:
-    answer = {"description": description, **json_content("Error")}
-    if header:
-        answer["headers"] = {header: {"description": about, "schema": {"type": "string"}}}
-    return answer
 
 
 def _event_schema(components: dict[str, Any]) -> None:
@@ -101,22 +94,32 @@ def intake_schema_document(settings: Settings) -> dict[str, Any]:
                 "every event too large for a Kafka message (dead-lettered with the reason)",
                 **json_content("IntakeAnswer"),
             },
-            "400": _error("the body is not a JSON array of objects (`field` names the element)"),
-            "401": _error(
-                "credentials are configured and the request's HTTP Basic credentials are "
-                "missing or wrong",
-                "WWW-Authenticate",
-                "the Basic challenge",
+            "400": error_answer(
+                400, "the body is not a JSON array of objects (`field` names the element)"
             ),
-            "408": _error("the body did not arrive in time"),
-            "413": _error(
+            "401": {
+                **error_answer(
+                    401,
+                    "credentials are configured and the request's HTTP Basic credentials are "
+                    "missing or wrong",
+                ),
+                "headers": {
+                    "WWW-Authenticate": {
+                        "description": "the Basic challenge",
+                        "schema": {"type": "string"},
+                    }
+                },
+            },
+            "408": error_answer(408, "the body did not arrive in time"),
+            "413": error_answer(
+                413,
                 f"the body is over {ENV_PREFIX}INTAKE_MAX_BODY_BYTES, or the batch holds more "
-                f"than {ENV_PREFIX}INTAKE_MAX_EVENTS_PER_BATCH events"
+                f"than {ENV_PREFIX}INTAKE_MAX_EVENTS_PER_BATCH events",
             ),
-            "503": _error(
-                "the broker is away and the intake's spool is full: send the batch again later",
-                "Retry-After",
-                "seconds to wait",
+            "503": error_answer(
+                503,
+                "the broker is away and the intake's spool is full or cannot be written: send the"
+                " batch again later",
             ),
         },
     }
