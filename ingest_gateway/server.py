@@ -20,7 +20,8 @@ from ingest_gateway.intake.server import intake_running
 # Container objects allocated, net of those freed, between two collections of the youngest
 # generation (CPython's default is 700). The requests in flight keep hundreds each alive for a
 # while (scopes, coroutines, futures): at 64 connections the default collected once every three
-# requests. Garbage in reference cycles waits a little longer to be freed, at most this many objects.
+# requests. Garbage in reference cycles waits a little longer to be freed, at most this many
+# objects.
 YOUNG_GENERATION_THRESHOLD: Final = 10_000
 
 
