@@ -21,6 +21,13 @@ import msgspec
 
 ENV_PREFIX = "EVENTPIPE_"
 
+
+def inherited_environment() -> dict[str, str]:
+    """This process's environment less every setting in it: what a child process inherits when
+    it must see only the settings it is given, none that leaks in from here."""
+    return {name: value for name, value in os.environ.items() if not name.startswith(ENV_PREFIX)}
+
+
 # The settings that take one of a few words. A value is matched ignoring case and surrounding
 # blanks, and stored as spelled here.
 KafkaCompression = Literal["none", "gzip", "snappy", "lz4", "zstd"]
@@ -284,6 +291,10 @@ class Settings(
 
     def with_overrides(self, **overrides: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def child_environment(self) -> dict[str, str]:
+        """The environment of a child process that is to run with exactly these settings."""
+        return inherited_environment() | self.to_env()
 
     def to_env(self) -> dict[str, str]:
         """The variables that reproduce these settings in a child process."""

@@ -11,7 +11,6 @@ broker.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import sys
@@ -95,9 +94,7 @@ def _children(worker: Settings, gateway: Settings) -> list[ChildSpec]:
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
-    # Children get exactly these settings: to_env() names every one, no other EVENTPIPE_* leaks in.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
-    env.update(settings.to_env())
+    env = settings.child_environment()
     # Child output goes through a pipe; unbuffered, each line shows up as it is written.
     env["PYTHONUNBUFFERED"] = "1"
     return env

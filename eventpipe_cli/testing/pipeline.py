@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import subprocess
 import sys
 import time
@@ -129,11 +128,9 @@ def start_eventpipe(
     command: list[str], settings: Settings, log: IO[bytes]
 ) -> subprocess.Popen[bytes]:
     """``eventpipe <command>`` as a child process with exactly ``settings``, output to ``log``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
-    env.update(settings.to_env())
     return subprocess.Popen(
         [sys.executable, "-m", "eventpipe_cli.cli", *command],
-        env=env,
+        env=settings.child_environment(),
         stdout=log,
         stderr=subprocess.STDOUT,
     )

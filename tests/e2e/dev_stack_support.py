@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from eventpipe.settings import inherited_environment
+
 EVENTPIPE = Path(sys.executable).with_name("eventpipe")
 READY_TIMEOUT = 180.0
 STOP_TIMEOUT = 60.0
@@ -97,8 +99,7 @@ class DevStack:
         self.output = workdir / "dev.log"
         self.seen: dict[int, int | None] = {}
         # Only the settings a test gives: none leaks in from the environment the tests run in.
-        self.environment = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
-        self.environment.update(env or {})
+        self.environment = inherited_environment() | (env or {})
         with self.output.open("wb") as out:
             self.process = subprocess.Popen(
                 [EVENTPIPE, "dev", "--port", str(port), "--data-dir", str(self.data_dir), *args],

@@ -3,12 +3,12 @@ that says what is wrong, and a non-zero exit status, never a traceback."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from eventpipe.settings import inherited_environment
 from eventpipe_cli.embedded_broker import free_port
 from tests.e2e.dev_stack_support import EVENTPIPE
 
@@ -17,12 +17,11 @@ SPARE_PORT = str(free_port())
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
     done = subprocess.run(
         [str(EVENTPIPE), *args],
         capture_output=True,
         text=True,
-        env=clean | (env or {}),
+        env=inherited_environment() | (env or {}),
         timeout=60,
     )
     return done.returncode, done.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +14,6 @@ from ingest_gateway.server import YOUNG_GENERATION_THRESHOLD
 def test_each_gateway_process_freezes_what_it_started_with(tmp_path: Path) -> None:
     # In an interpreter of its own, as uvicorn starts a worker process: frozen here, the test
     # process's heap would change how the rest of the suite collects.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTPIPE_")}
-    env.update(Settings(data_dir=tmp_path).to_env())
     started = subprocess.run(
         [
             sys.executable,
@@ -26,7 +23,7 @@ def test_each_gateway_process_freezes_what_it_started_with(tmp_path: Path) -> No
             "app_from_env()\n"
             "print(json.dumps([gc.get_freeze_count(), gc.get_threshold()[0]]))",
         ],
-        env=env,
+        env=Settings(data_dir=tmp_path).child_environment(),
         capture_output=True,
         text=True,
         timeout=120,
