@@ -27,7 +27,7 @@ from eventpipe.message_decoding import Undecodable
 from eventpipe.table_rows import INTAKE_EVENT_NAMESPACE, Rendered, content_key, request_rows
 from stream_processors.decoding import decode_ingest_message
 from stream_processors.rows import Rows, build_rows
-from tests.messages import ingest_message
+from tests.messages import flat_rows_message, ingest_message
 
 T0 = datetime(2024, 5, 1, 8, 30, 0, 123456, tzinfo=UTC)
 T0_TEXT = "2024-05-01T08:30:00.123456Z"  # the engine keeps the milliseconds
@@ -188,21 +188,10 @@ def test_a_rows_message_decodes_to_its_header_and_rows_as_they_came() -> None:
 
 def test_a_message_of_format_2_is_read_a_row_a_line() -> None:
     # What gateways of the previous version send: the rows of format 3, a line each.
-    sent = build_rows([message(0, 2, 5)])
-    lines = [line for _, line in sent.chunks[0].keyed_lines()]
-    header = orjson.dumps(
-        {
-            "kind": "rows",
-            "version": 2,
-            "ids": sent.ids(),
-            "rows": 4,
-            "earliest_ms": sent.earliest_ms,
-            "latest_ms": sent.latest_ms,
-        }
-    )
-    decoded = decode_ingest_message(b"%s\n%s" % (header, b"".join(lines)))
+    sent = message(0, 2, 5)
+    decoded = decode_ingest_message(flat_rows_message(sent))
     assert isinstance(decoded, Rendered) and decoded.header.version == 2
-    assert as_rows(build_rows([decoded])) == as_rows(sent)
+    assert as_rows(build_rows([decoded])) == as_rows(build_rows([sent]))
 
 
 @pytest.mark.parametrize(
